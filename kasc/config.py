@@ -1,0 +1,329 @@
+"""Experiment configuration: YAML files in ``configs/`` loaded into frozen dataclasses.
+
+A named experiment ``NAME`` lives in ``configs/NAME.yaml``. A file may start from another
+one with ``extends: OTHER`` (deep merge, the child wins) and may define named profiles
+(``profiles: {fast: {train.epochs: 2, ...}}``) applied with ``profile="fast"``. Command
+line overrides (``--set train.epochs=2``) are applied last; their values are parsed as
+YAML (``2`` is an int, ``0.5`` a float, ``[1, 2]`` a list, ``null`` None).
+
+Every key is checked against the dataclasses: an unknown key or a value of the wrong
+type raises :class:`ConfigError` naming the dotted key and the file it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the audio comes from and how it is cut into clips.
+
+    Attributes:
+      format: ``tau22`` (TAU Urban Acoustic Scenes 2022 Mobile layout), ``tau20`` (2020
+        Mobile layout, 10 s clips) or ``csv`` (a generic labelled manifest).
+      root: dataset folder; a relative path is taken from the repository root.
+      train_split / valid_split: for TAU layouts, names of ``evaluation_setup/<split>.csv``
+        files (``fold1_train``, ``fold1_evaluate``); for ``csv``, fold values as strings.
+      manifest: for ``csv``, the manifest file.
+      audio_dir: for ``csv``, the folder of relative audio paths, relative to the
+        manifest's folder.
+      path_column / label_column / device_column / fold_column: column names of the
+        manifest (device and fold columns optional: empty string means absent).
+      subset_csv: a DCASE 2024 data-efficient split file (``split25.csv``) that selects a
+        subset of the training split; empty means the whole split.
+      rebuild_10s: rebuild 10 s recordings from TAU22's 1 s segments (teacher training).
+      sample_rate: rate in Hz the audio is resampled to (the report: 16000).
+      clip_seconds: clip length in seconds; shorter audio is zero padded, longer cropped.
+      max_clips_per_split: keep at most this many clips per split (0 = all), for fast runs.
+      cache_dir: where decoded int16 audio is cached; relative to the repository root.
+    """
+
+    format: str = "tau22"
+    root: str = "../shared/data/tau22-mini"
+    train_split: str = "fold1_train"
+    valid_split: str = "fold1_evaluate"
+    manifest: str = ""
+    audio_dir: str = ""
+    path_column: str = "filename"
+    label_column: str = "scene_label"
+    device_column: str = ""
+    fold_column: str = ""
+    subset_csv: str = ""
+    rebuild_10s: bool = False
+    sample_rate: int = 16000
+    clip_seconds: float = 1.0
+    max_clips_per_split: int = 0
+    cache_dir: str = ".cache/audio"
+
+    @property
+    def clip_samples(self) -> int:
+        """Clip length in samples at ``sample_rate``."""
+        return int(round(self.clip_seconds * self.sample_rate))
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel front end (report section 2.1).
+
+    Attributes:
+      n_fft: STFT window and FFT length in samples (2048).
+      hop_samples: STFT hop in samples (512).
+      n_mels: number of mel bands (256).
+      fmin_hz / fmax_hz: band edges of the mel filter bank in Hz; ``fmax_hz`` 0 means
+        half the sample rate.
+      mel_scale: ``report`` (equation 1: mel(f) = 1000/ln 2 * ln(1 + f/1000)) or ``htk``
+        (2595 * log10(1 + f/700)).
+      log_offset: added to the mel power before the natural log.
+    """
+
+    n_fft: int = 2048
+    hop_samples: int = 512
+    n_mels: int = 256
+    fmin_hz: float = 0.0
+    fmax_hz: float = 0.0
+    mel_scale: str = "report"
+    log_offset: float = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """On-the-fly training augmentation (report section 2.2 and submissions 3/4).
+
+    Attributes:
+      seed: base seed; every augmentation of every batch is derived from it and the
+        global batch number, so a run is reproducible and resumable.
+      mixup_prob: probability that a batch is mixed up (0 disables mixup).
+      mixup_alpha: lambda ~ Beta(mixup_alpha, mixup_alpha) (see README: the report's
+        "beta in (0.1, 0.9)").
+      freq_masks / freq_mask_max_bins: number of frequency masks per clip and the largest
+        mask width in mel bins (0 masks disables).
+      time_masks / time_mask_max_frames: same along time, in frames.
+      stretch_prob: probability that a clip is time stretched (0 disables).
+      stretch_min_rate / stretch_max_rate: rate range; rate > 1 speeds the clip up.
+    """
+
+    seed: int = 0
+    mixup_prob: float = 0.0
+    mixup_alpha: float = 0.3
+    freq_masks: int = 0
+    freq_mask_max_bins: int = 0
+    time_masks: int = 0
+    time_mask_max_frames: int = 0
+    stretch_prob: float = 0.0
+    stretch_min_rate: float = 0.8
+    stretch_max_rate: float = 1.25
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training loop settings (report section 4.2)."""
+
+    batch_size: int = 64
+    epochs: int = 800
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One named experiment: everything a run needs."""
+
+    name: str = "default"
+    description: str = ""
+    data: DataConfig = DataConfig()
+    features: FeatureConfig = FeatureConfig()
+    augment: AugmentConfig = AugmentConfig()
+    train: TrainConfig = TrainConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML-serialisable) of every field."""
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _deep_merge(base: dict, update: Mapping) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> dict:
+    """Return a copy of ``tree`` with ``a.b.c = value`` (intermediate dicts created)."""
+    head, _, rest = dotted.partition(".")
+    out = dict(tree)
+    if rest:
+        child = out.get(head, {})
+        if not isinstance(child, Mapping):
+            raise ConfigError(f"cannot set '{dotted}': '{head}' is not a section")
+        out[head] = _set_dotted(dict(child), rest, value)
+    else:
+        out[head] = value
+    return out
+
+
+def _apply_overrides(tree: dict, overrides: Mapping[str, Any]) -> dict:
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and "." not in key:
+            tree = _deep_merge(tree, {key: value})
+        else:
+            tree = _set_dotted(tree, key, value)
+    return tree
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(tp):
+            if option is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(value, option, key, source)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{source}: '{key}' must be {tp}, got {value!r}")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: '{key}' must be a list, got {value!r}")
+        (item_tp, *_rest) = typing.get_args(tp) or (Any,)
+        return tuple(_coerce(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value))
+    if tp is Any:
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: '{key}' must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: '{key}' must be an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: '{key}' must be a string, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{source}: '{key}' must be a section (mapping), got {value!r}")
+        return from_dict(tp, value, source=source, prefix=f"{key}.")
+    raise ConfigError(f"{source}: '{key}' has an unsupported type {_type_name(tp)}")
+
+
+def from_dict(cls: type, tree: Mapping[str, Any], source: str = "<dict>", prefix: str = ""):
+    """Build dataclass ``cls`` from a nested mapping, rejecting unknown keys and bad types."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(tree) - names)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key '{prefix}{unknown[0]}' "
+            f"(known keys of '{prefix.rstrip('.') or 'top level'}': {', '.join(sorted(names))})"
+        )
+    kwargs = {k: _coerce(v, hints[k], prefix + k, source) for k, v in tree.items()}
+    return cls(**kwargs)
+
+
+def config_path(name_or_path: str | Path) -> Path:
+    """``submission3`` -> ``configs/submission3.yaml``; a path to a YAML file is kept."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        if not candidate.is_file():
+            raise ConfigError(f"config file not found: {candidate}")
+        return candidate
+    path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        raise ConfigError(f"no config named '{name_or_path}' ({path}); known: {', '.join(known)}")
+    return path
+
+
+def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
+    """Read a YAML file following ``extends``; return (tree, profiles)."""
+    if path in seen:
+        raise ConfigError(f"{path}: 'extends' cycle through {[str(p) for p in seen]}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
+    raw = dict(raw)
+    parent = raw.pop("extends", None)
+    profiles = raw.pop("profiles", {}) or {}
+    if not isinstance(profiles, Mapping):
+        raise ConfigError(f"{path}: 'profiles' must map profile names to overrides")
+    if parent:
+        base_tree, base_profiles = _read_tree(config_path(parent), seen + (path,))
+        raw = _deep_merge(base_tree, raw)
+        profiles = {**base_profiles, **profiles}
+    return raw, dict(profiles)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"train.epochs=2"`` -> ``("train.epochs", 2)``; the value is parsed as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override '{text}' must look like section.key=value")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override '{text}': value is not valid YAML: {err}") from err
+    return key.strip(), parsed
+
+
+def load_config(
+    name_or_path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    profile: str | None = None,
+) -> ExperimentConfig:
+    """Load a named experiment (or YAML path), apply a profile, then ``--set`` overrides."""
+    path = config_path(name_or_path)
+    tree, profiles = _read_tree(path)
+    if profile:
+        if profile not in profiles:
+            raise ConfigError(
+                f"{path}: no profile '{profile}' (profiles: {', '.join(sorted(profiles)) or 'none'})"
+            )
+        tree = _apply_overrides(tree, profiles[profile])
+    for text in overrides:
+        key, value = parse_override(text)
+        tree = _set_dotted(tree, key, value)
+    tree.setdefault("name", path.stem)
+    source = f"{path}" + (f" (profile {profile})" if profile else "") + (" + --set" if overrides else "")
+    return from_dict(ExperimentConfig, tree, source=source)
+
+
+def resolve_path(path: str, base: Path | None = None) -> Path:
+    """A config path: absolute kept, ``~`` expanded, relative taken from the repo root."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    return ((base or CONFIG_DIR.parent) / p).resolve()

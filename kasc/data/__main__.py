@@ -1,0 +1,117 @@
+"""Dataset statistics and a picture of log-mel spectrograms.
+
+Usage::
+
+    python -m kasc.data default                      # a named config's dataset
+    python -m kasc.data ../shared/data/tau22-mini    # a TAU22/TAU20 folder
+    python -m kasc.data us8k --png outputs/us8k.png --set data.max_clips_per_split=40
+
+Prints clips per class and device and hours for the training and validation splits,
+caches their audio, and writes a PNG of a few log-mel spectrograms of the training split
+(one per class, as the model sees them: after the front end, without augmentation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kasc.config import ConfigError, ExperimentConfig, load_config
+from kasc.data.table import DatasetError, summarize
+from kasc.data.audio import AudioReadError
+
+
+def config_for_folder(folder: Path) -> ExperimentConfig:
+    """The default config pointed at a TAU22 or TAU20 folder (layout from its file names)."""
+    from kasc.data.table import read_csv
+
+    meta = read_csv(folder / "meta.csv", ["filename"])
+    if len(meta) == 0:
+        raise DatasetError(f"{folder / 'meta.csv'}: no rows")
+    layout = "tau22" if len(Path(meta["filename"].iloc[0]).stem.split("-")) == 6 else "tau20"
+    clip = "1.0" if layout == "tau22" else "10.0"
+    return load_config("default", [f"data.root={folder.resolve()}", f"data.format={layout}",
+                                   f"data.clip_seconds={clip}"])
+
+
+def print_summary(split: str, stats: dict) -> None:
+    """One block of statistics per split."""
+    print(f"\n{split}: {stats['clips']} clips, {stats['hours']:.3f} h")
+    width = max(len(k) for k in stats["per_class"]) + 2
+    print("  per class:")
+    for name, count in stats["per_class"].items():
+        print(f"    {name:<{width}}{count:>8}")
+    print("  per device:", ", ".join(f"{k}: {v}" for k, v in stats["per_device"].items()))
+
+
+def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: int = 10) -> None:
+    """One panel per class (first clip of each), log-mel in the model's orientation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from kasc.features import LogMel
+
+    logmel = LogMel(cfg.features, cfg.data.sample_rate)
+    first = {}
+    for row, label in enumerate(split_data.table["label"]):
+        first.setdefault(label, row)
+    rows = [first[k] for k in sorted(first)][:max_panels]
+    spectra = logmel(split_data.waveforms[rows].astype(np.float32) / 32767.0).numpy()[..., 0]
+    cols = min(5, len(rows))
+    fig, axes = plt.subplots((len(rows) + cols - 1) // cols, cols, figsize=(3.2 * cols, 3.0 * ((len(rows) + cols - 1) // cols)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, row, spec in zip(axes.flat, rows, spectra):
+        ax.axis("on")
+        image = ax.imshow(spec.T, origin="lower", aspect="auto", cmap="magma")
+        ax.set_title(f"{split_data.table['label'][row]}\n{Path(split_data.table['filename'][row]).name[:32]}", fontsize=7)
+        ax.set_xlabel("frame")
+        ax.set_ylabel("mel band")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle(f"{cfg.name}: log-mel ({cfg.features.n_mels} bands, {cfg.features.mel_scale} scale), "
+                 f"{spectra.shape[1]} frames per {cfg.data.clip_seconds:g} s", fontsize=9)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kasc.data", description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", nargs="?", default="default", help="config name/YAML or a TAU dataset folder")
+    parser.add_argument("--profile", help="config profile to apply (e.g. fast)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, repeatable (e.g. data.max_clips_per_split=50)")
+    parser.add_argument("--png", type=Path, default=Path("outputs/logmel.png"), help="spectrogram picture path")
+    args = parser.parse_args(argv)
+
+    from kasc.data.pipeline import prepare_splits
+
+    try:
+        target = Path(args.target)
+        if target.is_dir():
+            cfg = config_for_folder(target)
+            if args.overrides or args.profile:
+                raise ConfigError("--set/--profile apply to configs, not to a dataset folder")
+        else:
+            cfg = load_config(args.target, args.overrides, args.profile)
+        splits = prepare_splits(cfg)
+    except (ConfigError, DatasetError, AudioReadError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"dataset: {cfg.data.format} at {cfg.data.root or cfg.data.manifest} "
+          f"({cfg.data.sample_rate} Hz, {cfg.data.clip_seconds:g} s clips, {len(splits['train'].class_names)} classes)")
+    for split, data in splits.items():
+        print_summary(split, summarize(data.table, cfg.data.clip_seconds))
+    plot_spectrograms(cfg, splits["train"], args.png)
+    print(f"\nlog-mel spectrograms written to {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""From a :class:`~kasc.config.DataConfig` to the clip tables of its splits."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from kasc.config import DataConfig, resolve_path
+from kasc.data.manifest import read_manifest
+from kasc.data.table import DatasetError, limit_per_split
+from kasc.data.tau import read_dcase24_subset, read_tau, rebuild_recordings
+
+FORMATS = ("tau22", "tau20", "csv")
+
+
+def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
+    """Clip table of the ``train`` or ``valid`` split described by ``cfg``.
+
+    TAU22 training tables are narrowed by ``subset_csv`` (DCASE 2024 splits) before 10 s
+    recordings are rebuilt (``rebuild_10s``); ``max_clips_per_split`` applies last.
+    """
+    if which not in ("train", "valid"):
+        raise ValueError(f"split must be 'train' or 'valid', got {which!r}")
+    if cfg.format not in FORMATS:
+        raise DatasetError(f"data.format: unknown format '{cfg.format}' (expected one of {', '.join(FORMATS)})")
+    split = cfg.train_split if which == "train" else cfg.valid_split
+    root = resolve_path(cfg.root)
+    if cfg.format == "csv":
+        if not cfg.manifest:
+            raise DatasetError("data.manifest: a manifest file is required for format 'csv'")
+        table = read_manifest(
+            resolve_path(cfg.manifest), cfg.path_column, cfg.label_column, cfg.device_column,
+            cfg.fold_column, folds=(split,) if split else (), audio_dir=cfg.audio_dir,
+        )
+    else:
+        if not root.is_dir():
+            raise DatasetError(f"data.root: dataset folder {root} does not exist")
+        table = read_tau(root, split, layout=cfg.format)
+    if which == "train" and cfg.subset_csv:
+        table = read_dcase24_subset(table, resolve_path(cfg.subset_csv))
+    if cfg.rebuild_10s:
+        if cfg.format != "tau22":
+            raise DatasetError(f"data.rebuild_10s: only TAU22 segments can be rebuilt, format is '{cfg.format}'")
+        table = rebuild_recordings(table)
+    if len(table) == 0:
+        raise DatasetError(f"the {which} split '{split}' of {cfg.manifest or root} has no clips")
+    return limit_per_split(table, cfg.max_clips_per_split)

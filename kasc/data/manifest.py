@@ -1,0 +1,60 @@
+"""A generic labelled CSV manifest, so that any labelled audio folder can be used.
+
+The manifest has one row per file: an audio path (absolute, or relative to
+``audio_dir``, itself relative to the manifest's folder), a label, and optionally a
+device and a fold. Tab or comma separation is detected from the header line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from kasc.data.table import DatasetError, make_table, read_csv
+
+
+def read_manifest(
+    manifest: str | Path,
+    path_column: str = "filename",
+    label_column: str = "label",
+    device_column: str = "",
+    fold_column: str = "",
+    folds: tuple[str, ...] = (),
+    audio_dir: str = "",
+) -> pd.DataFrame:
+    """Read a manifest into a clip table.
+
+    Args:
+      manifest: the CSV file.
+      path_column / label_column: required columns.
+      device_column / fold_column: optional columns ("" = the manifest has none).
+      folds: keep rows whose fold (as a string) is one of these; () keeps all.
+      audio_dir: folder of relative audio paths, relative to the manifest's folder.
+
+    Raises:
+      DatasetError: a named column is missing, a label is empty, or folds were asked
+        for without a fold column.
+    """
+    manifest = Path(manifest)
+    required = [path_column, label_column] + [c for c in (device_column, fold_column) if c]
+    frame = read_csv(manifest, required, sep=None)
+    if folds:
+        if not fold_column:
+            raise DatasetError(f"{manifest}: folds {list(folds)} requested but no fold column configured")
+        frame = frame[frame[fold_column].str.strip().isin([str(f) for f in folds])]
+    empty = frame[label_column].str.strip() == ""
+    if empty.any():
+        raise DatasetError(
+            f"{manifest}: column '{label_column}' is empty for {int(empty.sum())} row(s) "
+            f"(first file: {frame.loc[empty, path_column].iloc[0]})"
+        )
+    base = (manifest.parent / audio_dir).resolve()
+    table = pd.DataFrame({
+        "filename": frame[path_column].to_numpy(),
+        "paths": [(str(p if Path(p).is_absolute() else (base / p)),) for p in frame[path_column]],
+        "label": frame[label_column].str.strip().to_numpy(),
+        "device": frame[device_column].to_numpy() if device_column else "",
+        "recording": "",
+    })
+    return make_table(table)

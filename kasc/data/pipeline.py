@@ -1,0 +1,159 @@
+"""tf.data input pipelines: cached int16 audio -> log-mel -> augmentations -> batches.
+
+Training batches come from an endless stream of epochs; epoch e visits the clips in a
+permutation seeded by (seed, e), and batch number b (counted over the whole run) is
+augmented with the seed (augment.seed, b). So a run started at epoch e reproduces the
+batches an uninterrupted run would have seen, and nothing depends on tf.data's
+parallelism. Use ``steps_per_epoch`` with Keras ``fit``.
+
+Every batch is ``(spectra, targets)`` with spectra (batch, frames, mels, 1) float32 and
+targets the one-hot labels (batch, n_classes), or, when extra per-clip targets are given
+(teacher logits for distillation), a dict ``{"label": one_hot, name: (batch, k)}``;
+mixup mixes all of them with the same lambda.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from kasc import augment as augment_ops
+from kasc.config import AugmentConfig, ExperimentConfig, resolve_path
+from kasc.data.cache import AudioCache
+from kasc.data.datasets import load_split
+from kasc.data.table import DatasetError, class_names as table_class_names
+from kasc.features import LogMel
+
+
+@dataclasses.dataclass
+class SplitData:
+    """One split ready for the pipeline.
+
+    Attributes:
+      table: the clip table (see ``kasc.data.table``).
+      waveforms: int16 array (n_clips, clip_samples), usually memory-mapped from the cache.
+      labels: int32 (n_clips,), indices into ``class_names``.
+      class_names: sorted class names, the model's output order.
+    """
+
+    table: pd.DataFrame
+    waveforms: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def encode_labels(table: pd.DataFrame, class_names: list[str], split: str) -> np.ndarray:
+    """Class indices of a table's labels; a label outside ``class_names`` is an error."""
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(table["label"]) - set(index))
+    if unknown:
+        raise DatasetError(f"the {split} split has labels not in the training classes: {unknown}")
+    return np.array([index[label] for label in table["label"]], dtype=np.int32)
+
+
+def prepare_splits(cfg: ExperimentConfig, splits: tuple[str, ...] = ("train", "valid"),
+                   progress: bool = True) -> dict[str, SplitData]:
+    """Read the tables of ``splits`` and decode them into the audio cache.
+
+    Class names are taken from the training split (all splits read if it is absent).
+    Bad files and CSVs raise here, before any training starts.
+    """
+    tables = {split: load_split(cfg.data, split) for split in splits}
+    names = table_class_names(tables["train"] if "train" in tables else pd.concat(tables.values()))
+    cache = AudioCache(resolve_path(cfg.data.cache_dir), cfg.data.sample_rate, cfg.data.clip_samples,
+                       progress=progress)
+    out = {}
+    for split, table in tables.items():
+        waveforms = cache.load(table["paths"].tolist(), name=f"{cfg.name}/{split}")
+        out[split] = SplitData(table, waveforms, encode_labels(table, names, split), names)
+    return out
+
+
+def steps_per_epoch(n_clips: int, batch_size: int) -> int:
+    """Batches per epoch (the last one may be smaller)."""
+    return max(1, math.ceil(n_clips / batch_size))
+
+
+class Pipeline:
+    """Builds the tf.data datasets of one split.
+
+    Args:
+      data: the split.
+      logmel: the front end.
+      batch_size: clips per batch.
+      extra_targets: per-clip float arrays (n_clips, k) to carry along (and mix up).
+    """
+
+    def __init__(self, data: SplitData, logmel: LogMel, batch_size: int,
+                 extra_targets: Mapping[str, np.ndarray] | None = None):
+        if batch_size < 1:
+            raise ValueError(f"train.batch_size must be >= 1, got {batch_size}")
+        self.data = data
+        self.logmel = logmel
+        self.batch_size = batch_size
+        self.n_classes = len(data.class_names)
+        self.labels = tf.constant(data.labels, tf.int32)
+        self.extra_targets = {}
+        for name, values in (extra_targets or {}).items():
+            if len(values) != len(data):
+                raise ValueError(f"extra target '{name}' has {len(values)} rows for {len(data)} clips")
+            self.extra_targets[name] = tf.constant(np.asarray(values, np.float32))
+        clip_samples = data.waveforms.shape[1]
+        self._waveform_spec = tf.TensorSpec([None, clip_samples], tf.int16)
+
+    def _gather_waveforms(self, index: tf.Tensor) -> tf.Tensor:
+        """(batch,) sorted int64 indices -> float32 waveforms (batch, clip_samples)."""
+        waveforms = self.data.waveforms
+
+        def take(idx: np.ndarray) -> np.ndarray:
+            return np.asarray(waveforms[idx])
+
+        samples = tf.numpy_function(take, [index], tf.int16, stateful=False)
+        samples.set_shape(self._waveform_spec.shape)
+        return tf.cast(samples, tf.float32) / 32767.0
+
+    def _batch(self, index: tf.Tensor):
+        index = tf.sort(index)
+        spectra = self.logmel(self._gather_waveforms(index))
+        targets = {"label": tf.one_hot(tf.gather(self.labels, index), self.n_classes)}
+        for name, values in self.extra_targets.items():
+            targets[name] = tf.gather(values, index)
+        return spectra, targets
+
+    def _pack(self, spectra, targets):
+        return (spectra, targets) if self.extra_targets else (spectra, targets["label"])
+
+    def training(self, augment: AugmentConfig, seed: int = 0, start_epoch: int = 0) -> tf.data.Dataset:
+        """Endless augmented batches starting at ``start_epoch`` (see module docstring)."""
+        augment_ops.validate(augment)
+        n_clips, batch_size = len(self.data), self.batch_size
+        steps = steps_per_epoch(n_clips, batch_size)
+
+        def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+            order = tf.argsort(tf.random.stateless_uniform([n_clips], seed=tf.stack([tf.constant(seed, tf.int64), epoch])))
+            return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).batch(batch_size)
+
+        def make(step: tf.Tensor, index: tf.Tensor):
+            spectra, targets = self._batch(index)
+            batch_seed = tf.stack([tf.constant(augment.seed, tf.int64), step])
+            spectra, targets = augment_ops.augment_batch(spectra, targets, batch_seed, augment)
+            return self._pack(spectra, targets)
+
+        epochs = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
+        return (epochs.enumerate(start=start_epoch * steps)
+                .map(make, num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(tf.data.AUTOTUNE))
+
+    def evaluation(self) -> tf.data.Dataset:
+        """Every clip once, in table order, without augmentation."""
+        batches = tf.data.Dataset.range(len(self.data)).batch(self.batch_size)
+        return (batches.map(lambda index: self._pack(*self._batch(index)), num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(tf.data.AUTOTUNE))

@@ -1,0 +1,99 @@
+"""The log-mel front end (report section 2.1), computed with tf.signal on batches.
+
+16 kHz audio, a 2048-sample Hann window, hop 512, no centering (a 1 s clip gives
+1 + (16000 - 2048) // 512 = 28 frames), power spectrum, 256 triangular mel filters,
+natural log. The front end stays outside the models so that the complexity audit
+measures the network alone.
+
+The mel scale of the report's equation (1), mel(f) = 1000 / ln 2 * ln(1 + f / 1000), is
+the default; the HTK scale, mel(f) = 2595 * log10(1 + f / 700), is an option.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from kasc.config import FeatureConfig
+
+MEL_SCALES = ("report", "htk")
+
+
+def hz_to_mel(hz: np.ndarray | float, scale: str = "report") -> np.ndarray:
+    """Frequency in Hz -> mel on the chosen scale."""
+    hz = np.asarray(hz, dtype=np.float64)
+    if scale == "report":
+        return 1000.0 / math.log(2.0) * np.log1p(hz / 1000.0)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    raise ValueError(f"features.mel_scale: unknown scale '{scale}' (expected one of {MEL_SCALES})")
+
+
+def mel_to_hz(mel: np.ndarray | float, scale: str = "report") -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    if scale == "report":
+        return 1000.0 * np.expm1(mel * math.log(2.0) / 1000.0)
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    raise ValueError(f"features.mel_scale: unknown scale '{scale}' (expected one of {MEL_SCALES})")
+
+
+def mel_band_edges_hz(n_mels: int, fmin_hz: float, fmax_hz: float, scale: str = "report") -> np.ndarray:
+    """The n_mels + 2 band edges in Hz, equally spaced on the mel scale; filter k has
+    its lower edge, centre and upper edge at entries k, k + 1, k + 2."""
+    mels = np.linspace(hz_to_mel(fmin_hz, scale), hz_to_mel(fmax_hz, scale), n_mels + 2)
+    return mel_to_hz(mels, scale)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin_hz: float = 0.0,
+                   fmax_hz: float = 0.0, scale: str = "report") -> np.ndarray:
+    """Triangular mel filter bank (peak 1 at each centre), shape (n_fft // 2 + 1, n_mels).
+
+    Each filter rises linearly from its lower edge to its centre and falls to its upper
+    edge, evaluated at the FFT bin frequencies k * sample_rate / n_fft.
+    """
+    fmax_hz = fmax_hz or sample_rate / 2.0
+    if not 0.0 <= fmin_hz < fmax_hz <= sample_rate / 2.0:
+        raise ValueError(f"features: need 0 <= fmin_hz < fmax_hz <= {sample_rate / 2}, got {fmin_hz}, {fmax_hz}")
+    edges = mel_band_edges_hz(n_mels, fmin_hz, fmax_hz, scale)
+    bins_hz = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (bins_hz[None, :] - lower) / (centre - lower)
+    falling = (upper - bins_hz[None, :]) / (upper - centre)
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return weights.T.astype(np.float32)
+
+
+def num_frames(n_samples: int, n_fft: int = 2048, hop_samples: int = 512) -> int:
+    """Frames of an un-centred STFT of n_samples samples."""
+    return 1 + (n_samples - n_fft) // hop_samples
+
+
+class LogMel:
+    """Waveforms (batch, n_samples) float32 -> log-mel (batch, frames, n_mels, 1).
+
+    Args:
+      cfg: feature settings.
+      sample_rate: audio rate in Hz.
+    """
+
+    def __init__(self, cfg: FeatureConfig, sample_rate: int):
+        self.cfg = cfg
+        self.sample_rate = sample_rate
+        self.filterbank = tf.constant(mel_filterbank(
+            sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin_hz, cfg.fmax_hz, cfg.mel_scale))
+
+    def __call__(self, waveforms: tf.Tensor) -> tf.Tensor:
+        spectrum = tf.signal.stft(
+            waveforms, frame_length=self.cfg.n_fft, frame_step=self.cfg.hop_samples,
+            fft_length=self.cfg.n_fft, window_fn=tf.signal.hann_window, pad_end=False)
+        power = tf.math.square(tf.math.abs(spectrum))
+        mel = tf.tensordot(power, self.filterbank, axes=1)
+        return tf.math.log(mel + self.cfg.log_offset)[..., tf.newaxis]
+
+    def output_shape(self, n_samples: int) -> tuple[int, int, int]:
+        """(frames, n_mels, 1) for clips of n_samples samples."""
+        return num_frames(n_samples, self.cfg.n_fft, self.cfg.hop_samples), self.cfg.n_mels, 1
