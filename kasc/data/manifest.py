@@ -30,7 +30,8 @@ def read_manifest(
       path_column / label_column: required columns.
       device_column / fold_column: optional columns ("" = the manifest has none).
       folds: keep rows whose fold (as a string) is one of these; () keeps all.
-      audio_dir: folder of relative audio paths, relative to the manifest's folder.
+      audio_dir: folder of relative audio paths, relative to the manifest's folder; it
+        may name columns of the row in braces (``audio/fold{fold}``).
 
     Raises:
       DatasetError: a named column is missing, a label is empty, or folds were asked
@@ -49,10 +50,19 @@ def read_manifest(
             f"{manifest}: column '{label_column}' is empty for {int(empty.sum())} row(s) "
             f"(first file: {frame.loc[empty, path_column].iloc[0]})"
         )
-    base = (manifest.parent / audio_dir).resolve()
+    def audio_path(row: dict) -> str:
+        path = Path(row[path_column])
+        if path.is_absolute():
+            return str(path)
+        try:
+            folder = audio_dir.format(**row)
+        except (KeyError, IndexError, ValueError) as err:
+            raise DatasetError(f"{manifest}: audio_dir '{audio_dir}' names an unknown column ({err})") from None
+        return str((manifest.parent / folder / path).resolve())
+
     table = pd.DataFrame({
         "filename": frame[path_column].to_numpy(),
-        "paths": [(str(p if Path(p).is_absolute() else (base / p)),) for p in frame[path_column]],
+        "paths": [(audio_path(row),) for row in frame.to_dict("records")],
         "label": frame[label_column].str.strip().to_numpy(),
         "device": frame[device_column].to_numpy() if device_column else "",
         "recording": "",

@@ -1,0 +1,54 @@
+import pytest
+
+from kasc.config import ConfigError, ExperimentConfig, load_config, parse_override
+
+
+def test_named_config_loads_report_front_end():
+    cfg = load_config("default")
+    assert isinstance(cfg, ExperimentConfig)
+    assert cfg.name == "default"
+    assert (cfg.data.sample_rate, cfg.features.n_fft, cfg.features.hop_samples, cfg.features.n_mels) == (16000, 2048, 512, 256)
+    assert cfg.data.clip_samples == 16000
+
+
+def test_overrides_are_parsed_as_yaml_and_applied_last():
+    cfg = load_config("default", ["train.epochs=3", "augment.mixup_prob=0.5", "data.subset_csv=x.csv"])
+    assert cfg.train.epochs == 3 and cfg.augment.mixup_prob == 0.5 and cfg.data.subset_csv == "x.csv"
+
+
+def test_int_accepted_for_float_but_not_the_reverse():
+    assert load_config("default", ["augment.mixup_prob=1"]).augment.mixup_prob == 1.0
+    with pytest.raises(ConfigError, match="train.epochs"):
+        load_config("default", ["train.epochs=2.5"])
+
+
+def test_unknown_key_names_the_key():
+    with pytest.raises(ConfigError, match="unknown key 'train.epoch'"):
+        load_config("default", ["train.epoch=3"])
+
+
+def test_wrong_type_names_the_key_and_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("extends: default\ndata:\n  sample_rate: fast\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml.*'data.sample_rate' must be an integer"):
+        load_config(path)
+
+
+def test_profile_applies_and_extends_inherits(tmp_path):
+    path = tmp_path / "child.yaml"
+    path.write_text("extends: default\ntrain:\n  batch_size: 8\n")
+    cfg = load_config(path, profile="fast")
+    assert cfg.train.batch_size == 8 and cfg.train.epochs == 2  # profile from the parent
+    assert load_config(path).train.epochs == 800  # the full profile is untouched
+    with pytest.raises(ConfigError, match="no profile 'nope'"):
+        load_config(path, profile="nope")
+
+
+def test_unknown_config_name_lists_known_ones():
+    with pytest.raises(ConfigError, match="no config named 'nosuch'.*default"):
+        load_config("nosuch")
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_override("train.epochs")

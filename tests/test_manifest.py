@@ -1,0 +1,52 @@
+import pytest
+
+from kasc.config import load_config
+from kasc.data.datasets import load_split
+from kasc.data.manifest import read_manifest
+from kasc.data.table import DatasetError, limit_per_split
+from tests.conftest import shared_path, write_tone
+
+
+def _manifest(tmp_path, header="path,label,device,fold", sep=","):
+    rows = [("x0.wav", "dog", "m1", "1"), ("x1.wav", "cat", "m2", "1"), ("sub/x2.wav", "dog", "m1", "2")]
+    for name, *_ in rows:
+        write_tone(tmp_path / "audio" / name, 0.1, 8000)
+    lines = [header.replace(",", sep)] + [sep.join(r) for r in rows]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "m.csv"
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_generic_manifest(tmp_path, sep):
+    manifest = _manifest(tmp_path, sep=sep)
+    table = read_manifest(manifest, "path", "label", "device", "fold", folds=("1",), audio_dir="audio")
+    assert table["label"].tolist() == ["dog", "cat"] and table["device"].tolist() == ["m1", "m2"]
+    assert table["paths"][0][0] == str((tmp_path / "audio" / "x0.wav").resolve())
+    everything = read_manifest(manifest, "path", "label", audio_dir="audio")
+    assert len(everything) == 3 and set(everything["device"]) == {""}
+
+
+def test_manifest_missing_column(tmp_path):
+    manifest = _manifest(tmp_path)
+    with pytest.raises(DatasetError, match=r"m.csv: missing column 'class'"):
+        read_manifest(manifest, "path", "class")
+
+
+def test_audio_dir_placeholder_unknown_column(tmp_path):
+    manifest = _manifest(tmp_path)
+    with pytest.raises(DatasetError, match="audio_dir 'audio/{split}' names an unknown column"):
+        read_manifest(manifest, "path", "label", audio_dir="audio/{split}")
+
+
+def test_us8k_config_reads_the_shared_subset():
+    shared_path("us8k-dev")
+    cfg = load_config("us8k")
+    train, valid = load_split(cfg.data, "train"), load_split(cfg.data, "valid")
+    assert len(set(train["label"])) == 10 and len(train) + len(valid) == 948
+    assert all(p[0].endswith(".flac") and "/fold1/" in p[0] for p in train["paths"])
+
+
+def test_limit_keeps_every_class(tmp_path):
+    table = read_manifest(_manifest(tmp_path), "path", "label", audio_dir="audio")
+    small = limit_per_split(table, 2)
+    assert sorted(small["label"]) == ["cat", "dog"]

@@ -1,0 +1,97 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from kasc.config import AugmentConfig, FeatureConfig, load_config
+from kasc.data.pipeline import Pipeline, SplitData, prepare_splits, steps_per_epoch
+from kasc.data.table import DatasetError
+from kasc.data.__main__ import main as data_main
+from kasc.features import LogMel
+
+
+def _split(n=10, samples=16000, classes=3):
+    rng = np.random.default_rng(0)
+    waveforms = (rng.standard_normal((n, samples)) * 3000).astype(np.int16)
+    labels = np.arange(n, dtype=np.int32) % classes
+    table = pd.DataFrame({"filename": [f"f{i}" for i in range(n)], "label": labels.astype(str)})
+    return SplitData(table, waveforms, labels, [str(c) for c in range(classes)])
+
+
+def _pipeline(batch=4, extra=None, n=10):
+    return Pipeline(_split(n), LogMel(FeatureConfig(n_mels=32), 16000), batch, extra)
+
+
+def _take(ds, n):
+    return [(x.numpy(), y) for x, y in ds.take(n)]
+
+
+def test_evaluation_batches_cover_split_in_order():
+    batches = list(_pipeline().evaluation())
+    assert [x.shape[0] for x, _ in batches] == [4, 4, 2]
+    assert batches[0][0].shape == (4, 28, 32, 1)
+    labels = np.concatenate([y.numpy().argmax(1) for _, y in batches])
+    np.testing.assert_array_equal(labels, np.arange(10) % 3)
+
+
+def test_training_stream_is_endless_reproducible_and_resumable():
+    cfg = AugmentConfig(seed=5, mixup_prob=1.0, freq_masks=1, freq_mask_max_bins=4, stretch_prob=0.5)
+    pipe = _pipeline()
+    steps = steps_per_epoch(10, 4)
+    run = _take(pipe.training(cfg, seed=1), 3 * steps)
+    again = _take(pipe.training(cfg, seed=1), 3 * steps)
+    for (xa, ya), (xb, yb) in zip(run, again):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    resumed = _take(pipe.training(cfg, seed=1, start_epoch=2), steps)
+    for (xa, _), (xb, _) in zip(run[2 * steps:], resumed):
+        np.testing.assert_array_equal(xa, xb)
+    assert not np.allclose(run[0][0], run[steps][0])  # epochs differ
+
+
+def test_each_epoch_visits_every_clip_once():
+    pipe = _pipeline(batch=3)
+    seen = np.concatenate([y.numpy().argmax(1) for _, y in pipe.training(AugmentConfig()).take(steps_per_epoch(10, 3))])
+    assert sorted(seen.tolist()) == sorted((np.arange(10) % 3).tolist())
+
+
+def test_extra_targets_travel_with_labels_and_are_mixed():
+    extra = {"teacher": np.eye(10, dtype=np.float32)[:, :3] * 4.0}
+    pipe = _pipeline(extra=extra)
+    x, y = next(iter(pipe.evaluation()))
+    np.testing.assert_array_equal(y["teacher"].numpy(), extra["teacher"][:4])
+    _, mixed = next(iter(pipe.training(AugmentConfig(mixup_prob=1.0))))
+    assert set(mixed) == {"label", "teacher"}
+    with pytest.raises(ValueError, match="extra target 'teacher' has 3 rows for 10 clips"):
+        _pipeline(extra={"teacher": np.zeros((3, 3))})
+
+
+def test_prepare_splits_on_mini_set(tau22_mini, tmp_path):
+    cfg = load_config("default", [f"data.cache_dir={tmp_path}", "data.max_clips_per_split=20"])
+    splits = prepare_splits(cfg, progress=False)
+    assert len(splits["train"]) == 20 and len(splits["valid"]) == 20
+    assert splits["train"].waveforms.shape == (20, 16000)
+    assert splits["train"].class_names == splits["valid"].class_names and len(splits["train"].class_names) == 10
+    x, y = next(iter(Pipeline(splits["train"], LogMel(cfg.features, 16000), 8).evaluation()))
+    assert x.shape == (8, 28, 256, 1) and y.shape == (8, 10)
+
+
+def test_valid_label_outside_training_classes(tmp_path):
+    from tests.conftest import write_tau_dataset
+    names = [("audio/bus-x-1-1-0-a.wav", "bus"), ("audio/tram-x-2-2-0-a.wav", "tram")]
+    root = write_tau_dataset(tmp_path / "d", names, train=[names[0][0]], evaluate=[names[1][0]], seconds=0.1)
+    cfg = load_config("default", [f"data.root={root}", f"data.cache_dir={tmp_path / 'c'}"])
+    with pytest.raises(DatasetError, match=r"valid split has labels not in the training classes: \['tram'\]"):
+        prepare_splits(cfg, progress=False)
+
+
+def test_data_demo_prints_stats_and_writes_png(tau22_mini, tmp_path, capsys):
+    png = tmp_path / "spec.png"
+    assert data_main(["default", "--png", str(png), "--set", f"data.cache_dir={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 70 clips" in out and "valid: 30 clips" in out and "street_traffic" in out
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_data_demo_reports_bad_config(capsys):
+    assert data_main(["default", "--set", "data.format=wav"]) == 2
+    assert "data.format: unknown format 'wav'" in capsys.readouterr().err

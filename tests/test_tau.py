@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from kasc.config import load_config
+from kasc.data.audio import load_clip
+from kasc.data.datasets import load_split
+from kasc.data.table import DatasetError
+from kasc.data.tau import SCENE_CLASSES, parse_tau_name, read_dcase24_subset, read_tau, rebuild_recordings
+from tests.conftest import write_tau_dataset
+
+
+def test_tau22_mini_splits(tau22_mini):
+    train = read_tau(tau22_mini, "fold1_train")
+    evaluate = read_tau(tau22_mini, "fold1_evaluate")
+    test = read_tau(tau22_mini, "fold1_test")
+    assert (len(train), len(evaluate), len(test)) == (70, 30, 30)
+    assert sorted(train["label"].unique()) == list(SCENE_CLASSES)
+    assert set(train["device"]) == {"a"}
+    assert test["label"].tolist() == evaluate["label"].tolist()  # test labels come from meta.csv
+    assert all(len(p) == 1 and p[0].endswith(".wav") for p in train["paths"])
+    assert not set(train["filename"]) & set(evaluate["filename"])
+
+
+def test_tau22_name_fields():
+    fields = parse_tau_name("audio/street_pedestrian-lyon-1162-44650-3-s4.wav", "tau22")
+    assert fields["scene"] == "street_pedestrian" and fields["index"] == 3 and fields["device"] == "s4"
+    assert fields["recording"] == "street_pedestrian-lyon-1162-44650-s4"
+    with pytest.raises(DatasetError, match="does not match the tau22 pattern"):
+        parse_tau_name("audio/bus-lyon-1-2-a.wav", "tau22")
+
+
+def test_rebuild_10s_on_mini(tau22_mini):
+    segments = read_tau(tau22_mini, "all")
+    recordings = rebuild_recordings(segments)
+    assert len(recordings) == 10
+    assert sorted(recordings["label"]) == list(SCENE_CLASSES)
+    for row in recordings.itertuples():
+        assert len(row.paths) == 10
+        assert [parse_tau_name(p, "tau22")["index"] for p in row.paths] == list(range(10))
+        assert row.filename.startswith(f"audio/{row.label}-")
+    row = recordings.iloc[3]
+    audio = load_clip(row.paths, 16000, 160000)
+    parts = np.concatenate([load_clip(p, 16000, 16000) for p in row.paths])
+    np.testing.assert_array_equal(audio, parts)
+    # exactly 10 s: the ten segments hold 10 x 44100 samples at 44.1 kHz
+    assert sum(sf.info(p).frames for p in row.paths) == 441000
+    assert {sf.info(p).samplerate for p in row.paths} == {44100}
+
+
+def test_rebuild_via_config_train_split_gives_7s(tau22_mini):
+    cfg = load_config("tau22_10s")
+    table = load_split(cfg.data, "train")
+    assert len(table) == 10 and all(len(p) == 7 for p in table["paths"])
+
+
+TAU20_NAMES = [("audio/bus-lyon-1-100-a.wav", "bus"), ("audio/park-paris-2-200-b.wav", "park"),
+               ("audio/bus-lyon-3-300-s1.wav", "bus"), ("audio/park-paris-4-400-s2.wav", "park")]
+
+
+def test_tau20_reader(tmp_path):
+    root = write_tau_dataset(tmp_path / "tau20", TAU20_NAMES, train=[n for n, _ in TAU20_NAMES[:3]],
+                             evaluate=[TAU20_NAMES[3][0]], seconds=0.2)
+    train = read_tau(root, "fold1_train", layout="tau20")
+    assert train["device"].tolist() == ["a", "b", "s1"]
+    assert train["recording"].tolist()[0] == "bus-lyon-1-100-a"
+    with pytest.raises(DatasetError, match="tau22 pattern"):
+        read_tau(root, "fold1_train", layout="tau22")
+
+
+TAU22_NAMES = [(f"audio/{scene}-milan-{loc}-{seg}-{i}-{dev}.wav", scene)
+               for scene, loc, seg, dev in (("bus", 1, 10, "a"), ("tram", 2, 20, "s4"))
+               for i in range(3)]
+
+
+def test_dcase24_split_selects_subset(tmp_path):
+    names = [n for n, _ in TAU22_NAMES]
+    root = write_tau_dataset(tmp_path / "tau22", TAU22_NAMES, train=names[:5], evaluate=names[5:], seconds=0.1)
+    train = read_tau(root, "fold1_train")
+    (tmp_path / "split25.csv").write_text("filename\tscene_label\n" + f"{names[0]}\tbus\n{names[3]}\ttram\n")
+    subset = read_dcase24_subset(train, tmp_path / "split25.csv")
+    assert subset["filename"].tolist() == [names[0], names[3]]
+    (tmp_path / "split5.csv").write_text(f"filename\n{names[5]}\n")
+    with pytest.raises(DatasetError, match=r"split5.csv: 1 of 1 file\(s\) are not in the training split"):
+        read_dcase24_subset(train, tmp_path / "split5.csv")
+    cfg = load_config("default", [f"data.root={root}", f"data.subset_csv={tmp_path / 'split25.csv'}"])
+    assert len(load_split(cfg.data, "train")) == 2 and len(load_split(cfg.data, "valid")) == 1
+
+
+def test_missing_column_names_column_and_file(tmp_path):
+    names = [n for n, _ in TAU22_NAMES]
+    root = write_tau_dataset(tmp_path / "tau22", TAU22_NAMES, train=names[:5], evaluate=names[5:], seconds=0.1)
+    (root / "meta.csv").write_text("filename\tscene_label\tidentifier\n")
+    with pytest.raises(DatasetError, match=r"meta.csv: missing column 'source_label'"):
+        read_tau(root, "fold1_train")
+
+
+def test_comma_separated_split_file_is_explained(tmp_path):
+    names = [n for n, _ in TAU22_NAMES]
+    root = write_tau_dataset(tmp_path / "tau22", TAU22_NAMES, train=names[:5], evaluate=names[5:], seconds=0.1)
+    (root / "evaluation_setup" / "fold1_train.csv").write_text("filename,scene_label\n")
+    with pytest.raises(DatasetError, match=r"fold1_train.csv: missing column 'filename'.*tab-separated"):
+        read_tau(root, "fold1_train")
+
+
+def test_split_file_not_in_meta(tmp_path):
+    names = [n for n, _ in TAU22_NAMES]
+    root = write_tau_dataset(tmp_path / "tau22", TAU22_NAMES, train=names[:5], evaluate=names[5:], seconds=0.1)
+    with open(root / "evaluation_setup" / "fold1_train.csv", "a") as fh:
+        fh.write("audio/bus-milan-9-9-0-a.wav\tbus\n")
+    with pytest.raises(DatasetError, match=r"fold1_train.csv: 1 file\(s\) not listed in .*meta.csv"):
+        read_tau(root, "fold1_train")
