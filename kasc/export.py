@@ -1,0 +1,160 @@
+"""Export to TFLite (float32 and full-integer int8), checked against Keras with LiteRT.
+
+``python -m kasc.export MODEL_OR_RUN [--config NAME] [--out DIR]``
+
+MODEL_OR_RUN is a ``.keras`` file or a run folder holding ``model.keras`` and
+``config.yaml``. The config names the dataset whose training split supplies the int8
+representative data (log-mel of randomly drawn training clips, through kasc's front end)
+and whose validation split supplies the check batch. Writes ``<stem>_float32.tflite``,
+``<stem>_int8.tflite``, ``<stem>_complexity.json`` (the audit of each file) and
+``<stem>_export.json`` (largest probability difference and top-1 agreement of each file
+against Keras on the check batch) and prints the same.
+
+The int8 model is full-integer: every op runs on int8 tensors (int32 biases); its input
+and output stay float32 with a QUANTIZE / DEQUANTIZE op at each end, so it takes the same
+log-mel input as the Keras model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def fixed_shape_model(model, input_shape: tuple):
+    """A copy of ``model`` (same weights) with a static input shape (1, *input_shape)."""
+    from kasc.complexity import _with_input_shape
+
+    fixed = _with_input_shape(model, tuple(input_shape))
+    fixed.set_weights(model.get_weights())
+    return fixed
+
+
+def to_tflite(model, input_shape: tuple, representative: np.ndarray | None = None) -> bytes:
+    """Convert a Keras model for batch-1 inputs of ``input_shape``.
+
+    Args:
+      representative: float32 (n, *input_shape) log-mel examples; given, the model is
+        quantised to full integer int8 (else float32).
+    """
+    import tensorflow as tf
+
+    fixed = fixed_shape_model(model, input_shape)
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
+    if representative is not None:
+        def examples():
+            for example in representative:
+                yield [example[None].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = examples
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def run_tflite(model_content_or_path, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Run a batch-1 TFLite model on each of ``inputs`` (n, ...) with LiteRT."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    if isinstance(model_content_or_path, (bytes, bytearray)):
+        interpreter = Interpreter(model_content=bytes(model_content_or_path), num_threads=threads)
+    else:
+        interpreter = Interpreter(model_path=str(model_content_or_path), num_threads=threads)
+    interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs = []
+    for example in inputs:
+        interpreter.set_tensor(source["index"], example[None].astype(source["dtype"]))
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(target["index"])[0].copy())
+    return np.stack(outputs)
+
+
+def compare(reference: np.ndarray, other: np.ndarray) -> dict:
+    """Largest absolute probability difference and top-1 agreement of two (n, classes)."""
+    return {
+        "max_abs_prob_diff": float(np.abs(reference - other).max()),
+        "top1_agreement": float(np.mean(reference.argmax(1) == other.argmax(1))),
+        "clips": int(len(reference)),
+    }
+
+
+def sample_logmel(cfg, split: str, n_clips: int, seed: int = 0) -> np.ndarray:
+    """Log-mel (n, frames, mels, 1) of ``n_clips`` random clips of a split (cached audio)."""
+    from kasc.data.pipeline import prepare_splits
+    from kasc.features import LogMel
+
+    data = prepare_splits(cfg, splits=(split,))[split] if split == "train" else \
+        prepare_splits(cfg, splits=("train", split))[split]
+    rng = np.random.default_rng(seed)
+    index = np.sort(rng.choice(len(data), size=min(n_clips, len(data)), replace=False))
+    waveforms = np.asarray(data.waveforms[index], np.float32) / 32767.0
+    return LogMel(cfg.features, cfg.data.sample_rate)(waveforms).numpy()
+
+
+def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, check: np.ndarray) -> dict:
+    """Write float32 and int8 TFLite files, their audits and the Keras comparison."""
+    from kasc.complexity import audit_tflite
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    input_shape = tuple(check.shape[1:])
+    keras_probs = model.predict(check, batch_size=64, verbose=0)
+    report, audits = {"input_shape": list(input_shape)}, {}
+    for kind, data in (("float32", None), ("int8", representative)):
+        path = out_dir / f"{stem}_{kind}.tflite"
+        tmp = path.with_suffix(".tflite.tmp")
+        tmp.write_bytes(to_tflite(model, input_shape, data))
+        tmp.replace(path)
+        report[kind] = {"file": str(path), **compare(keras_probs, run_tflite(path, check))}
+        audits[kind] = audit_tflite(path).to_dict()
+    (out_dir / f"{stem}_complexity.json").write_text(json.dumps(audits, indent=1))
+    (out_dir / f"{stem}_export.json").write_text(json.dumps(report, indent=1))
+    return {"report": report, "audits": audits}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kasc.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help=".keras file or run folder (model.keras + config.yaml)")
+    parser.add_argument("--config", default=None, help="config naming the dataset (default: the run's, else 'default')")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: beside the model)")
+    parser.add_argument("--representative-clips", type=int, default=200)
+    parser.add_argument("--check-clips", type=int, default=100)
+    args = parser.parse_args(argv)
+
+    import keras
+
+    import kasc.models  # noqa: F401 - registers custom layers
+    from kasc.config import ConfigError, load_config
+
+    model_path = args.model / "model.keras" if args.model.is_dir() else args.model
+    if not model_path.is_file():
+        print(f"error: model file not found: {model_path}", file=sys.stderr)
+        return 2
+    config_ref = args.config or (str(args.model / "config.yaml") if (args.model / "config.yaml").is_file() else "default")
+    try:
+        cfg = load_config(config_ref, args.overrides)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    model = keras.models.load_model(model_path, compile=False)
+    representative = sample_logmel(cfg, "train", args.representative_clips, seed=cfg.train.seed)
+    check = sample_logmel(cfg, "valid", args.check_clips, seed=cfg.train.seed + 1)
+    out_dir = args.out or model_path.parent
+    result = export_model(model, out_dir, model_path.stem, representative, check)
+    for kind in ("float32", "int8"):
+        r, a = result["report"][kind], result["audits"][kind]
+        print(f"{kind:>7}: {r['file']}  max |p_tflite - p_keras| = {r['max_abs_prob_diff']:.4f}, "
+              f"top-1 agreement {r['top1_agreement']:.1%} on {r['clips']} clips; "
+              f"{a['params']:,} params, {a['param_bytes']:,} bytes, {a['macs']:,} MACs, "
+              f"DCASE 2023 limits {'PASS' if a['within_limits'] else 'FAIL'}")
+    print(f"audits: {out_dir / (model_path.stem + '_complexity.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

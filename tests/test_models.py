@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import keras
+
+from kasc.models import build_ensemble, build_model, load_pretrained, logits_model
+from kasc.models.layers import SubSpectralNorm
+
+FRAMES_1S, FRAMES_10S = 28, 313
+MODELS = {
+    "serfr_cnn": {"width": 8},
+    "mobilenetv2": {"alpha": 0.35},
+    "cnn_teacher": {"width": 4},
+    "bc_resnet": {"scale": 1},
+}
+
+
+def _x(frames, mels=64, n=2):
+    return np.random.default_rng(0).standard_normal((n, frames, mels, 1)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_shapes_for_1s_and_10s(name):
+    model = build_model(name, (None, 64, 1), 5, **MODELS[name])
+    for frames in (FRAMES_1S, FRAMES_10S):
+        probs = model(_x(frames), training=False).numpy()
+        assert probs.shape == (2, 5)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert logits_model(model)(_x(FRAMES_1S)).shape == (2, 5)
+
+
+def test_serfr_full_size_shapes():
+    for width in (32, 24):
+        model = build_model("serfr_cnn", (None, 256, 1), 10, width=width)
+        assert model(_x(FRAMES_1S, 256)).shape == (2, 10)
+        assert model.get_layer("conv1_conv").filters == width
+
+
+def test_baseline_shape():
+    model = build_model("dcase2023_baseline", (51, 40, 1), 10)
+    assert model(_x(51, 40)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_keras_save_load_round_trip(name, tmp_path):
+    model = build_model(name, (None, 64, 1), 5, **MODELS[name])
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    x = _x(FRAMES_1S)
+    np.testing.assert_allclose(loaded(x, training=False).numpy(), model(x, training=False).numpy(), atol=1e-6)
+    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_mobilenetv2_matches_keras_applications():
+    from kasc.complexity import audit_keras
+    ours = build_model("mobilenetv2", (224, 224, 3), 1000, dropout=0.0)
+    reference = keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None)
+    assert ours.count_params() == reference.count_params()
+    assert audit_keras(ours, (224, 224, 3)).macs == audit_keras(reference, (224, 224, 3)).macs
+
+
+def test_sub_spectral_norm_config_round_trip_and_per_band_stats():
+    layer = SubSpectralNorm(4, name="ssn")
+    clone = SubSpectralNorm.from_config(layer.get_config())
+    assert clone.sub_bands == 4 and clone.name == "ssn"
+    x = np.zeros((8, 3, 16, 2), np.float32)
+    x[:, :, :4] = 10.0  # first sub-band has another mean than the rest
+    x += np.random.default_rng(0).standard_normal(x.shape).astype(np.float32)
+    y = layer(x, training=True).numpy()
+    for band in range(4):
+        assert abs(y[:, :, band * 4:(band + 1) * 4].mean()) < 0.1  # each band normalised on its own
+    with pytest.raises(ValueError, match="not divisible into 4 sub-bands"):
+        SubSpectralNorm(4)(np.zeros((1, 2, 10, 1), np.float32))
+
+
+def test_ensemble_averages_probabilities(tmp_path):
+    a = build_model("serfr_cnn", (None, 64, 1), 5, width=8, name="a")
+    b = build_model("cnn_teacher", (None, 64, 1), 5, width=4, name="b")
+    ensemble = build_ensemble([a, b], weights=[3.0, 1.0])
+    x = _x(FRAMES_1S)
+    expected = 0.75 * a(x).numpy() + 0.25 * b(x).numpy()
+    np.testing.assert_allclose(ensemble(x).numpy(), expected, atol=1e-6)
+    ensemble.save(tmp_path / "e.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "e.keras")(x).numpy(), expected, atol=1e-6)
+
+
+def test_load_pretrained_from_local_file(tmp_path):
+    source = build_model("mobilenetv2", (None, 64, 1), 7, alpha=0.35)
+    source.save(tmp_path / "pretrained.keras")
+    target = build_model("mobilenetv2", (None, 64, 1), 5, alpha=0.35)
+    result = load_pretrained(target, tmp_path / "pretrained.keras")
+    assert "logits" in result["skipped"] and len(result["loaded"]) > 100
+    np.testing.assert_array_equal(target.get_layer("stem_conv").get_weights()[0],
+                                  source.get_layer("stem_conv").get_weights()[0])
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_pretrained(target, tmp_path / "missing.keras")
+    other = build_model("dcase2023_baseline", (51, 40, 1), 5)
+    with pytest.raises(ValueError, match="no layer matches"):
+        load_pretrained(other, tmp_path / "pretrained.keras")
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        build_model("resnet", (None, 64, 1), 5)
