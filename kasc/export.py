@@ -56,15 +56,29 @@ def to_tflite(model, input_shape: tuple, representative: np.ndarray | None = Non
     return converter.convert()
 
 
+def make_interpreter(model_content_or_path, threads: int = 1):
+    """A LiteRT interpreter with tensors allocated. LiteRT's default XNNPACK delegate
+    refuses some int8 graphs ("failed to create XNNPACK runtime"); those run on the
+    built-in kernels instead."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    source = ({"model_content": bytes(model_content_or_path)} if isinstance(model_content_or_path, (bytes, bytearray))
+              else {"model_path": str(model_content_or_path)})
+    try:
+        interpreter = Interpreter(**source, num_threads=threads)
+        interpreter.allocate_tensors()
+    except RuntimeError as err:
+        if "XNNPACK" not in str(err):
+            raise
+        interpreter = Interpreter(**source, num_threads=threads,
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
 def run_tflite(model_content_or_path, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
     """Run a batch-1 TFLite model on each of ``inputs`` (n, ...) with LiteRT."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    if isinstance(model_content_or_path, (bytes, bytearray)):
-        interpreter = Interpreter(model_content=bytes(model_content_or_path), num_threads=threads)
-    else:
-        interpreter = Interpreter(model_path=str(model_content_or_path), num_threads=threads)
-    interpreter.allocate_tensors()
+    interpreter = make_interpreter(model_content_or_path, threads)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     outputs = []
     for example in inputs:

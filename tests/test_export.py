@@ -1,0 +1,40 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from kasc.export import export_model
+
+INT8_TOP1_AGREEMENT_BOUND = 0.9
+
+
+def _separable_data(n=96, frames=28, mels=32, seed=0):
+    """Two classes: energy in the low or the high half of the mel bands."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(-8.0, 1.0, (n, frames, mels, 1)).astype(np.float32)
+    y = np.arange(n) % 2
+    for i, label in enumerate(y):
+        band = slice(0, mels // 2) if label == 0 else slice(mels // 2, mels)
+        x[i, :, band] += rng.uniform(2.0, 6.0)
+    return x, y
+
+
+@pytest.mark.slow
+def test_export_of_trained_model_agrees_with_keras(tmp_path):
+    from kasc.models import build_model
+
+    x, y = _separable_data(n=320)
+    model = build_model("serfr_cnn", (None, 32, 1), 2, width=8)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=12, batch_size=16, verbose=0)
+    check, check_y = _separable_data(n=48, seed=1)
+    assert (model.predict(check, verbose=0).argmax(1) == check_y).mean() > 0.9  # it really learned
+    result = export_model(model, tmp_path, "student", representative=x[:64], check=check)
+    report = result["report"]
+    print(f"float32: {report['float32']}\nint8: {report['int8']}")
+    assert report["float32"]["max_abs_prob_diff"] < 1e-4 and report["float32"]["top1_agreement"] == 1.0
+    assert report["int8"]["top1_agreement"] >= INT8_TOP1_AGREEMENT_BOUND
+    assert report["int8"]["max_abs_prob_diff"] < 0.2
+    assert json.loads((tmp_path / "student_complexity.json").read_text())["int8"]["within_limits"]
+    assert (tmp_path / "student_int8.tflite").stat().st_size < (tmp_path / "student_float32.tflite").stat().st_size
