@@ -102,8 +102,8 @@ def sample_logmel(cfg, split: str, n_clips: int, seed: int = 0) -> np.ndarray:
     from kasc.data.pipeline import prepare_splits
     from kasc.features import LogMel
 
-    data = prepare_splits(cfg, splits=(split,))[split] if split == "train" else \
-        prepare_splits(cfg, splits=("train", split))[split]
+    splits = ("train",) if split == "train" else ("train", split)  # class names come from train
+    data = prepare_splits(cfg, splits=splits)[split]
     rng = np.random.default_rng(seed)
     index = np.sort(rng.choice(len(data), size=min(n_clips, len(data)), replace=False))
     waveforms = np.asarray(data.waveforms[index], np.float32) / 32767.0

@@ -38,3 +38,19 @@ def test_export_of_trained_model_agrees_with_keras(tmp_path):
     assert report["int8"]["max_abs_prob_diff"] < 0.2
     assert json.loads((tmp_path / "student_complexity.json").read_text())["int8"]["within_limits"]
     assert (tmp_path / "student_int8.tflite").stat().st_size < (tmp_path / "student_float32.tflite").stat().st_size
+
+
+@pytest.mark.slow
+def test_export_cli_on_mini_set(tau22_mini, tmp_path, capsys):
+    from kasc.export import main as export_main
+    from kasc.models import build_model
+
+    build_model("serfr_cnn", (None, 256, 1), 10, width=8).save(tmp_path / "tiny.keras")
+    code = export_main([str(tmp_path / "tiny.keras"), "--set", f"data.cache_dir={tmp_path / 'cache'}",
+                        "--representative-clips", "8", "--check-clips", "6"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "int8:" in out and "top-1 agreement" in out and "DCASE 2023 limits PASS" in out
+    export = json.loads((tmp_path / "tiny_export.json").read_text())
+    assert export["int8"]["clips"] == 6 and export["input_shape"] == [28, 256, 1]
+    assert export_main([str(tmp_path / "missing.keras")]) == 2
