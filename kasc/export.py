@@ -92,6 +92,7 @@ def compare(reference: np.ndarray, other: np.ndarray) -> dict:
     """Largest absolute probability difference and top-1 agreement of two (n, classes)."""
     return {
         "max_abs_prob_diff": float(np.abs(reference - other).max()),
+        "mean_abs_prob_diff": float(np.abs(reference - other).mean()),
         "top1_agreement": float(np.mean(reference.argmax(1) == other.argmax(1))),
         "clips": int(len(reference)),
     }
