@@ -34,6 +34,7 @@ def main() -> None:
     import tensorflow as tf
 
     from kasc.config import load_config
+    from kasc.data.audio import from_int16
     from kasc.data.pipeline import Pipeline, prepare_splits
     from kasc.features import LogMel
 
@@ -46,7 +47,7 @@ def main() -> None:
     librosa_clips = min(args.clips, 1000)
     start = time.perf_counter()
     for i in range(librosa_clips):
-        y = waveforms[i % len(waveforms)].astype(np.float32) / 32767.0
+        y = from_int16(waveforms[i % len(waveforms)])
         mel = librosa.feature.melspectrogram(y=y, sr=cfg.data.sample_rate, n_fft=f.n_fft, hop_length=f.hop_samples,
                                              n_mels=f.n_mels, center=False, power=2.0)
         np.log(mel + f.log_offset)

@@ -95,7 +95,7 @@ class Audit:
 # ----------------------------------------------------------------------------- Keras
 
 
-def _with_input_shape(model, input_shape: tuple):
+def with_input_shape(model, input_shape: tuple):
     """Rebuild a functional model (nested ones included) with a fixed input shape, so
     that every layer's output shape is static."""
     import keras
@@ -144,7 +144,7 @@ def _keras_layer_macs(layer) -> tuple[int, bool]:
 
 def audit_keras(model, input_shape: tuple = DEFAULT_INPUT_SHAPE, name: str | None = None) -> Audit:
     """Audit a Keras model for one input of ``input_shape`` (batch 1), float32 weights."""
-    fixed = _with_input_shape(model, tuple(input_shape))
+    fixed = with_input_shape(model, tuple(input_shape))
     rows = []
     for layer in _keras_layers(fixed):
         params = int(sum(math.prod(w.shape) for w in layer.weights))

@@ -196,7 +196,6 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        errors = []
         for option in typing.get_args(tp):
             if option is type(None):
                 if value is None:
@@ -204,8 +203,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
                 continue
             try:
                 return _coerce(value, option, key, source)
-            except ConfigError as err:
-                errors.append(str(err))
+            except ConfigError:
+                continue
         raise ConfigError(f"{source}: '{key}' must be {tp}, got {value!r}")
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):

@@ -27,9 +27,9 @@ import numpy as np
 
 def fixed_shape_model(model, input_shape: tuple):
     """A copy of ``model`` (same weights) with a static input shape (1, *input_shape)."""
-    from kasc.complexity import _with_input_shape
+    from kasc.complexity import with_input_shape
 
-    fixed = _with_input_shape(model, tuple(input_shape))
+    fixed = with_input_shape(model, tuple(input_shape))
     fixed.set_weights(model.get_weights())
     return fixed
 
@@ -98,17 +98,18 @@ def compare(reference: np.ndarray, other: np.ndarray) -> dict:
     }
 
 
-def sample_logmel(cfg, split: str, n_clips: int, seed: int = 0) -> np.ndarray:
-    """Log-mel (n, frames, mels, 1) of ``n_clips`` random clips of a split (cached audio)."""
-    from kasc.data.pipeline import prepare_splits
-    from kasc.features import LogMel
+def sample_logmel(data, logmel, n_clips: int, seed: int = 0) -> np.ndarray:
+    """Log-mel (n, frames, mels, 1) of ``n_clips`` random clips of a split.
 
-    splits = ("train",) if split == "train" else ("train", split)  # class names come from train
-    data = prepare_splits(cfg, splits=splits)[split]
+    Args:
+      data: a :class:`kasc.data.pipeline.SplitData` (cached int16 audio).
+      logmel: the front end (:class:`kasc.features.LogMel`).
+    """
+    from kasc.data.audio import from_int16
+
     rng = np.random.default_rng(seed)
     index = np.sort(rng.choice(len(data), size=min(n_clips, len(data)), replace=False))
-    waveforms = np.asarray(data.waveforms[index], np.float32) / 32767.0
-    return LogMel(cfg.features, cfg.data.sample_rate)(waveforms).numpy()
+    return logmel(from_int16(data.waveforms[index])).numpy()
 
 
 def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, check: np.ndarray) -> dict:
@@ -156,9 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from kasc.data.pipeline import prepare_splits
+    from kasc.features import LogMel
+
     model = keras.models.load_model(model_path, compile=False)
-    representative = sample_logmel(cfg, "train", args.representative_clips, seed=cfg.train.seed)
-    check = sample_logmel(cfg, "valid", args.check_clips, seed=cfg.train.seed + 1)
+    splits = prepare_splits(cfg)
+    logmel = LogMel(cfg.features, cfg.data.sample_rate)
+    representative = sample_logmel(splits["train"], logmel, args.representative_clips, seed=cfg.train.seed)
+    check = sample_logmel(splits["valid"], logmel, args.check_clips, seed=cfg.train.seed + 1)
     out_dir = args.out or model_path.parent
     result = export_model(model, out_dir, model_path.stem, representative, check)
     for kind in ("float32", "int8"):

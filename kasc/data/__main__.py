@@ -51,8 +51,7 @@ def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
-
+    from kasc.data.audio import from_int16
     from kasc.features import LogMel
 
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
@@ -60,7 +59,7 @@ def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: 
     for row, label in enumerate(split_data.table["label"]):
         first.setdefault(label, row)
     rows = [first[k] for k in sorted(first)][:max_panels]
-    spectra = logmel(split_data.waveforms[rows].astype(np.float32) / 32767.0).numpy()[..., 0]
+    spectra = logmel(from_int16(split_data.waveforms[rows])).numpy()[..., 0]
     cols = min(5, len(rows))
     fig, axes = plt.subplots((len(rows) + cols - 1) // cols, cols, figsize=(3.2 * cols, 3.0 * ((len(rows) + cols - 1) // cols)),
                              squeeze=False)

@@ -15,6 +15,10 @@ import soundfile as sf
 import soxr
 
 
+INT16_SCALE = 32767.0
+"""Full scale of the int16 cache: float samples in [-1, 1] are stored as round(x * INT16_SCALE)."""
+
+
 class AudioReadError(ValueError):
     """An audio file is missing, empty, truncated or not audio. The message names it."""
 
@@ -113,9 +117,9 @@ def load_clip(paths: str | Path | Sequence[str | Path], sample_rate: int, clip_s
 
 def to_int16(samples: np.ndarray) -> np.ndarray:
     """float32 in [-1, 1] -> int16 (clipped), the cache's storage format."""
-    return np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
+    return np.clip(np.round(samples * INT16_SCALE), -32768, 32767).astype(np.int16)
 
 
 def from_int16(samples: np.ndarray) -> np.ndarray:
     """int16 -> float32 in [-1, 1]."""
-    return samples.astype(np.float32) / 32767.0
+    return samples.astype(np.float32) / INT16_SCALE

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from kasc import augment as augment_ops
 from kasc.config import AugmentConfig, ExperimentConfig, resolve_path
+from kasc.data.audio import INT16_SCALE
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
 from kasc.data.table import DatasetError, class_names as table_class_names
@@ -118,7 +119,7 @@ class Pipeline:
 
         samples = tf.numpy_function(take, [index], tf.int16, stateful=False)
         samples.set_shape(self._waveform_spec.shape)
-        return tf.cast(samples, tf.float32) / 32767.0
+        return tf.cast(samples, tf.float32) / INT16_SCALE
 
     def _batch(self, index: tf.Tensor):
         index = tf.sort(index)
