@@ -87,6 +87,11 @@ class FeatureConfig:
       mel_scale: ``report`` (equation 1: mel(f) = 1000/ln 2 * ln(1 + f/1000)) or ``htk``
         (2595 * log10(1 + f/700)).
       log_offset: added to the mel power before the natural log.
+      normalize_mean / normalize_std: the log-mel is returned as (log-mel - mean) / std,
+        fixed constants of the config (so that a saved run's front end is its config);
+        ``configs/default.yaml`` holds the values measured on TAU22-mini's training
+        clips, 0 and 1 leave the log-mel as it is. Unit-scale input keeps the first
+        layers' BatchNormalization statistics sane from the first steps.
     """
 
     n_fft: int = 2048
@@ -96,6 +101,8 @@ class FeatureConfig:
     fmax_hz: float = 0.0
     mel_scale: str = "report"
     log_offset: float = 1e-6
+    normalize_mean: float = 0.0
+    normalize_std: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,12 +135,83 @@ class AugmentConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The network a run trains.
+
+    Attributes:
+      architecture: a name in ``kasc.models.BUILDERS`` (``serfr_cnn``, ``mobilenetv2``,
+        ``cnn_teacher``, ``bc_resnet``, ``dcase2023_baseline``).
+      params: keyword arguments of the builder (``{width: 24}`` for SERFR-CNN-24).
+      check_limits: audit the exported int8 model against the DCASE 2023 limits and fail
+        the run if it exceeds them (students); teachers are not audited.
+    """
+
+    architecture: str = "serfr_cnn"
+    params: Any = dataclasses.field(default_factory=dict)
+    check_limits: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Training loop settings (report section 4.2)."""
+    """Training loop, optimiser and learning-rate schedule (report section 4.2).
+
+    The learning rate rises from about 0.7 % of ``learning_rate`` to ``learning_rate``
+    over ``warmup_epochs`` (exponential ramp exp(-5 (1 - e / warmup)^2)), then falls
+    linearly to ``final_learning_rate`` at ``decay_end_epoch`` and stays there (see
+    ``kasc.schedules``).
+
+    Attributes:
+      batch_size: clips per batch.
+      epochs: epochs to train (the report: at most 800).
+      seed: seed of the clip order and of weight initialisation.
+      learning_rate: peak learning rate (0.001).
+      weight_decay: Adam's decoupled weight decay (0.001).
+      warmup_epochs: length of the exponential warm-up in epochs (300).
+      decay_end_epoch: epoch at which the linear decay reaches ``final_learning_rate`` (800).
+      final_learning_rate: learning rate at and after ``decay_end_epoch`` (1e-5).
+      init_from: start from the weights of an earlier run (its folder, or a ``.keras``
+        file); layers are matched by name and shape (transfer learning, report 4.2).
+      export: after training, write float32 and int8 TFLite files and audit them.
+    """
 
     batch_size: int = 64
     epochs: int = 800
     seed: int = 0
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-3
+    warmup_epochs: float = 300.0
+    decay_end_epoch: float = 800.0
+    final_learning_rate: float = 1e-5
+    init_from: str = ""
+    export: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """Multi-teacher knowledge distillation (report section 3).
+
+    The report gives neither temperature nor loss weight; the defaults are Hinton et
+    al.'s usual choices and are written into every run's config.
+
+    Attributes:
+      teachers: names of teacher runs (configs); each is trained first unless a finished
+        run of it exists. Empty: no distillation (plain training).
+      teacher_weights: weights of the teachers in the ensemble (empty: equal).
+      temperature: T of the soft targets softmax(logits / T) and of the student.
+      label_weight: lambda in  lambda * CE(labels) + (1 - lambda) * T^2 * KL(teachers || student).
+      soft_targets: ``cached`` (teacher logits computed once per clip and stored) or
+        ``online`` (the teachers see every augmented batch).
+      teacher_input: for cached targets, ``clip`` (the teacher sees the student's clip)
+        or ``recording`` (the teacher sees the whole 10 s recording the 1 s clip was cut
+        from, as it was trained; TAU22 only).
+    """
+
+    teachers: tuple[str, ...] = ()
+    teacher_weights: tuple[float, ...] = ()
+    temperature: float = 2.0
+    label_weight: float = 0.5
+    soft_targets: str = "cached"
+    teacher_input: str = "clip"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +223,9 @@ class ExperimentConfig:
     data: DataConfig = DataConfig()
     features: FeatureConfig = FeatureConfig()
     augment: AugmentConfig = AugmentConfig()
+    model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    distill: DistillConfig = DistillConfig()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML-serialisable) of every field."""

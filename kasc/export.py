@@ -18,8 +18,11 @@ log-mel input as the Keras model.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,36 @@ def fixed_shape_model(model, input_shape: tuple):
     fixed = with_input_shape(model, tuple(input_shape))
     fixed.set_weights(model.get_weights())
     return fixed
+
+
+@contextlib.contextmanager
+def converter_output_captured():
+    """Hold back what the TFLite converter prints (a "Saved artifact" listing of every
+    variable, MLIR notes) at the file-descriptor level; show it only if conversion fails."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with tempfile.TemporaryFile() as capture:
+        try:
+            for fd in saved:
+                os.dup2(capture.fileno(), fd)
+            yield
+        except BaseException:
+            _restore(saved)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            _restore(saved)
+
+
+def _restore(saved: dict) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for fd, copy in list(saved.items()):
+        os.dup2(copy, fd)
+        os.close(copy)
+        del saved[fd]
 
 
 def to_tflite(model, input_shape: tuple, representative: np.ndarray | None = None) -> bytes:
@@ -53,7 +86,8 @@ def to_tflite(model, input_shape: tuple, representative: np.ndarray | None = Non
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = examples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return converter.convert()
+    with converter_output_captured():
+        return converter.convert()
 
 
 def make_interpreter(model_content_or_path, threads: int = 1):

@@ -2,7 +2,7 @@
 
 16 kHz audio, a 2048-sample Hann window, hop 512, no centering (a 1 s clip gives
 1 + (16000 - 2048) // 512 = 28 frames), power spectrum, 256 triangular mel filters,
-natural log. The front end stays outside the models so that the complexity audit
+natural log, then a fixed affine normalisation (config constants). The front end stays outside the models so that the complexity audit
 measures the network alone.
 
 The mel scale of the report's equation (1), mel(f) = 1000 / ln 2 * ln(1 + f / 1000), is
@@ -83,6 +83,8 @@ class LogMel:
     def __init__(self, cfg: FeatureConfig, sample_rate: int):
         self.cfg = cfg
         self.sample_rate = sample_rate
+        if cfg.normalize_std <= 0:
+            raise ValueError(f"features.normalize_std must be > 0, got {cfg.normalize_std}")
         self.filterbank = tf.constant(mel_filterbank(
             sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin_hz, cfg.fmax_hz, cfg.mel_scale))
 
@@ -92,7 +94,8 @@ class LogMel:
             fft_length=self.cfg.n_fft, window_fn=tf.signal.hann_window, pad_end=False)
         power = tf.math.square(tf.math.abs(spectrum))
         mel = tf.tensordot(power, self.filterbank, axes=1)
-        return tf.math.log(mel + self.cfg.log_offset)[..., tf.newaxis]
+        logmel = (tf.math.log(mel + self.cfg.log_offset) - self.cfg.normalize_mean) / self.cfg.normalize_std
+        return logmel[..., tf.newaxis]
 
     def output_shape(self, n_samples: int) -> tuple[int, int, int]:
         """(frames, n_mels, 1) for clips of n_samples samples."""

@@ -36,10 +36,11 @@ def test_wrong_type_names_the_key_and_file(tmp_path):
 
 def test_profile_applies_and_extends_inherits(tmp_path):
     path = tmp_path / "child.yaml"
-    path.write_text("extends: default\ntrain:\n  batch_size: 8\n")
+    path.write_text("extends: default\ntrain:\n  seed: 7\n")
     cfg = load_config(path, profile="fast")
-    assert cfg.train.batch_size == 8 and cfg.train.epochs == 2  # profile from the parent
-    assert load_config(path).train.epochs == 800  # the full profile is untouched
+    assert cfg.train.seed == 7 and cfg.train.epochs == 6  # profile from the parent
+    full = load_config(path)  # the full profile is the report's
+    assert (full.train.epochs, full.train.warmup_epochs, full.train.decay_end_epoch) == (800, 300, 800)
     with pytest.raises(ConfigError, match="no profile 'nope'"):
         load_config(path, profile="nope")
 

@@ -21,6 +21,9 @@ BUILDERS = {
     "dcase2023_baseline": build_dcase2023_baseline,
 }
 
+# Networks that flatten their features and so need a fixed frame count.
+FIXED_INPUT_ARCHITECTURES = frozenset({"dcase2023_baseline"})
+
 
 def build_model(architecture: str, input_shape, n_classes: int, **params) -> keras.Model:
     """Build a registered network (see ``BUILDERS``); ``params`` go to its builder."""
@@ -29,4 +32,4 @@ def build_model(architecture: str, input_shape, n_classes: int, **params) -> ker
     return BUILDERS[architecture](input_shape=tuple(input_shape), n_classes=n_classes, **params)
 
 
-__all__ = ["BUILDERS", "build_model", "build_ensemble", "logits_model", "load_pretrained"]
+__all__ = ["BUILDERS", "FIXED_INPUT_ARCHITECTURES", "build_model", "build_ensemble", "logits_model", "load_pretrained"]

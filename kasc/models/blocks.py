@@ -10,6 +10,11 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+# BatchNormalization's moving-average momentum: PyTorch's default (0.1 update, i.e. 0.9 in
+# Keras' convention), as in the CP-JKU RFR-CNN code the student descends from. Keras'
+# default 0.99 needs hundreds of steps before inference statistics are usable.
+BN_MOMENTUM = 0.9
+
 
 def conv_bn_relu(x, filters: int, kernel, name: str, strides=1, relu: bool = True, use_bias: bool = False):
     """Conv2D ('same' padding, no bias) -> BatchNorm -> ReLU (optional).
@@ -18,7 +23,7 @@ def conv_bn_relu(x, filters: int, kernel, name: str, strides=1, relu: bool = Tru
     """
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=use_bias,
                       kernel_initializer="he_normal", name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     if relu:
         x = layers.ReLU(name=f"{name}_relu")(x)
     return x

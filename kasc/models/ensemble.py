@@ -4,7 +4,7 @@ The ensemble averages the members' class probabilities (weights configurable). W
 probabilities rather than logits because the teachers are trained separately and their
 logits have different scales (a confident MobileNetV2 would dominate a logit average),
 while a probability average is a proper mixture whose log loss is defined. For
-distillation at temperature T, ``ensemble_soft_targets`` averages each member's
+distillation at temperature T, ``tempered_average`` averages each member's
 softmax(logits / T) in the same way.
 """
 
@@ -54,10 +54,21 @@ def build_ensemble(members: Sequence[keras.Model], weights: Sequence[float] | No
     return keras.Model(inputs, averaged, name=name)
 
 
+def tempered_average(member_logits: Sequence, temperature: float = 1.0, weights: Sequence[float] | None = None):
+    """Weighted average of softmax(z_k / T) over members' logits z_k, each (batch, classes).
+
+    Works on tensors and numpy arrays (returns a tensor). These are the soft targets of
+    distillation (``kasc.distill``) and, at T = 1, the ensemble's probabilities.
+    """
+    weights = list(weights) if weights else [1.0] * len(member_logits)
+    if len(weights) != len(member_logits):
+        raise ValueError(f"distill.teacher_weights: {len(weights)} weights for {len(member_logits)} teachers")
+    total = float(sum(weights))
+    return sum(w / total * ops.softmax(ops.convert_to_tensor(z, "float32") / temperature, axis=-1)
+               for w, z in zip(weights, member_logits))
+
+
 def ensemble_soft_targets(members: Sequence[keras.Model], x, temperature: float = 1.0,
                           weights: Sequence[float] | None = None):
-    """Weighted average of softmax(logits / temperature) over members: (batch, classes)."""
-    weights = list(weights) if weights is not None else [1.0] * len(members)
-    total = sum(weights)
-    probs = [ops.softmax(logits_model(m)(x, training=False) / temperature, axis=-1) for m in members]
-    return sum(w / total * p for w, p in zip(weights, probs))
+    """Soft targets of ``members`` on the batch ``x``: (batch, classes)."""
+    return tempered_average([logits_model(m)(x, training=False) for m in members], temperature, weights)

@@ -1,0 +1,45 @@
+"""Classification metrics as DCASE reports them, computed with scikit-learn.
+
+DCASE Task 1 ranks by the class-wise macro average of accuracy (each class's accuracy,
+then their mean) and reports the multi-class log loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, log_loss
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
+    """Accuracy, class-macro accuracy, log loss, per-class accuracy and confusion matrix.
+
+    Args:
+      labels: int (n,) true class indices.
+      probabilities: float (n, C) predicted probabilities (rows are renormalised).
+      class_names: the C class names, in column order.
+
+    Returns:
+      a JSON-ready dict; a class with no clips has accuracy None and is left out of
+      the macro average.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n_classes = len(class_names)
+    if probabilities.ndim != 2 or probabilities.shape != (len(labels), n_classes):
+        raise ValueError(f"probabilities must be ({len(labels)}, {n_classes}), got {probabilities.shape}")
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+    predicted = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(labels, predicted, labels=np.arange(n_classes))
+    support = matrix.sum(axis=1)
+    per_class = {name: (float(matrix[i, i] / support[i]) if support[i] else None)
+                 for i, name in enumerate(class_names)}
+    present = [v for v in per_class.values() if v is not None]
+    return {
+        "clips": int(len(labels)),
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "macro_class_accuracy": float(np.mean(present)) if present else None,
+        "log_loss": float(log_loss(labels, probabilities, labels=np.arange(n_classes))),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": matrix.tolist(),
+        "class_names": list(class_names),
+    }

@@ -1,0 +1,165 @@
+"""A run's folder ``saved_models/<run>/``: what is written there, and resuming.
+
+Layout:
+  config.yaml             the resolved config (every field), written before training
+  checkpoint/             last finished epoch: ``last.weights.h5`` (student, teachers,
+                          optimiser) and ``state.json`` ({"epoch": n, ...})
+  training_log.csv        one row per epoch (Keras CSVLogger, appended on resume)
+  tensorboard/            TensorBoard logs (``tensorboard --logdir saved_models``)
+  model.keras             the trained student (or teacher)
+  model_float32.tflite, model_int8.tflite, model_export.json   (export)
+  complexity.json         the int8 model's audit against the DCASE 2023 limits
+  metrics.json            validation metrics; ``"finished": true`` once the run is done
+
+Every file is written to a temporary name and renamed, so a killed run never leaves a
+half-written checkpoint or model. Running the same command again resumes from
+``checkpoint/`` if the config is the same, and refuses (naming the differing keys)
+if it is not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+import yaml
+
+from kasc.config import CONFIG_DIR, ExperimentConfig
+
+RUNS_DIR = CONFIG_DIR.parent / "saved_models"
+
+
+class RunConfigMismatch(RuntimeError):
+    """A run folder holds a run of a different config."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Atomically write ``payload`` as indented JSON."""
+    write_atomic(path, json.dumps(payload, indent=1, sort_keys=False) + "\n")
+
+
+def default_run_dir(cfg: ExperimentConfig, profile: str | None) -> Path:
+    """``saved_models/<name>`` (full profile) or ``saved_models/<name>-<profile>``."""
+    return RUNS_DIR / (f"{cfg.name}-{profile}" if profile else cfg.name)
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for key in keys:
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _differences(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append(f"{prefix}{key}: {vb!r} -> {va!r}")
+    return out
+
+
+class RunDir:
+    """The folder of one run."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.checkpoint_dir = self.path / "checkpoint"
+        self.weights = self.checkpoint_dir / "last.weights.h5"
+        self.state_file = self.checkpoint_dir / "state.json"
+        self.config_file = self.path / "config.yaml"
+        self.model_file = self.path / "model.keras"
+        self.metrics_file = self.path / "metrics.json"
+        self.log_csv = self.path / "training_log.csv"
+        self.tensorboard_dir = self.path / "tensorboard"
+        self.complexity_file = self.path / "complexity.json"
+
+    # -------------------------------------------------------------- config and status
+
+    def start(self, cfg: ExperimentConfig, restart: bool = False) -> None:
+        """Write ``config.yaml``; an existing run of another config is an error unless
+        ``restart`` (which discards its checkpoint and results)."""
+        config = _plain(cfg.to_dict())
+        if self.config_file.is_file() and not restart:
+            stored = yaml.safe_load(self.config_file.read_text()) or {}
+            diff = _differences(config, stored)
+            if diff:
+                raise RunConfigMismatch(
+                    f"{self.path} holds a run of a different config ({'; '.join(diff[:5])}). "
+                    f"Use --restart to discard it, or --run-dir for a new folder.")
+        if restart:
+            for path in (self.weights, self.state_file, self.metrics_file, self.log_csv, self.model_file):
+                path.unlink(missing_ok=True)
+        write_atomic(self.config_file, yaml.safe_dump(config, sort_keys=False))
+
+    def is_finished(self) -> bool:
+        """True when the run completed (metrics written and the model saved)."""
+        return self.model_file.is_file() and bool(self.read_json(self.metrics_file).get("finished"))
+
+    @staticmethod
+    def read_json(path: Path) -> dict:
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def state(self) -> dict:
+        """The checkpoint's state (``epoch``: finished epochs, ``train_seconds``), {} if none."""
+        return self.read_json(self.state_file) if self.weights.is_file() else {}
+
+    # -------------------------------------------------------------- checkpoints
+
+    def save_checkpoint(self, model: keras.Model, epoch: int, train_seconds: float) -> None:
+        """Save weights (with the optimiser) after ``epoch`` finished epochs, atomically."""
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint_dir / "tmp.weights.h5"
+        model.save_weights(tmp)
+        os.replace(tmp, self.weights)
+        write_json(self.state_file, {"epoch": int(epoch), "train_seconds": round(train_seconds, 1),
+                                     "saved": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+    def save_model(self, model: keras.Model) -> None:
+        """Save the trained network as ``model.keras`` (atomic)."""
+        tmp = self.path / "model.tmp.keras"
+        model.save(tmp)
+        os.replace(tmp, self.model_file)
+
+
+def _plain(tree):
+    """Tuples -> lists so that YAML round trips compare equal."""
+    if isinstance(tree, dict):
+        return {k: _plain(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_plain(v) for v in tree]
+    return tree
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the run's checkpoint at the end of every epoch (unless training diverged).
+
+    Args:
+      run: the run folder.
+      train_seconds: training time spent before this session (resumed runs).
+    """
+
+    def __init__(self, run: RunDir, train_seconds: float = 0.0):
+        super().__init__()
+        self.run = run
+        self.train_seconds = train_seconds
+        self._epoch_start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_seconds += time.monotonic() - self._epoch_start
+        if getattr(self.model, "diverged", None):
+            return
+        self.run.save_checkpoint(self.model, epoch + 1, self.train_seconds)

@@ -1,0 +1,262 @@
+"""Train a named experiment: ``python -m kasc.train NAME [--profile fast] [--set KEY=VALUE]``.
+
+A run trains the teachers it names first (or reuses their finished runs), distils or
+trains its network, evaluates it on the validation split, exports and audits it, and
+leaves everything in ``saved_models/<NAME>`` (``saved_models/<NAME>-<profile>`` with a
+profile; see ``kasc.runs`` for the files). Running the same command again resumes an
+interrupted run from its last finished epoch, or reports that it has finished.
+
+Examples:
+  python -m kasc.train submission3 --profile fast     # minutes, on the shared mini set
+  python -m kasc.train submission3                    # the report's run (800 epochs)
+  python -m kasc.train plain_student --set train.epochs=50 --run-dir saved_models/try1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
+from kasc.runs import RunConfigMismatch, RunDir, default_run_dir, write_json
+
+SOFT_TARGET_MODES = ("cached", "online")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (diverged, a teacher does not fit the data, ...)."""
+
+
+def say(message: str) -> None:
+    """A one-line stage summary."""
+    print(f"[kasc.train] {message}", flush=True)
+
+
+def input_shape_for(cfg: ExperimentConfig, architecture: str) -> tuple:
+    """(frames, mels, 1): frames left free (None) unless the network needs a fixed size."""
+    from kasc.features import num_frames
+    from kasc.models import FIXED_INPUT_ARCHITECTURES
+
+    frames = num_frames(cfg.data.clip_samples, cfg.features.n_fft, cfg.features.hop_samples)
+    return (frames if architecture in FIXED_INPUT_ARCHITECTURES else None, cfg.features.n_mels, 1)
+
+
+def build_network(cfg: ExperimentConfig, n_classes: int):
+    """The config's network, with ``model.params`` passed to its builder."""
+    from kasc.models import build_model
+
+    params = cfg.model.params or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"model.params must be a mapping of builder arguments, got {params!r}")
+    try:
+        return build_model(cfg.model.architecture, input_shape_for(cfg, cfg.model.architecture), n_classes, **params)
+    except TypeError as err:
+        raise ConfigError(f"model.params {params} do not fit '{cfg.model.architecture}': {err}") from err
+
+
+def init_from(model, source: str) -> str:
+    """Copy weights from an earlier run (folder or .keras file) into ``model``, layer by
+    layer where names and weight shapes agree. Returns a summary; no match is an error."""
+    import keras
+
+    path = resolve_path(source)
+    path = path / "model.keras" if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(f"train.init_from: no model at {path}")
+    donor = keras.models.load_model(path, compile=False)
+    donor_layers = {layer.name: layer for layer in donor.layers}
+    copied, skipped = [], []
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        other = donor_layers.get(layer.name)
+        other_weights = other.get_weights() if other is not None else None
+        if other_weights is not None and [w.shape for w in other_weights] == [w.shape for w in weights]:
+            layer.set_weights(other_weights)
+            copied.append(layer.name)
+        else:
+            skipped.append(layer.name)
+    if not copied:
+        raise TrainingError(f"train.init_from: no layer of {path} matches the network by name and shape")
+    return (f"init_from {path}: {len(copied)} layers copied"
+            + (f", {len(skipped)} kept fresh ({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})"
+               if skipped else ""))
+
+
+def prepare_teachers(cfg: ExperimentConfig, profile: str | None, class_names: list[str], verbose: int) -> list[Path]:
+    """Train (or reuse) each teacher run of ``distill.teachers``; return their model files."""
+    paths = []
+    for name in cfg.distill.teachers:
+        teacher_cfg = load_config(name, profile=profile) if profile else load_config(name)
+        run = RunDir(default_run_dir(teacher_cfg, profile))
+        say(f"teacher {name}: {run.path}")
+        train(teacher_cfg, run, profile=profile, verbose=verbose)  # reuses a finished run of the same config
+        teacher_classes = run.read_json(run.metrics_file).get("class_names")
+        if teacher_classes != class_names:
+            raise TrainingError(f"teacher run {run.path} predicts classes {teacher_classes}, "
+                                f"the student's data has {class_names}")
+        paths.append(run.model_file)
+    return paths
+
+
+def evaluate_model(model, data, logmel, batch_size: int) -> tuple[dict, np.ndarray]:
+    """Validation metrics of ``model`` on a split (no augmentation) and its probabilities."""
+    from kasc.data.pipeline import Pipeline
+    from kasc.metrics import classification_metrics
+
+    probabilities = model.predict(Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x), verbose=0)
+    return classification_metrics(data.labels, probabilities, data.class_names), probabilities
+
+
+def export_and_audit(cfg: ExperimentConfig, run: RunDir, model, splits, logmel) -> dict:
+    """float32/int8 TFLite + audit; the int8 audit is also written to ``complexity.json``."""
+    from kasc.export import export_model, sample_logmel
+
+    representative = sample_logmel(splits["train"], logmel, 200, seed=cfg.train.seed)
+    check = sample_logmel(splits["valid"], logmel, 100, seed=cfg.train.seed + 1)
+    result = export_model(model, run.path, "model", representative, check)
+    audit = result["audits"]["int8"]
+    write_json(run.complexity_file, {"int8": audit, "float32": result["audits"]["float32"]})
+    (run.path / "model_complexity.json").unlink(missing_ok=True)
+    return result
+
+
+def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restart: bool = False,
+          verbose: int = 1) -> dict:
+    """Train ``cfg`` into ``run`` (resuming if possible); return the metrics written."""
+    import keras
+
+    from kasc.callbacks import LearningRateLogger, NanGuard
+    from kasc.data.pipeline import Pipeline, prepare_splits, steps_per_epoch
+    from kasc.distill import SOFT_TARGETS, Distiller
+    from kasc.features import LogMel
+    from kasc.models.ensemble import tempered_average
+    from kasc.runs import EpochCheckpoint
+    from kasc.schedules import ExpWarmupLinearDecay
+    from kasc.soft_targets import cached_teacher_logits
+
+    run.start(cfg, restart=restart)
+    if run.is_finished():
+        metrics = run.read_json(run.metrics_file)
+        say(f"{cfg.name}: already finished in {run.path} (accuracy {metrics['accuracy']:.3f}); "
+            f"--restart trains it again")
+        return metrics
+    started = time.monotonic()
+    keras.utils.set_random_seed(cfg.train.seed)
+    splits = prepare_splits(cfg, progress=verbose > 0)
+    train_data, valid_data = splits["train"], splits["valid"]
+    class_names = train_data.class_names
+    logmel = LogMel(cfg.features, cfg.data.sample_rate)
+    say(f"{cfg.name}: {len(train_data)} training / {len(valid_data)} validation clips, "
+        f"{len(class_names)} classes, features {logmel.output_shape(cfg.data.clip_samples)}")
+
+    distill = cfg.distill
+    if distill.soft_targets not in SOFT_TARGET_MODES:
+        raise ConfigError(f"distill.soft_targets: unknown mode '{distill.soft_targets}' (expected {SOFT_TARGET_MODES})")
+    teacher_paths = prepare_teachers(cfg, profile, class_names, verbose=verbose) if distill.teachers else []
+    keras.utils.set_random_seed(cfg.train.seed)
+    extra_targets, teachers = {}, []
+    if teacher_paths and distill.soft_targets == "cached":
+        logits = [cached_teacher_logits(cfg, train_data, path, logmel, progress=verbose > 0) for path in teacher_paths]
+        extra_targets[SOFT_TARGETS] = np.asarray(tempered_average(logits, distill.temperature, distill.teacher_weights))
+        say(f"soft targets: cached logits of {len(logits)} teacher(s), T = {distill.temperature}")
+    elif teacher_paths:
+        teachers = [keras.models.load_model(path, compile=False) for path in teacher_paths]
+        say(f"soft targets: {len(teachers)} teacher(s) online, T = {distill.temperature}")
+
+    student = build_network(cfg, len(class_names))
+    if cfg.train.init_from:
+        say(init_from(student, cfg.train.init_from))
+    distiller = Distiller(student, teachers, distill.teacher_weights, distill.temperature,
+                          distill.label_weight if teacher_paths else 1.0, name="distiller")
+    steps = steps_per_epoch(len(train_data), cfg.train.batch_size)
+    schedule = ExpWarmupLinearDecay(steps, cfg.train.learning_rate, cfg.train.warmup_epochs,
+                                    cfg.train.decay_end_epoch, cfg.train.final_learning_rate)
+    distiller.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule, weight_decay=cfg.train.weight_decay))
+    distiller.build_for_training(student.input_shape[1:])
+
+    state = run.state()
+    start_epoch = int(state.get("epoch", 0))
+    if start_epoch:
+        distiller.load_weights(run.weights)
+        say(f"resuming {run.path} after epoch {start_epoch} of {cfg.train.epochs}")
+
+    train_ds = Pipeline(train_data, logmel, cfg.train.batch_size, extra_targets).training(
+        cfg.augment, seed=cfg.train.seed, start_epoch=start_epoch)
+    valid_ds = Pipeline(valid_data, logmel, cfg.train.batch_size).evaluation()
+    nan_guard = NanGuard()
+    callbacks = [
+        nan_guard,
+        LearningRateLogger(),
+        keras.callbacks.CSVLogger(str(run.log_csv), append=start_epoch > 0),
+        keras.callbacks.TensorBoard(str(run.tensorboard_dir), update_freq="epoch"),
+        EpochCheckpoint(run, float(state.get("train_seconds", 0.0))),
+    ]
+    if start_epoch < cfg.train.epochs:
+        say(f"training {student.name} ({student.count_params():,} parameters) for epochs "
+            f"{start_epoch + 1}..{cfg.train.epochs}, {steps} steps each; TensorBoard: {run.tensorboard_dir}")
+        distiller.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+                      validation_data=valid_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+    if nan_guard.where is not None:
+        w = nan_guard.where
+        raise TrainingError(
+            f"{cfg.name}: the loss became {w['loss']} at epoch {w['epoch']}, batch {w['batch']} "
+            f"(learning rate {w['learning_rate']:.3g}); the checkpoint keeps epoch {run.state().get('epoch', 0)}. "
+            f"Lower train.learning_rate or check the data, then run again (or --restart).")
+
+    run.save_model(student)
+    metrics, _ = evaluate_model(student, valid_data, logmel, cfg.train.batch_size)
+    train_seconds = run.state().get("train_seconds", 0.0)
+    say(f"{cfg.name}: validation accuracy {metrics['accuracy']:.3f}, class-macro accuracy "
+        f"{metrics['macro_class_accuracy']:.3f}, log loss {metrics['log_loss']:.3f} ({len(valid_data)} clips)")
+    if cfg.train.export:
+        result = export_and_audit(cfg, run, student, splits, logmel)
+        audit, check = result["audits"]["int8"], result["report"]["int8"]
+        verdict = "PASS" if audit["within_limits"] else "FAIL"
+        say(f"int8 TFLite: {audit['param_bytes']:,} parameter bytes, {audit['macs']:,} MACs: DCASE 2023 limits "
+            f"{verdict}; top-1 agreement with Keras {check['top1_agreement']:.1%} on {check['clips']} clips")
+        metrics["complexity"] = {"param_bytes": audit["param_bytes"], "macs": audit["macs"],
+                                 "within_limits": audit["within_limits"]}
+    metrics.update({"run": cfg.name, "epochs": cfg.train.epochs, "train_seconds": train_seconds,
+                    "session_seconds": round(time.monotonic() - started, 1), "finished": True})
+    write_json(run.metrics_file, metrics)
+    say(f"{cfg.name}: outputs in {run.path} (model.keras, metrics.json, training_log.csv, tensorboard/"
+        + (", model_int8.tflite, complexity.json)" if cfg.train.export else ")"))
+    if cfg.train.export and cfg.model.check_limits and not metrics["complexity"]["within_limits"]:
+        raise TrainingError(f"{cfg.name}: the int8 model exceeds the DCASE 2023 limits (see {run.complexity_file})")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kasc.train", description=__doc__.split("\n\n")[0],
+                                     epilog="Configs: " + ", ".join(sorted(p.stem for p in
+                                                                         (Path(__file__).parent.parent / "configs").glob("*.yaml"))))
+    parser.add_argument("config", help="config name (configs/NAME.yaml) or a YAML path")
+    parser.add_argument("--profile", default=None, help="a profile of the config (e.g. 'fast')")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="output folder (default saved_models/NAME[-PROFILE])")
+    parser.add_argument("--restart", action="store_true", help="discard an existing checkpoint and train from scratch")
+    parser.add_argument("--verbose", type=int, default=None, help="Keras verbosity: 1 progress bar, 2 one line per epoch")
+    args = parser.parse_args(argv)
+    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    try:
+        cfg = load_config(args.config, args.overrides, args.profile)
+        run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
+        train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
+    except (ConfigError, RunConfigMismatch, TrainingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as err:  # data errors name their file (DatasetError, AudioReadError)
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
