@@ -126,7 +126,7 @@ class Distiller(keras.Model):
         self.accuracy_tracker.update_state(labels, logits)
 
     def train_step(self, data):
-        x, targets = data
+        x, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         labels = self._labels(targets)
         soft = self.soft_targets(x, targets)
         student_vars = self.student.trainable_variables
@@ -141,7 +141,7 @@ class Distiller(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
-        x, targets = data
+        x, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         labels = self._labels(targets)
         logits = self.student_logits(x, training=False)
         label_loss = ops.mean(label_cross_entropy(labels, logits))

@@ -88,12 +88,14 @@ def init_from(model, source: str) -> str:
                if skipped else ""))
 
 
-def prepare_teachers(cfg: ExperimentConfig, profile: str | None, class_names: list[str], verbose: int) -> list[Path]:
-    """Train (or reuse) each teacher run of ``distill.teachers``; return their model files."""
+def prepare_teachers(cfg: ExperimentConfig, runs_dir: Path, profile: str | None, class_names: list[str],
+                     verbose: int) -> list[Path]:
+    """Train (or reuse) each teacher run of ``distill.teachers`` in ``runs_dir`` (beside
+    the student's run, ``<name>[-<profile>]``); return their model files."""
     paths = []
     for name in cfg.distill.teachers:
-        teacher_cfg = load_config(name, profile=profile) if profile else load_config(name)
-        run = RunDir(default_run_dir(teacher_cfg, profile))
+        teacher_cfg = load_config(name, profile=profile)
+        run = RunDir(runs_dir / default_run_dir(teacher_cfg, profile).name)
         say(f"teacher {name}: {run.path}")
         train(teacher_cfg, run, profile=profile, verbose=verbose)  # reuses a finished run of the same config
         teacher_classes = run.read_json(run.metrics_file).get("class_names")
@@ -158,7 +160,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     distill = cfg.distill
     if distill.soft_targets not in SOFT_TARGET_MODES:
         raise ConfigError(f"distill.soft_targets: unknown mode '{distill.soft_targets}' (expected {SOFT_TARGET_MODES})")
-    teacher_paths = prepare_teachers(cfg, profile, class_names, verbose=verbose) if distill.teachers else []
+    teacher_paths = prepare_teachers(cfg, run.path.parent, profile, class_names, verbose=verbose) if distill.teachers else []
     keras.utils.set_random_seed(cfg.train.seed)
     extra_targets, teachers = {}, []
     if teacher_paths and distill.soft_targets == "cached":

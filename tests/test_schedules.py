@@ -1,0 +1,49 @@
+"""The report's learning-rate schedule (section 4.2)."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from kasc.schedules import ExpWarmupLinearDecay
+
+
+def test_curve_at_report_epochs():
+    schedule = ExpWarmupLinearDecay(steps_per_epoch=10)  # peak 1e-3, warm-up 300, end 800, final 1e-5
+    lr = lambda epoch: float(schedule(epoch * 10))
+    assert lr(0) == pytest.approx(1e-3 * math.exp(-5 * (1 - 0.5 / 300) ** 2), rel=1e-5)  # 6.7e-6
+    assert lr(150) == pytest.approx(1e-3 * math.exp(-5 * 0.25), rel=1e-5)  # exponential ramp: 2.87e-4
+    assert lr(300) == pytest.approx(1e-3, rel=1e-6)  # the peak
+    assert lr(550) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5, rel=1e-5)  # halfway down the line
+    assert lr(800) == pytest.approx(1e-5, rel=1e-5)
+    assert lr(900) == pytest.approx(1e-5, rel=1e-5)  # stays at the final rate
+
+
+def test_changes_every_step_and_is_monotone_in_each_phase():
+    schedule = ExpWarmupLinearDecay(steps_per_epoch=4, warmup_epochs=3, decay_end_epoch=6)
+    values = np.array([float(schedule(step)) for step in range(0, 25)])
+    warm, decay = values[2:12], values[12:24]
+    assert np.all(np.diff(warm) > 0) and np.all(np.diff(decay) < 0)
+    assert values[12] == pytest.approx(1e-3)
+
+
+def test_get_config_round_trip_and_optimizer_serialisation():
+    schedule = ExpWarmupLinearDecay(7, 2e-3, 10, 20, 1e-4)
+    clone = ExpWarmupLinearDecay.from_config(schedule.get_config())
+    for step in (0, 35, 70, 105, 140, 200):
+        assert float(clone(step)) == pytest.approx(float(schedule(step)))
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, weight_decay=1e-3)
+    restored = keras.optimizers.Adam.from_config(optimizer.get_config())
+    assert float(restored.learning_rate) == pytest.approx(float(schedule(0)))
+    assert restored.weight_decay == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"steps_per_epoch": 0}, "steps_per_epoch"),
+    ({"steps_per_epoch": 1, "warmup_epochs": 10, "decay_end_epoch": 5}, "warmup_epochs"),
+    ({"steps_per_epoch": 1, "final_learning_rate": 1.0}, "final_learning_rate"),
+])
+def test_bad_settings_are_named(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        ExpWarmupLinearDecay(**kwargs)

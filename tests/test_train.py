@@ -1,0 +1,152 @@
+"""``python -m kasc.train``: a tiny run end to end, distillation from a teacher run, resume
+after SIGKILL, refusing a changed config, transfer learning with init_from."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from kasc.config import load_config
+from kasc.runs import RunConfigMismatch, RunDir
+from kasc.train import TrainingError, init_from, main as train_main
+from tests.conftest import REPO, write_tau_dataset
+
+SCENES = ("bus", "park")
+
+
+@pytest.fixture(scope="module")
+def tiny_tau(tmp_path_factory) -> Path:
+    """Two scenes, 8 training and 4 validation 1 s clips at 16 kHz (two recordings of
+    two segments per scene in training)."""
+    root = tmp_path_factory.mktemp("tau")
+    names = []
+    for scene in SCENES:
+        for recording in (1, 2, 3):
+            for segment in (0, 1):
+                names.append((f"audio/{scene}-lisbon-{recording}-{recording}0-{segment}-a.wav", scene))
+    train = [n for n, _ in names if "-3-" not in n]
+    evaluate = [n for n, _ in names if "-3-" in n]
+    return write_tau_dataset(root, names, train, evaluate, seconds=1.0, rate=16000)
+
+
+def _config(tmp_path: Path, name: str, data_root: Path, extra: str = "", base: str = "student") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"""extends: {base}
+data: {{root: {data_root}, cache_dir: {tmp_path / 'cache' / 'audio'}}}
+model: {{architecture: serfr_cnn, params: {{width: 4, head_channels: 8}}, check_limits: false}}
+train: {{epochs: 2, batch_size: 4, warmup_epochs: 1, decay_end_epoch: 2, export: false}}
+{extra}""")
+    return path
+
+
+def _log_rows(run: Path) -> list[dict]:
+    with open(run / "training_log.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_every_output_and_a_rerun_reuses_it(tiny_tau, tmp_path, capsys):
+    config = _config(tmp_path, "tiny", tiny_tau)
+    run = tmp_path / "runs" / "tiny"
+    assert train_main([str(config), "--run-dir", str(run), "--verbose", "0"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["finished"] and metrics["clips"] == 4 and metrics["class_names"] == list(SCENES)
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["log_loss"] > 0
+    rows = _log_rows(run)
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert {"loss", "label_loss", "distillation_loss", "accuracy", "val_loss", "val_accuracy",
+            "learning_rate"} <= set(rows[0])
+    assert float(rows[0]["learning_rate"]) > float(rows[1]["learning_rate"])  # at the peak, then the final rate
+    assert list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert load_config(run / "config.yaml") == load_config(config)  # the resolved config round-trips
+    model = keras.models.load_model(run / "model.keras")
+    assert model.output_shape == (None, 2)
+    capsys.readouterr()
+    assert train_main([str(config), "--run-dir", str(run), "--verbose", "0"]) == 0
+    assert "already finished" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_distillation_from_a_teacher_run_with_cached_targets(tiny_tau, tmp_path):
+    teacher = _config(tmp_path, "teacher", tiny_tau, "train: {epochs: 1, batch_size: 4, export: false}\n", base="default")
+    student = _config(tmp_path, "kd", tiny_tau, f"distill: {{teachers: ['{teacher}'], temperature: 2.0, label_weight: 0.5}}\n")
+    run = tmp_path / "runs" / "kd"
+    assert train_main([str(student), "--run-dir", str(run), "--verbose", "0"]) == 0
+    assert (tmp_path / "runs" / "teacher" / "model.keras").is_file()  # the teacher run, beside the student's
+    rows = _log_rows(run)
+    assert all(float(r["distillation_loss"]) > 0 for r in rows)
+    caches = sorted((tmp_path / "cache" / "soft_targets").glob("teacher-*.npy"))
+    assert len(caches) == 1 and np.load(caches[0]).shape == (8, 2)
+    # a changed teacher config is refused until the teacher is retrained; then its targets are recomputed
+    teacher.write_text(teacher.read_text().replace("epochs: 1,", "epochs: 2,"))
+    assert train_main([str(student), "--run-dir", str(run), "--restart", "--verbose", "0"]) == 2
+    assert train_main([str(teacher), "--run-dir", str(tmp_path / "runs" / "teacher"), "--restart", "--verbose", "0"]) == 0
+    assert train_main([str(student), "--run-dir", str(run), "--restart", "--verbose", "0"]) == 0
+    assert len(sorted((tmp_path / "cache" / "soft_targets").glob("teacher-*.npy"))) == 2
+
+
+def _train_command(config: Path, run: Path) -> list[str]:
+    return [sys.executable, "-m", "kasc.train", str(config), "--run-dir", str(run), "--verbose", "2"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(tiny_tau, tmp_path):
+    config = _config(tmp_path, "resume", tiny_tau, "train: {epochs: 6, batch_size: 4, warmup_epochs: 2, "
+                     "decay_end_epoch: 6, export: false}\n")
+    run = tmp_path / "runs" / "killed"
+    proc = subprocess.Popen(_train_command(config, run), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(state.read_text())["epoch"]
+    assert 2 <= killed_at < 6 and not (run / "metrics.json").exists()
+
+    resumed = subprocess.run(_train_command(config, run), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"after epoch {killed_at} of 6" in resumed.stdout
+    epochs = [int(r["epoch"]) for r in _log_rows(run)]
+    assert sorted(set(epochs)) == list(range(6)) and epochs[-1] == 5
+
+    straight = tmp_path / "runs" / "straight"
+    assert train_main([str(config), "--run-dir", str(straight), "--verbose", "0"]) == 0
+    a = json.loads((run / "metrics.json").read_text())
+    b = json.loads((straight / "metrics.json").read_text())
+    assert a["log_loss"] == pytest.approx(b["log_loss"], rel=1e-3, abs=1e-4)  # same batches, same updates
+
+
+def test_a_run_folder_of_another_config_is_refused(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start(load_config("plain_student"))
+    with pytest.raises(RunConfigMismatch, match=r"train.epochs: 800 -> 3.*--restart"):
+        run.start(load_config("plain_student", ["train.epochs=3"]))
+    run.start(load_config("plain_student", ["train.epochs=3"]), restart=True)  # explicit restart is allowed
+
+
+def test_init_from_copies_matching_layers_and_names_the_rest(tmp_path):
+    from kasc.models import build_model
+
+    keras.utils.set_random_seed(0)
+    donor = build_model("serfr_cnn", (None, 16, 1), 2, width=4, head_channels=8)
+    donor.save(tmp_path / "donor.keras")
+    keras.utils.set_random_seed(1)
+    model = build_model("serfr_cnn", (None, 16, 1), 3, width=4, head_channels=8)
+    summary = init_from(model, str(tmp_path / "donor.keras"))
+    assert "kept fresh (logits)" in summary
+    np.testing.assert_array_equal(model.get_layer("conv1_conv").get_weights()[0],
+                                  donor.get_layer("conv1_conv").get_weights()[0])
+    other = build_model("dcase2023_baseline", (51, 40, 1), 2)
+    with pytest.raises(TrainingError, match="no layer"):
+        init_from(other, str(tmp_path / "donor.keras"))
