@@ -1,7 +1,8 @@
 """Experiment configuration: YAML files in ``configs/`` loaded into frozen dataclasses.
 
 A named experiment ``NAME`` lives in ``configs/NAME.yaml``. A file may start from another
-one with ``extends: OTHER`` (deep merge, the child wins) and may define named profiles
+one with ``extends: OTHER`` (deep merge, the child wins), or from several with
+``extends: [A, B]`` (B wins over A) and may define named profiles
 (``profiles: {fast: {train.epochs: 2, ...}}``) applied with ``profile="fast"``. Command
 line overrides (``--set train.epochs=2``) are applied last; their values are parsed as
 YAML (``2`` is an int, ``0.5`` a float, ``[1, 2]`` a list, ``null`` None).
@@ -359,11 +360,15 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
     profiles = raw.pop("profiles", {}) or {}
     if not isinstance(profiles, Mapping):
         raise ConfigError(f"{path}: 'profiles' must map profile names to overrides")
-    if parent:
-        base_tree, base_profiles = _read_tree(config_path(parent), seen + (path,))
-        raw = _deep_merge(base_tree, raw)
-        profiles = {**base_profiles, **profiles}
-    return raw, dict(profiles)
+    parents = [parent] if isinstance(parent, str) else list(parent or [])
+    if not all(isinstance(p, str) for p in parents):
+        raise ConfigError(f"{path}: 'extends' must name a config or list configs, got {parent!r}")
+    base_tree, base_profiles = {}, {}
+    for name in parents:  # later parents win over earlier ones, the file over all of them
+        tree, more_profiles = _read_tree(config_path(name), seen + (path,))
+        base_tree = _deep_merge(base_tree, tree)
+        base_profiles = {**base_profiles, **more_profiles}
+    return _deep_merge(base_tree, raw), {**base_profiles, **profiles}
 
 
 def parse_override(text: str) -> tuple[str, Any]:

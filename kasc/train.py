@@ -106,15 +106,6 @@ def prepare_teachers(cfg: ExperimentConfig, runs_dir: Path, profile: str | None,
     return paths
 
 
-def evaluate_model(model, data, logmel, batch_size: int) -> tuple[dict, np.ndarray]:
-    """Validation metrics of ``model`` on a split (no augmentation) and its probabilities."""
-    from kasc.data.pipeline import Pipeline
-    from kasc.metrics import classification_metrics
-
-    probabilities = model.predict(Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x), verbose=0)
-    return classification_metrics(data.labels, probabilities, data.class_names), probabilities
-
-
 def export_and_audit(cfg: ExperimentConfig, run: RunDir, model, splits, logmel) -> dict:
     """float32/int8 TFLite + audit; the int8 audit is also written to ``complexity.json``."""
     from kasc.export import export_model, sample_logmel
@@ -136,6 +127,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     from kasc.callbacks import LearningRateLogger, NanGuard
     from kasc.data.pipeline import Pipeline, prepare_splits, steps_per_epoch
     from kasc.distill import SOFT_TARGETS, Distiller
+    from kasc.evaluate import evaluate_run
     from kasc.features import LogMel
     from kasc.models.ensemble import tempered_average
     from kasc.runs import EpochCheckpoint
@@ -212,24 +204,26 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             f"Lower train.learning_rate or check the data, then run again (or --restart).")
 
     run.save_model(student)
-    metrics, _ = evaluate_model(student, valid_data, logmel, cfg.train.batch_size)
-    train_seconds = run.state().get("train_seconds", 0.0)
-    say(f"{cfg.name}: validation accuracy {metrics['accuracy']:.3f}, class-macro accuracy "
-        f"{metrics['macro_class_accuracy']:.3f}, log loss {metrics['log_loss']:.3f} ({len(valid_data)} clips)")
+    summary = {"run": cfg.name, "epochs": cfg.train.epochs, "train_seconds": run.state().get("train_seconds", 0.0)}
     if cfg.train.export:
         result = export_and_audit(cfg, run, student, splits, logmel)
         audit, check = result["audits"]["int8"], result["report"]["int8"]
         verdict = "PASS" if audit["within_limits"] else "FAIL"
         say(f"int8 TFLite: {audit['param_bytes']:,} parameter bytes, {audit['macs']:,} MACs: DCASE 2023 limits "
             f"{verdict}; top-1 agreement with Keras {check['top1_agreement']:.1%} on {check['clips']} clips")
-        metrics["complexity"] = {"param_bytes": audit["param_bytes"], "macs": audit["macs"],
+        summary["complexity"] = {"param_bytes": audit["param_bytes"], "macs": audit["macs"],
                                  "within_limits": audit["within_limits"]}
-    metrics.update({"run": cfg.name, "epochs": cfg.train.epochs, "train_seconds": train_seconds,
-                    "session_seconds": round(time.monotonic() - started, 1), "finished": True})
+    write_json(run.metrics_file, summary)
+    say(f"{cfg.name}: evaluation on the validation split ({len(valid_data)} clips)")
+    metrics = evaluate_run(run, cfg, valid_data, int8=cfg.train.export, batch_size=cfg.train.batch_size)
+    metrics.update({"session_seconds": round(time.monotonic() - started, 1), "finished": True})
     write_json(run.metrics_file, metrics)
-    say(f"{cfg.name}: outputs in {run.path} (model.keras, metrics.json, training_log.csv, tensorboard/"
-        + (", model_int8.tflite, complexity.json)" if cfg.train.export else ")"))
-    if cfg.train.export and cfg.model.check_limits and not metrics["complexity"]["within_limits"]:
+    say(f"{cfg.name}: validation accuracy {metrics['accuracy']:.3f}, class-macro accuracy "
+        f"{metrics['macro_class_accuracy']:.3f}, log loss {metrics['log_loss']:.3f}"
+        + (f"; int8 accuracy {metrics['int8']['accuracy']:.3f}" if "int8" in metrics else ""))
+    say(f"{cfg.name}: outputs in {run.path} (model.keras, metrics.json, confusion.png, predictions_valid.csv, "
+        "training_log.csv, tensorboard/" + (", model_int8.tflite, complexity.json)" if cfg.train.export else ")"))
+    if cfg.train.export and cfg.model.check_limits and not summary["complexity"]["within_limits"]:
         raise TrainingError(f"{cfg.name}: the int8 model exceeds the DCASE 2023 limits (see {run.complexity_file})")
     return metrics
 

@@ -53,3 +53,13 @@ def test_unknown_config_name_lists_known_ones():
 def test_bad_override_syntax():
     with pytest.raises(ConfigError, match="section.key=value"):
         parse_override("train.epochs")
+
+
+def test_extends_several_parents_later_wins(tmp_path):
+    path = tmp_path / "both.yaml"
+    path.write_text("extends: [teacher_cnn, us8k]\ntrain:\n  epochs: 5\n")
+    cfg = load_config(path)
+    assert cfg.model.architecture == "cnn_teacher"  # from the first parent
+    assert cfg.data.format == "csv" and cfg.data.clip_seconds == 4.0  # the second parent wins over the first
+    assert cfg.train.batch_size == 32 and not cfg.train.export  # us8k sets only data and features
+    assert cfg.train.epochs == 5 and not cfg.data.rebuild_10s
