@@ -42,3 +42,56 @@ class NanGuard(keras.callbacks.Callback):
                           "learning_rate": float(ops.convert_to_numpy(self.model.optimizer.learning_rate))}
             self.model.diverged = True
             self.model.stop_training = True
+
+
+class ValidationDetails(keras.callbacks.Callback):
+    """Every ``every`` epochs (and after the last), writes to TensorBoard the validation
+    accuracy per device and per class and an image of the confusion matrix.
+
+    Args:
+      model_to_evaluate: the network (the Distiller's student).
+      data: the validation split (``SplitData``).
+      logmel: the front end.
+      log_dir: TensorBoard folder (a ``validation_details`` writer is created in it).
+      every: epochs between evaluations (0 disables).
+      batch_size: clips per batch.
+    """
+
+    def __init__(self, model_to_evaluate, data, logmel, log_dir, every: int, batch_size: int = 64):
+        super().__init__()
+        self.network, self.data, self.logmel = model_to_evaluate, data, logmel
+        self.log_dir, self.every, self.batch_size = str(log_dir), int(every), batch_size
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        if self.every <= 0 or ((epoch + 1) % self.every and not last):
+            return
+        import io
+
+        import tensorflow as tf
+
+        from kasc.evaluate import confusion_figure, keras_probabilities, split_report
+
+        probabilities = keras_probabilities(self.network, self.data, self.logmel, self.batch_size)
+        report = split_report(self.data.table, self.data.labels, probabilities, self.data.class_names)
+        figure = confusion_figure(report["confusion_matrix"], report["class_names"],
+                                  f"epoch {epoch + 1}: accuracy {report['accuracy']:.3f}")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=80)
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(f"{self.log_dir}/validation_details")
+        with self._writer.as_default(step=epoch):
+            tf.summary.scalar("class_macro_accuracy", report["macro_class_accuracy"] or 0.0)
+            for device, values in report.get("per_device", {}).items():
+                tf.summary.scalar(f"device_accuracy/{device}", values["accuracy"])
+            for group, values in report.get("device_groups", {}).items():
+                tf.summary.scalar(f"device_group_accuracy/{group}", values["accuracy"])
+            for name, value in report["per_class_accuracy"].items():
+                if value is not None:
+                    tf.summary.scalar(f"class_accuracy/{name}", value)
+            tf.summary.image("confusion_matrix", tf.image.decode_png(buffer.getvalue(), channels=4)[tf.newaxis])
+        self._writer.flush()

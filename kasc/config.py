@@ -173,6 +173,8 @@ class TrainConfig:
       init_from: start from the weights of an earlier run (its folder, or a ``.keras``
         file); layers are matched by name and shape (transfer learning, report 4.2).
       export: after training, write float32 and int8 TFLite files and audit them.
+      details_every: every this many epochs (and after the last) write per-device and
+        per-class validation accuracy and a confusion-matrix image to TensorBoard (0: never).
     """
 
     batch_size: int = 64
@@ -185,6 +187,7 @@ class TrainConfig:
     final_learning_rate: float = 1e-5
     init_from: str = ""
     export: bool = True
+    details_every: int = 10
 
 
 @dataclasses.dataclass(frozen=True)

@@ -167,6 +167,35 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     return metrics
 
 
+def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dict:
+    """The report's Table 2: each teacher run and their ensemble (weighted average of
+    probabilities) on the teachers' validation split; printed, and returned as
+    ``{name: split_report}``. All teachers must share the data config."""
+    import keras
+
+    import kasc.models  # noqa: F401 - custom layers
+    from kasc.config import load_config
+    from kasc.data.pipeline import prepare_splits
+    from kasc.features import LogMel
+    from kasc.models.ensemble import tempered_average
+
+    configs = [load_config(run.config_file) for run in runs]
+    if any(cfg.data != configs[0].data for cfg in configs):
+        raise ValueError("the teachers were trained on different data configs; their ensemble cannot be evaluated "
+                         f"on one split ({', '.join(str(r.path) for r in runs)})")
+    data = prepare_splits(configs[0], progress=False)["valid"]
+    reports, probabilities = {}, []
+    for run, cfg in zip(runs, configs):
+        model = keras.models.load_model(run.model_file, compile=False)
+        probs = keras_probabilities(model, data, LogMel(cfg.features, cfg.data.sample_rate), batch_size)
+        probabilities.append(probs)
+        reports[cfg.name] = split_report(data.table, data.labels, probs, data.class_names)
+    ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))
+    reports["ensemble"] = split_report(data.table, data.labels, ensemble, data.class_names)
+    print(format_reports({name.replace("teacher_", "")[:9]: r for name, r in reports.items()}))
+    return reports
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kasc.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a run folder (model.keras + config.yaml)")

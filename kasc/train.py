@@ -89,9 +89,9 @@ def init_from(model, source: str) -> str:
 
 
 def prepare_teachers(cfg: ExperimentConfig, runs_dir: Path, profile: str | None, class_names: list[str],
-                     verbose: int) -> list[Path]:
+                     verbose: int) -> list[RunDir]:
     """Train (or reuse) each teacher run of ``distill.teachers`` in ``runs_dir`` (beside
-    the student's run, ``<name>[-<profile>]``); return their model files."""
+    the student's run, ``<name>[-<profile>]``); return their run folders."""
     paths = []
     for name in cfg.distill.teachers:
         teacher_cfg = load_config(name, profile=profile)
@@ -102,7 +102,7 @@ def prepare_teachers(cfg: ExperimentConfig, runs_dir: Path, profile: str | None,
         if teacher_classes != class_names:
             raise TrainingError(f"teacher run {run.path} predicts classes {teacher_classes}, "
                                 f"the student's data has {class_names}")
-        paths.append(run.model_file)
+        paths.append(run)
     return paths
 
 
@@ -124,10 +124,10 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     """Train ``cfg`` into ``run`` (resuming if possible); return the metrics written."""
     import keras
 
-    from kasc.callbacks import LearningRateLogger, NanGuard
+    from kasc.callbacks import LearningRateLogger, NanGuard, ValidationDetails
     from kasc.data.pipeline import Pipeline, prepare_splits, steps_per_epoch
     from kasc.distill import SOFT_TARGETS, Distiller
-    from kasc.evaluate import evaluate_run
+    from kasc.evaluate import ensemble_report, evaluate_run
     from kasc.features import LogMel
     from kasc.models.ensemble import tempered_average
     from kasc.runs import EpochCheckpoint
@@ -152,7 +152,14 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     distill = cfg.distill
     if distill.soft_targets not in SOFT_TARGET_MODES:
         raise ConfigError(f"distill.soft_targets: unknown mode '{distill.soft_targets}' (expected {SOFT_TARGET_MODES})")
-    teacher_paths = prepare_teachers(cfg, run.path.parent, profile, class_names, verbose=verbose) if distill.teachers else []
+    teacher_runs = prepare_teachers(cfg, run.path.parent, profile, class_names, verbose=verbose) if distill.teachers else []
+    teacher_paths = [teacher.model_file for teacher in teacher_runs]
+    if teacher_runs:
+        say("teachers and their ensemble on the teachers' validation split (report Table 2):")
+        table = ensemble_report(teacher_runs, distill.teacher_weights, batch_size=cfg.train.batch_size)
+        write_json(run.path / "teachers.json", {name: {k: r[k] for k in ("clips", "accuracy", "macro_class_accuracy",
+                                                                          "log_loss", "per_class_accuracy")}
+                                                for name, r in table.items()})
     keras.utils.set_random_seed(cfg.train.seed)
     extra_targets, teachers = {}, []
     if teacher_paths and distill.soft_targets == "cached":
@@ -189,6 +196,8 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
         LearningRateLogger(),
         keras.callbacks.CSVLogger(str(run.log_csv), append=start_epoch > 0),
         keras.callbacks.TensorBoard(str(run.tensorboard_dir), update_freq="epoch"),
+        ValidationDetails(student, valid_data, logmel, run.tensorboard_dir, cfg.train.details_every,
+                          cfg.train.batch_size),
         EpochCheckpoint(run, float(state.get("train_seconds", 0.0))),
     ]
     if start_epoch < cfg.train.epochs:

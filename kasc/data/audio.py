@@ -95,6 +95,13 @@ def fit_length(samples: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(samples, (0, n_samples - samples.shape[0]))
 
 
+def resample(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """Resample mono float32 audio from ``rate`` to ``sample_rate`` Hz (soxr HQ)."""
+    if rate == sample_rate:
+        return samples
+    return soxr.resample(samples, rate, sample_rate, quality="HQ").astype(np.float32)
+
+
 def load_clip(paths: str | Path | Sequence[str | Path], sample_rate: int, clip_samples: int) -> np.ndarray:
     """Decode one clip: one file, or several files concatenated in order (a 10 s TAU
     recording rebuilt from its 1 s segments), resampled to ``sample_rate`` Hz, mono,
@@ -108,9 +115,7 @@ def load_clip(paths: str | Path | Sequence[str | Path], sample_rate: int, clip_s
     parts = []
     for path in paths:
         samples, rate = read_audio(path)
-        if rate != sample_rate:
-            samples = soxr.resample(samples, rate, sample_rate, quality="HQ").astype(np.float32)
-        parts.append(samples)
+        parts.append(resample(samples, rate, sample_rate))
     audio = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return fit_length(audio, clip_samples)
 

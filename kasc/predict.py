@@ -1,0 +1,139 @@
+"""Predict the scene of audio files: ``python -m kasc.predict MODEL AUDIO... [--output out.csv]``.
+
+MODEL is a run folder, or a ``.keras`` / ``.tflite`` file inside one (the run's
+``config.yaml`` gives the front end and ``metrics.json`` the class names). AUDIO are files
+or folders (searched recursively for .wav, .flac, .ogg, .aiff, .mp3), any sample rate and
+channel count: each is decoded, mixed to mono and resampled as in training, cut into
+consecutive windows of the run's clip length (a shorter file is zero padded), and its
+probabilities are the mean over the windows. Prints label and confidence per file;
+``--output`` writes the DCASE output CSV. A file that cannot be read is reported by name
+(on stderr, exit status 1) and the others still get predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
+
+
+class Predictor:
+    """Loads a run's model and front end and predicts files.
+
+    Args:
+      model_path: run folder, ``.keras`` or ``.tflite`` file.
+      config: config name or YAML path overriding the run's ``config.yaml``.
+    """
+
+    def __init__(self, model_path: Path, config: str | None = None):
+        from kasc.config import load_config
+        from kasc.features import LogMel
+        from kasc.runs import RunDir
+
+        model_path = Path(model_path)
+        run_dir = model_path if model_path.is_dir() else model_path.parent
+        self.model_file = run_dir / "model.keras" if model_path.is_dir() else model_path
+        if not self.model_file.is_file():
+            raise FileNotFoundError(f"no model at {self.model_file}")
+        run = RunDir(run_dir)
+        config_ref = config or (str(run.config_file) if run.config_file.is_file() else None)
+        if config_ref is None:
+            raise FileNotFoundError(f"{run_dir} has no config.yaml (the front end); pass --config NAME")
+        self.cfg = load_config(config_ref)
+        self.class_names = run.read_json(run.metrics_file).get("class_names")
+        if not self.class_names:
+            raise FileNotFoundError(f"{run.metrics_file} lists no class_names; predict needs a finished run folder")
+        self.logmel = LogMel(self.cfg.features, self.cfg.data.sample_rate)
+        self.clip_samples = self.cfg.data.clip_samples
+        if self.model_file.suffix == ".tflite":
+            self._predict = self._tflite_predictor()
+        else:
+            import keras
+
+            import kasc.models  # noqa: F401 - custom layers
+
+            model = keras.models.load_model(self.model_file, compile=False)
+            self._predict = lambda spectra: np.asarray(model(spectra, training=False))
+
+    def _tflite_predictor(self):
+        from kasc.export import run_tflite
+
+        return lambda spectra: run_tflite(self.model_file, spectra)
+
+    def windows(self, samples: np.ndarray) -> np.ndarray:
+        """(n_windows, clip_samples) consecutive windows; the last partial one is dropped
+        unless the file is shorter than one window (then zero padded)."""
+        n = max(1, len(samples) // self.clip_samples)
+        padded = np.zeros(n * self.clip_samples, np.float32)
+        used = min(len(samples), len(padded))
+        padded[:used] = samples[:used]
+        return padded.reshape(n, self.clip_samples)
+
+    def predict_file(self, path: Path) -> np.ndarray:
+        """Mean probabilities (C,) over the file's windows."""
+        from kasc.data.audio import from_int16, read_audio, resample, to_int16
+
+        samples, rate = read_audio(path)
+        samples = from_int16(to_int16(resample(samples, rate, self.cfg.data.sample_rate)))  # as the training cache
+        spectra = self.logmel(self.windows(samples)).numpy()
+        return self._predict(spectra).mean(axis=0)
+
+
+def find_audio(inputs: list[Path]) -> list[Path]:
+    """Files given, plus audio files found recursively in folders given (sorted)."""
+    files = []
+    for item in inputs:
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        else:
+            files.append(item)
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kasc.predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="run folder, .keras or .tflite file")
+    parser.add_argument("audio", type=Path, nargs="+", help="audio files or folders")
+    parser.add_argument("--output", type=Path, default=None, help="write the DCASE output CSV here")
+    parser.add_argument("--config", default=None, help="config (front end) if the model has no run folder")
+    args = parser.parse_args(argv)
+
+    from kasc.config import ConfigError
+    from kasc.output_csv import write_predictions
+
+    try:
+        predictor = Predictor(args.model, args.config)
+    except (FileNotFoundError, ConfigError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    files = find_audio(args.audio)
+    if not files:
+        print(f"error: no audio files in {', '.join(map(str, args.audio))}", file=sys.stderr)
+        return 2
+    names, rows, failed = [], [], []
+    for path in files:
+        try:
+            probabilities = predictor.predict_file(path)
+        except (OSError, ValueError) as err:  # AudioReadError names the file and the problem
+            failed.append(path)
+            print(f"error: {path}: {err}", file=sys.stderr)
+            continue
+        best = int(np.argmax(probabilities))
+        print(f"{path}\t{predictor.class_names[best]}\t{probabilities[best]:.3f}")
+        names.append(str(path))
+        rows.append(probabilities)
+    if args.output and rows:
+        write_predictions(args.output, names, np.stack(rows), predictor.class_names)
+        print(f"written: {args.output} ({len(rows)} files)")
+    if failed:
+        print(f"{len(failed)} of {len(files)} file(s) could not be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

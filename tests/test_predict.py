@@ -1,0 +1,75 @@
+"""``python -m kasc.predict``: any file format, folders, a bad file in the batch, TFLite."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from kasc.predict import Predictor, main as predict_main
+from tests.conftest import shared_path, write_tau_dataset
+from tests.test_evaluate import make_run
+
+
+@pytest.fixture
+def run(tmp_path):
+    names = [("audio/bus-x-1-10-0-a.wav", "bus"), ("audio/park-x-2-20-0-a.wav", "park")]
+    root = write_tau_dataset(tmp_path / "d", names, train=[n for n, _ in names], evaluate=[n for n, _ in names],
+                             rate=16000)
+    return make_run(tmp_path, root)
+
+
+def _audio_folder(tmp_path):
+    folder = tmp_path / "audio"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    sf.write(folder / "stereo_44k.wav", rng.normal(0, 0.1, (int(2.5 * 44100), 2)), 44100, subtype="PCM_24")
+    sf.write(folder / "sub" / "short_8k.flac", rng.normal(0, 0.1, 4000), 8000)
+    (folder / "broken.wav").write_text("this is not audio")
+    return folder
+
+
+@pytest.mark.slow
+def test_predicts_every_readable_file_and_names_the_bad_one(run, tmp_path, capsys):
+    folder = _audio_folder(tmp_path)
+    out_csv = tmp_path / "pred.csv"
+    assert predict_main([str(run.path), str(folder), "--output", str(out_csv)]) == 1
+    captured = capsys.readouterr()
+    assert "broken.wav" in captured.err and "1 of 3 file(s) could not be read" in captured.err
+    assert "stereo_44k.wav" in captured.out and "short_8k.flac" in captured.out
+    table = pd.read_csv(out_csv, sep="\t")
+    assert list(table.columns) == ["filename", "scene_label", "bus", "park"] and len(table) == 2
+    np.testing.assert_allclose(table[["bus", "park"]].sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_windows_average_and_tflite_agrees_with_keras(run, tmp_path):
+    from kasc.export import to_tflite
+
+    predictor = Predictor(run.path)
+    assert predictor.windows(np.ones(40000, np.float32)).shape == (2, 16000)  # 2.5 s -> two 1 s windows
+    assert predictor.windows(np.ones(100, np.float32)).shape == (1, 16000)  # short: zero padded
+    tflite = run.path / "model_float32.tflite"
+    tflite.write_bytes(to_tflite(predictor_model(run), (28, 256, 1)))
+    folder = _audio_folder(tmp_path)
+    keras_p = predictor.predict_file(folder / "stereo_44k.wav")
+    lite_p = Predictor(tflite).predict_file(folder / "stereo_44k.wav")
+    np.testing.assert_allclose(lite_p, keras_p, atol=1e-4)
+
+
+def predictor_model(run):
+    import keras
+
+    return keras.models.load_model(run.model_file, compile=False)
+
+
+@pytest.mark.slow
+def test_shared_real_clips(run, tmp_path, capsys):
+    clips = shared_path("real-clips")
+    assert predict_main([str(run.path), str(clips), "--output", str(tmp_path / "real.csv")]) == 0
+    table = pd.read_csv(tmp_path / "real.csv", sep="\t")
+    assert len(table) == len([p for p in clips.iterdir() if p.suffix == ".wav"])
+
+
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert predict_main([str(tmp_path / "nope.keras"), str(tmp_path)]) == 2
+    assert "no model at" in capsys.readouterr().err
