@@ -16,7 +16,7 @@ class SubSpectralNorm(layers.Layer):
     ``sub_bands``.
     """
 
-    def __init__(self, sub_bands: int = 4, epsilon: float = 1e-3, momentum: float = 0.99, **kwargs):
+    def __init__(self, sub_bands: int = 4, epsilon: float = 1e-3, momentum: float = 0.9, **kwargs):
         super().__init__(**kwargs)
         self.sub_bands = int(sub_bands)
         self.epsilon = epsilon
