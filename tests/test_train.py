@@ -64,7 +64,14 @@ def test_tiny_run_writes_every_output_and_a_rerun_reuses_it(tiny_tau, tmp_path, 
     assert {"loss", "label_loss", "distillation_loss", "accuracy", "val_loss", "val_accuracy",
             "learning_rate"} <= set(rows[0])
     assert float(rows[0]["learning_rate"]) > float(rows[1]["learning_rate"])  # at the peak, then the final rate
-    assert list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert list((run / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    details = list((run / "tensorboard" / "validation_details").glob("events.out.tfevents.*"))
+    assert details, "per-device / per-class accuracy and the confusion image are written after the last epoch"
+    import tensorflow as tf
+
+    tags = {v.tag for event in tf.compat.v1.train.summary_iterator(str(details[0])) for v in event.summary.value}
+    assert {"class_accuracy/bus", "class_accuracy/park", "device_accuracy/a", "confusion_matrix"} <= tags
+    assert (run / "confusion.png").is_file() and (run / "predictions_valid.csv").is_file()
     assert load_config(run / "config.yaml") == load_config(config)  # the resolved config round-trips
     model = keras.models.load_model(run / "model.keras")
     assert model.output_shape == (None, 2)
