@@ -88,8 +88,7 @@ class RunDir:
         ``restart`` (which discards its checkpoint and results)."""
         config = _plain(cfg.to_dict())
         if self.config_file.is_file() and not restart:
-            stored = yaml.safe_load(self.config_file.read_text()) or {}
-            diff = _differences(config, stored)
+            diff = _differences(config, self._stored_config())
             if diff:
                 raise RunConfigMismatch(
                     f"{self.path} holds a run of a different config ({'; '.join(diff[:5])}). "
@@ -98,6 +97,16 @@ class RunDir:
             for path in (self.weights, self.state_file, self.metrics_file, self.log_csv, self.model_file):
                 path.unlink(missing_ok=True)
         write_atomic(self.config_file, yaml.safe_dump(config, sort_keys=False))
+
+    def _stored_config(self) -> dict:
+        """The stored config with defaults filled in for fields added to kasc since it was
+        written (a new field at its default is not a difference)."""
+        from kasc.config import ConfigError, load_config
+
+        try:
+            return _plain(load_config(self.config_file).to_dict())
+        except ConfigError:  # a field kasc no longer knows: compare the raw files
+            return yaml.safe_load(self.config_file.read_text()) or {}
 
     def is_finished(self) -> bool:
         """True when the run completed (metrics written and the model saved)."""

@@ -157,3 +157,19 @@ def test_init_from_copies_matching_layers_and_names_the_rest(tmp_path):
     other = build_model("dcase2023_baseline", (51, 40, 1), 2)
     with pytest.raises(TrainingError, match="no layer"):
         init_from(other, str(tmp_path / "donor.keras"))
+
+
+def test_dcase_verdict_counts_macs_per_second_of_audio():
+    from kasc.complexity import audit_keras
+    from kasc.models import build_model
+    from kasc.train import per_second_complexity
+
+    cfg = load_config("us8k_plain_student")  # 4 s clips
+    model = build_model("serfr_cnn", (None, 256, 1), 10, width=4, head_channels=8)
+    clip_audit = audit_keras(model, (122, 256, 1)).to_dict()
+    verdict = per_second_complexity(cfg, model, clip_audit)
+    assert verdict["macs_per_second"] == audit_keras(model, (28, 256, 1)).macs < clip_audit["macs"] / 3
+    assert verdict["macs_basis"] == "28 frames (1 s)" and verdict["within_limits"]
+    baseline_cfg = load_config("us8k_baseline")
+    fixed = per_second_complexity(baseline_cfg, model, {"macs": 120_000_000, "param_bytes": 50_000})
+    assert fixed["macs_per_second"] == 30_000_000 and fixed["macs_basis"] == "clip MACs / 4 s"
