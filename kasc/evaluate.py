@@ -126,8 +126,8 @@ def format_reports(reports: dict[str, dict]) -> str:
     for name in first["class_names"]:
         rows.append((f"class {name}", [_fmt(r["per_class_accuracy"][name]) for r in reports.values()]))
     width = max(len(label) for label, _ in rows) + 2
-    lines = [f"{'':<{width}}" + "".join(f"{n:>10}" for n in names)]
-    lines += [f"{label:<{width}}" + "".join(f"{v:>10}" for v in values) for label, values in rows]
+    lines = [f"{'':<{width}}" + "".join(f"{n:>12}" for n in names)]
+    lines += [f"{label:<{width}}" + "".join(f"{v:>12}" for v in values) for label, values in rows]
     return "\n".join(lines)
 
 
@@ -192,7 +192,7 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dic
         reports[cfg.name] = split_report(data.table, data.labels, probs, data.class_names)
     ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))
     reports["ensemble"] = split_report(data.table, data.labels, ensemble, data.class_names)
-    print(format_reports({name.replace("teacher_", "")[:9]: r for name, r in reports.items()}))
+    print(format_reports({name.split("teacher_")[-1][:11]: r for name, r in reports.items()}))
     return reports
 
 
