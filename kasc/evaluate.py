@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from kasc.metrics import classification_metrics
-from kasc.runs import RunDir, write_json
+from kasc.atomic import atomic_path, write_json
+from kasc.runs import RunDir
 
 DEVICE_GROUPS = {"seen": ("a", "b", "c", "s1", "s2", "s3"), "unseen": ("s4", "s5", "s6")}  # TAU22 fold 1
 
@@ -33,14 +34,10 @@ def keras_probabilities(model, data, logmel, batch_size: int = 64) -> np.ndarray
 
 def tflite_probabilities(path: Path, data, logmel, batch_size: int = 64) -> np.ndarray:
     """Probabilities (n, C) of a batch-1 TFLite model (LiteRT) on every clip of a split."""
-    from kasc.data.audio import from_int16
+    from kasc.data.pipeline import logmel_batches
     from kasc.export import run_tflite
 
-    out = []
-    for start in range(0, len(data), batch_size):
-        spectra = logmel(from_int16(np.asarray(data.waveforms[start:start + batch_size]))).numpy()
-        out.append(run_tflite(path, spectra))
-    return np.concatenate(out)
+    return np.concatenate([run_tflite(path, spectra) for spectra in logmel_batches(data.waveforms, logmel, batch_size)])
 
 
 def _group_metrics(labels, probabilities, class_names, mask) -> dict:
@@ -73,10 +70,9 @@ def save_confusion_png(path: Path, matrix, class_names: list[str], title: str) -
     figure = confusion_figure(matrix, class_names, title)
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(path.name + ".tmp.png")
-    figure.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=110)
     plt.close(figure)
-    tmp.replace(path)
     return path
 
 
@@ -158,7 +154,7 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     keras_report = reports["keras"]
     save_confusion_png(run.path / "confusion.png", keras_report["confusion_matrix"], keras_report["class_names"],
                        f"{cfg.name}: accuracy {keras_report['accuracy']:.3f} on {keras_report['clips']} clips")
-    metrics = {**run.read_json(run.metrics_file), **keras_report}
+    metrics = {**run.metrics(), **keras_report}
     if "int8" in reports:
         metrics["int8"] = {k: v for k, v in reports["int8"].items() if k not in ("class_names",)}
         metrics["int8_accuracy_drop"] = keras_report["accuracy"] - reports["int8"]["accuracy"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -146,8 +145,12 @@ def sample_logmel(data, logmel, n_clips: int, seed: int = 0) -> np.ndarray:
     return logmel(from_int16(data.waveforms[index])).numpy()
 
 
-def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, check: np.ndarray) -> dict:
-    """Write float32 and int8 TFLite files, their audits and the Keras comparison."""
+def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, check: np.ndarray,
+                 write_audits: bool = True) -> dict:
+    """Write float32 and int8 TFLite files, the Keras comparison (``<stem>_export.json``)
+    and, unless ``write_audits`` is False (the caller writes its own), the audits
+    (``<stem>_complexity.json``)."""
+    from kasc.atomic import atomic_path, write_json
     from kasc.complexity import audit_tflite
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -156,13 +159,13 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
     report, audits = {"input_shape": list(input_shape)}, {}
     for kind, data in (("float32", None), ("int8", representative)):
         path = out_dir / f"{stem}_{kind}.tflite"
-        tmp = path.with_suffix(".tflite.tmp")
-        tmp.write_bytes(to_tflite(model, input_shape, data))
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(to_tflite(model, input_shape, data))
         report[kind] = {"file": str(path), **compare(keras_probs, run_tflite(path, check))}
         audits[kind] = audit_tflite(path).to_dict()
-    (out_dir / f"{stem}_complexity.json").write_text(json.dumps(audits, indent=1))
-    (out_dir / f"{stem}_export.json").write_text(json.dumps(report, indent=1))
+    if write_audits:
+        write_json(out_dir / f"{stem}_complexity.json", audits)
+    write_json(out_dir / f"{stem}_export.json", report)
     return {"report": report, "audits": audits}
 
 

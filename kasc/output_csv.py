@@ -4,12 +4,13 @@ in sorted class order."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from kasc.atomic import atomic_path
 
 
 def predictions_table(filenames: Sequence[str], probabilities: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
@@ -28,9 +29,6 @@ def predictions_table(filenames: Sequence[str], probabilities: np.ndarray, class
 def write_predictions(path: str | Path, filenames: Sequence[str], probabilities: np.ndarray,
                       class_names: Sequence[str]) -> Path:
     """Write the output CSV atomically; probabilities with 6 decimals."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    predictions_table(filenames, probabilities, class_names).to_csv(tmp, sep="\t", index=False, float_format="%.6f")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        predictions_table(filenames, probabilities, class_names).to_csv(tmp, sep="\t", index=False, float_format="%.6f")
+    return Path(path)

@@ -44,13 +44,15 @@ class Predictor:
         if config_ref is None:
             raise FileNotFoundError(f"{run_dir} has no config.yaml (the front end); pass --config NAME")
         self.cfg = load_config(config_ref)
-        self.class_names = run.read_json(run.metrics_file).get("class_names")
+        self.class_names = run.metrics().get("class_names")
         if not self.class_names:
             raise FileNotFoundError(f"{run.metrics_file} lists no class_names; predict needs a finished run folder")
         self.logmel = LogMel(self.cfg.features, self.cfg.data.sample_rate)
         self.clip_samples = self.cfg.data.clip_samples
         if self.model_file.suffix == ".tflite":
-            self._predict = self._tflite_predictor()
+            from kasc.export import run_tflite
+
+            self._predict = lambda spectra: run_tflite(self.model_file, spectra)
         else:
             import keras
 
@@ -58,11 +60,6 @@ class Predictor:
 
             model = keras.models.load_model(self.model_file, compile=False)
             self._predict = lambda spectra: np.asarray(model(spectra, training=False))
-
-    def _tflite_predictor(self):
-        from kasc.export import run_tflite
-
-        return lambda spectra: run_tflite(self.model_file, spectra)
 
     def windows(self, samples: np.ndarray) -> np.ndarray:
         """(n_windows, clip_samples) consecutive windows; the last partial one is dropped

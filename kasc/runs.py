@@ -19,14 +19,13 @@ if it is not.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
 import keras
 import yaml
 
+from kasc.atomic import atomic_path, read_json, write_json, write_text
 from kasc.config import CONFIG_DIR, ExperimentConfig
 
 RUNS_DIR = CONFIG_DIR.parent / "saved_models"
@@ -34,19 +33,6 @@ RUNS_DIR = CONFIG_DIR.parent / "saved_models"
 
 class RunConfigMismatch(RuntimeError):
     """A run folder holds a run of a different config."""
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Atomically write ``payload`` as indented JSON."""
-    write_atomic(path, json.dumps(payload, indent=1, sort_keys=False) + "\n")
 
 
 def default_run_dir(cfg: ExperimentConfig, profile: str | None) -> Path:
@@ -96,7 +82,7 @@ class RunDir:
         if restart:
             for path in (self.weights, self.state_file, self.metrics_file, self.log_csv, self.model_file):
                 path.unlink(missing_ok=True)
-        write_atomic(self.config_file, yaml.safe_dump(config, sort_keys=False))
+        write_text(self.config_file, yaml.safe_dump(config, sort_keys=False))
 
     def _stored_config(self) -> dict:
         """The stored config with defaults filled in for fields added to kasc since it was
@@ -110,35 +96,29 @@ class RunDir:
 
     def is_finished(self) -> bool:
         """True when the run completed (metrics written and the model saved)."""
-        return self.model_file.is_file() and bool(self.read_json(self.metrics_file).get("finished"))
+        return self.model_file.is_file() and bool(self.metrics().get("finished"))
 
-    @staticmethod
-    def read_json(path: Path) -> dict:
-        try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+    def metrics(self) -> dict:
+        """The run's ``metrics.json``, {} if not written yet."""
+        return read_json(self.metrics_file)
 
     def state(self) -> dict:
         """The checkpoint's state (``epoch``: finished epochs, ``train_seconds``), {} if none."""
-        return self.read_json(self.state_file) if self.weights.is_file() else {}
+        return read_json(self.state_file) if self.weights.is_file() else {}
 
     # -------------------------------------------------------------- checkpoints
 
     def save_checkpoint(self, model: keras.Model, epoch: int, train_seconds: float) -> None:
         """Save weights (with the optimiser) after ``epoch`` finished epochs, atomically."""
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint_dir / "tmp.weights.h5"
-        model.save_weights(tmp)
-        os.replace(tmp, self.weights)
+        with atomic_path(self.weights) as tmp:
+            model.save_weights(tmp)
         write_json(self.state_file, {"epoch": int(epoch), "train_seconds": round(train_seconds, 1),
                                      "saved": time.strftime("%Y-%m-%d %H:%M:%S")})
 
     def save_model(self, model: keras.Model) -> None:
         """Save the trained network as ``model.keras`` (atomic)."""
-        tmp = self.path / "model.tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, self.model_file)
+        with atomic_path(self.model_file) as tmp:
+            model.save(tmp)
 
 
 def _plain(tree):

@@ -24,16 +24,15 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Sequence
 
 import keras
 import numpy as np
 
+from kasc.atomic import atomic_path
 from kasc.config import ExperimentConfig, resolve_path
-from kasc.data.audio import from_int16
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
-from kasc.data.pipeline import SplitData
+from kasc.data.pipeline import SplitData, logmel_batches
 from kasc.data.table import DatasetError
 from kasc.features import LogMel
 from kasc.models.blocks import logits_model
@@ -53,10 +52,7 @@ def file_digest(path: Path) -> str:
 def predict_logits(model: keras.Model, waveforms: np.ndarray, logmel: LogMel, batch_size: int = 32) -> np.ndarray:
     """Logits (n, C) of ``model`` on int16 waveforms (n, samples), batch by batch."""
     logits = logits_model(model)
-    out = []
-    for start in range(0, len(waveforms), batch_size):
-        spectra = logmel(from_int16(np.asarray(waveforms[start:start + batch_size])))
-        out.append(np.asarray(logits(spectra, training=False)))
+    out = [np.asarray(logits(spectra, training=False)) for spectra in logmel_batches(waveforms, logmel, batch_size)]
     return np.concatenate(out, axis=0).astype(np.float32)
 
 
@@ -114,8 +110,6 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
         logits = predict_logits(teacher, waveforms, logmel)[row]
     else:
         logits = predict_logits(teacher, data.waveforms, logmel)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, logits)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.save(tmp, logits)
     return logits

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
-from kasc.runs import RunConfigMismatch, RunDir, default_run_dir, write_json
+from kasc.atomic import write_json
+from kasc.runs import RunConfigMismatch, RunDir, default_run_dir
 
 SOFT_TARGET_MODES = ("cached", "online")
 
@@ -98,7 +99,7 @@ def prepare_teachers(cfg: ExperimentConfig, runs_dir: Path, profile: str | None,
         run = RunDir(runs_dir / default_run_dir(teacher_cfg, profile).name)
         say(f"teacher {name}: {run.path}")
         train(teacher_cfg, run, profile=profile, verbose=verbose)  # reuses a finished run of the same config
-        teacher_classes = run.read_json(run.metrics_file).get("class_names")
+        teacher_classes = run.metrics().get("class_names")
         if teacher_classes != class_names:
             raise TrainingError(f"teacher run {run.path} predicts classes {teacher_classes}, "
                                 f"the student's data has {class_names}")
@@ -112,11 +113,10 @@ def export_and_audit(cfg: ExperimentConfig, run: RunDir, model, splits, logmel) 
 
     representative = sample_logmel(splits["train"], logmel, 200, seed=cfg.train.seed)
     check = sample_logmel(splits["valid"], logmel, 100, seed=cfg.train.seed + 1)
-    result = export_model(model, run.path, "model", representative, check)
+    result = export_model(model, run.path, "model", representative, check, write_audits=False)
     result["per_second"] = per_second_complexity(cfg, model, result["audits"]["int8"])
     write_json(run.complexity_file, {"dcase2023_limits": result["per_second"], "int8": result["audits"]["int8"],
                                      "float32": result["audits"]["float32"]})
-    (run.path / "model_complexity.json").unlink(missing_ok=True)
     return result
 
 
@@ -157,7 +157,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
 
     run.start(cfg, restart=restart)
     if run.is_finished():
-        metrics = run.read_json(run.metrics_file)
+        metrics = run.metrics()
         say(f"{cfg.name}: already finished in {run.path} (accuracy {metrics['accuracy']:.3f}); "
             f"--restart trains it again")
         return metrics

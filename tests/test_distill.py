@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kasc.distill import SOFT_TARGETS, Distiller, distillation_kl, label_cross_entropy
 from kasc.models import build_model

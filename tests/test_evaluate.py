@@ -80,7 +80,8 @@ def make_run(tmp_path, data_root, seed=0):
     """A run folder holding an untrained tiny student, its config and class names."""
     from kasc.config import load_config
     from kasc.models import build_model
-    from kasc.runs import RunDir, write_json
+    from kasc.atomic import write_json
+    from kasc.runs import RunDir
 
     cfg = load_config("plain_student", [f"data.root={data_root}", f"data.cache_dir={tmp_path / 'cache'}",
                                         "model.params={width: 4, head_channels: 8}"])

@@ -16,7 +16,6 @@ leaves a partial cache that the next run continues from its last finished chunk.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -26,23 +25,11 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
+from kasc.atomic import read_json, write_json
 from kasc.data.audio import AudioReadError, check_audio_file, load_clip, to_int16
 
 CACHE_FORMAT_VERSION = 1
 CHUNK_CLIPS = 256
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def cache_key(items: Sequence[Sequence[str]], sample_rate: int, clip_samples: int) -> str:
@@ -127,10 +114,10 @@ class AudioCache:
         key = cache_key(items, self.sample_rate, self.clip_samples)
         files = self.paths_for(key)
         fingerprint = files_fingerprint(items)
-        meta = _read_json(files["meta"])
+        meta = read_json(files["meta"])
         expected = {"n_clips": len(items), "clip_samples": self.clip_samples,
                     "sample_rate": self.sample_rate, "fingerprint": fingerprint}
-        if meta is not None and all(meta.get(k) == v for k, v in expected.items()) and files["array"].is_file():
+        if meta and all(meta.get(k) == v for k, v in expected.items()) and files["array"].is_file():
             array = np.load(files["array"], mmap_mode="r")
             if array.shape == (len(items), self.clip_samples) and array.dtype == np.int16:
                 return array
@@ -141,9 +128,9 @@ class AudioCache:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         files["meta"].unlink(missing_ok=True)
         shape = (len(items), self.clip_samples)
-        progress = _read_json(files["progress"])
+        progress = read_json(files["progress"])
         done = 0
-        if (progress is not None and progress.get("fingerprint") == expected["fingerprint"]
+        if (progress.get("fingerprint") == expected["fingerprint"]
                 and files["partial"].is_file()):
             try:
                 array = np.load(files["partial"], mmap_mode="r+")
@@ -171,11 +158,11 @@ class AudioCache:
                 for row, clip in enumerate(pool.map(decode, items[start:stop]), start):
                     array[row] = clip
                 array.flush()
-                _write_json_atomic(files["progress"], {"done": stop, "fingerprint": expected["fingerprint"]})
+                write_json(files["progress"], {"done": stop, "fingerprint": expected["fingerprint"]})
                 bar.update(stop - start)
         bar.close()
         array.flush()
         del array
         os.replace(files["partial"], files["array"])
-        _write_json_atomic(files["meta"], {**expected, "format_version": CACHE_FORMAT_VERSION})
+        write_json(files["meta"], {**expected, "format_version": CACHE_FORMAT_VERSION})
         files["progress"].unlink(missing_ok=True)

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from kasc import augment as augment_ops
 from kasc.config import AugmentConfig, ExperimentConfig, resolve_path
-from kasc.data.audio import INT16_SCALE
+from kasc.data.audio import INT16_SCALE, from_int16
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
 from kasc.data.table import DatasetError, class_names as table_class_names
@@ -76,6 +76,13 @@ def prepare_splits(cfg: ExperimentConfig, splits: tuple[str, ...] = ("train", "v
         waveforms = cache.load(table["paths"].tolist(), name=f"{cfg.name}/{split}")
         out[split] = SplitData(table, waveforms, encode_labels(table, names, split), names)
     return out
+
+
+def logmel_batches(waveforms: np.ndarray, logmel: LogMel, batch_size: int):
+    """Yield log-mel numpy batches (b, frames, mels, 1) of int16 waveforms (n, samples), in order,
+    without augmentation (for running a model outside Keras' ``predict``)."""
+    for start in range(0, len(waveforms), batch_size):
+        yield logmel(from_int16(np.asarray(waveforms[start:start + batch_size]))).numpy()
 
 
 def steps_per_epoch(n_clips: int, batch_size: int) -> int:
