@@ -127,16 +127,20 @@ def _keras_layers(model) -> Iterable:
 
 
 def _keras_layer_macs(layer) -> tuple[int, bool]:
+    """(MACs, counted) of one layer; subclasses of Keras' conv and dense layers (such as
+    ``FrequencyDepthwiseConv2D``) count as their base class."""
+    from keras import layers
+
     kind = layer.__class__.__name__
     out = layer.output.shape
-    if kind == "Conv2D":
+    if isinstance(layer, layers.Conv2D):
         kh, kw = layer.kernel_size
         in_ch = layer.input.shape[-1]
         return int(np.prod(out[1:])) * kh * kw * (in_ch // layer.groups), True
-    if kind == "DepthwiseConv2D":
+    if isinstance(layer, layers.DepthwiseConv2D):
         kh, kw = layer.kernel_size
         return int(np.prod(out[1:])) * kh * kw, True
-    if kind == "Dense":
+    if isinstance(layer, layers.Dense):
         rows = int(np.prod(out[1:-1])) if len(out) > 2 else 1
         return rows * layer.input.shape[-1] * layer.units, True
     return 0, kind in _KERAS_FREE

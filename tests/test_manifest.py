@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 
 from kasc.config import load_config
@@ -39,10 +40,12 @@ def test_audio_dir_placeholder_unknown_column(tmp_path):
 
 
 def test_us8k_config_reads_the_shared_subset():
-    shared_path("us8k-dev")
+    root = shared_path("us8k-dev")
+    folds = pd.read_csv(root / "metadata.csv")["fold"].value_counts()  # the data's own count, whatever its size
     cfg = load_config("us8k")
     train, valid = load_split(cfg.data, "train"), load_split(cfg.data, "valid")
-    assert len(set(train["label"])) == 10 and len(train) + len(valid) == 948
+    assert len(set(train["label"])) == 10
+    assert (len(train), len(valid)) == (folds[1], folds[2])
     assert all(p[0].endswith(".flac") and "/fold1/" in p[0] for p in train["paths"])
 
 

@@ -126,3 +126,38 @@ def test_inference_statistics_settle_within_a_few_dozen_steps(name):
     for _ in range(60):
         trained = layer(x, training=True)
     assert float(keras.ops.std(layer(x, training=False))) == pytest.approx(float(keras.ops.std(trained)), rel=0.03)
+
+
+def _same_padded_depthwise_along_mels(x, kernel, stride):
+    """numpy reference of DepthwiseConv2D((1, k), strides=(1, s), padding='same'):
+    TensorFlow's 'same' padding puts floor(pad/2) before and the rest after."""
+    k, mels = kernel.shape[1], x.shape[2]
+    out = -(-mels // stride)
+    pad = max((out - 1) * stride + k - mels, 0)
+    padded = np.pad(x, ((0, 0), (0, 0), (pad // 2, pad - pad // 2), (0, 0)))
+    taps = kernel[0, :, :, 0]  # (k, channels)
+    return np.stack([(padded[:, :, i * stride:i * stride + k, :] * taps).sum(axis=2) for i in range(out)], axis=2)
+
+
+@pytest.mark.parametrize("mels, stride", [(16, 2), (15, 2), (16, 1)])
+def test_frequency_depthwise_conv_matches_strided_depthwise_definition(mels, stride):
+    from kasc.models.layers import FrequencyDepthwiseConv2D
+
+    layer = FrequencyDepthwiseConv2D(3, strides=stride, use_bias=False)
+    x = np.random.default_rng(1).standard_normal((2, 5, mels, 3)).astype(np.float32)
+    y = layer(x).numpy()
+    assert layer.kernel.shape == (1, 3, 3, 1)
+    assert y.shape == (2, 5, -(-mels // stride), 3)
+    np.testing.assert_allclose(y, _same_padded_depthwise_along_mels(x, layer.kernel.numpy(), stride), atol=1e-5)
+    clone = FrequencyDepthwiseConv2D.from_config(layer.get_config())
+    assert clone.kernel_size == (1, 3) and clone.strides == (1, stride)
+
+
+def test_bc_resnet_counts_unchanged_by_the_frequency_stride_rewrite():
+    """The frequency-strided depthwise convs were DepthwiseConv2D((1, 3), strides=(1, 2)),
+    which TensorFlow's Eigen kernels refuse; these totals were audited on that version."""
+    from kasc.complexity import audit_keras
+
+    for scale, params, macs in ((1, 10_846, 2_338_992), (2, 30_514, 6_770_144)):
+        audit = audit_keras(build_model("bc_resnet", (None, 256, 1), 10, scale=scale), (28, 256, 1))
+        assert (audit.params, audit.macs) == (params, macs)

@@ -59,5 +59,8 @@ def classifier_head(x, n_classes: int, name: str = "head", dropout: float = 0.0)
 
 
 def logits_model(model: keras.Model) -> keras.Model:
-    """A model sharing ``model``'s weights whose output is its ``logits`` layer."""
-    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
+    """A model sharing ``model``'s weights whose output is its ``logits`` layer.
+
+    Its input keeps ``model``'s input structure (a single tensor, not a one-element list),
+    so that calling it on a tensor matches what Keras expects without a warning."""
+    return keras.Model(model.input, model.get_layer("logits").output, name=f"{model.name}_logits")

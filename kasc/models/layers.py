@@ -59,3 +59,44 @@ class FrequencyMean(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1], 1, input_shape[3])
+
+
+@keras.saving.register_keras_serializable(package="kasc")
+class FrequencyDepthwiseConv2D(layers.DepthwiseConv2D):
+    """A depthwise convolution along the mel axis only, with a stride along mels only:
+    kernel (1, k), strides (1, s) on (batch, frames, mels, channels).
+
+    Written so that it runs on every CPU kernel library: TensorFlow's Eigen kernels (the
+    default on CPUs without AVX-512) refuse depthwise convolutions with unequal strides
+    such as (1, 2); oneDNN accepts them. Frames are folded into the batch, so the
+    convolution sees (batch * frames, 1, mels, channels) with equal strides (s, s); on an
+    axis of length 1 with a kernel of height 1 a stride does nothing. Weights (kernel
+    (1, k, channels, multiplier)), outputs, parameters and MACs are those of
+    ``DepthwiseConv2D((1, k), strides=(1, s), padding="same")``, which is also how the
+    complexity audit counts it (it is a ``DepthwiseConv2D``).
+    """
+
+    def __init__(self, kernel_size=3, strides=1, **kwargs):
+        kernel_size = kernel_size[1] if isinstance(kernel_size, (tuple, list)) else int(kernel_size)
+        strides = strides[1] if isinstance(strides, (tuple, list)) else int(strides)
+        kwargs.setdefault("padding", "same")
+        if kwargs["padding"] != "same":
+            raise ValueError(f"{type(self).__name__}: only padding='same' is supported, got {kwargs['padding']!r}")
+        super().__init__(kernel_size=(1, kernel_size), strides=(1, strides), **kwargs)
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        folded = ops.reshape(inputs, (-1, 1, shape[2], inputs.shape[3]))  # (B * T, 1, F, C)
+        stride = self.strides[1]
+        outputs = ops.depthwise_conv(folded, self.kernel, strides=(stride, stride), padding="same",
+                                     data_format=self.data_format)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        outputs = ops.reshape(outputs, (shape[0], shape[1], ops.shape(outputs)[2], outputs.shape[3]))
+        return self.activation(outputs) if self.activation is not None else outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config["kernel_size"] = config["kernel_size"][1]
+        config["strides"] = config["strides"][1]
+        return config

@@ -12,7 +12,7 @@ import numpy as np
 from keras import layers
 
 from kasc.models.blocks import BN_MOMENTUM, classifier_head, conv_bn_relu
-from kasc.models.layers import FrequencyMean, SubSpectralNorm
+from kasc.models.layers import FrequencyDepthwiseConv2D, FrequencyMean, SubSpectralNorm
 
 
 MOBILENETV2_TABLE = (  # (expansion t, channels c, repeats n, stride s), Sandler et al. Table 2
@@ -106,8 +106,7 @@ def _bc_block(x, channels: int, name: str, transition: bool, freq_stride: int, d
     shortcut = x
     if transition:
         x = conv_bn_relu(x, channels, 1, f"{name}_expand")
-    f2 = layers.DepthwiseConv2D((1, 3), strides=(1, freq_stride), padding="same", use_bias=False,
-                                name=f"{name}_freq_dwconv")(x)
+    f2 = FrequencyDepthwiseConv2D(3, strides=freq_stride, use_bias=False, name=f"{name}_freq_dwconv")(x)
     f2 = SubSpectralNorm(sub_bands, name=f"{name}_ssn")(f2)
     f1 = FrequencyMean(name=f"{name}_freq_mean")(f2)
     f1 = layers.DepthwiseConv2D((3, 1), dilation_rate=(dilation, 1), padding="same", use_bias=False,
