@@ -34,8 +34,8 @@ SETTINGS = {
     "eigen + XLA": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, {"jit_compile": True}, None),
     "oneDNN": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, {}, None),
     "oneDNN + XLA": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, {"jit_compile": True}, None),
-    "oneDNN, 2 intra / 1 inter threads": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, {}, (2, 1)),
-    "oneDNN, 1 intra / 2 inter threads": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, {}, (1, 2)),
+    "oneDNN 2 intra 1 inter threads": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, {}, (2, 1)),
+    "oneDNN 1 intra 2 inter threads": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, {}, (1, 2)),
 }
 MODELS = {  # name -> (builder params, frames, batch role)
     "serfr_cnn": ({"width": 32}, 28, "student"),
@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated names of SETTINGS")
     parser.add_argument("--student-batch", type=int, default=64)
     parser.add_argument("--teacher-batch", type=int, default=16)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per setting and round")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     models = args.models.split(",")
@@ -105,7 +106,11 @@ def main() -> None:
             command = [sys.executable, __file__, "--worker", setting, "--models", args.models,
                        "--steps", str(args.steps), "--student-batch", str(args.student_batch),
                        "--teacher-batch", str(args.teacher_batch)]
-            result = subprocess.run(command, env=env, capture_output=True, text=True)
+            try:
+                result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                print(f"round {round_ + 1}, {setting}: over {args.timeout} s, skipped", file=sys.stderr)
+                continue
             if result.returncode:
                 print(f"round {round_ + 1}, {setting}: FAILED\n{result.stderr[-2000:]}", file=sys.stderr)
                 continue

@@ -1,14 +1,17 @@
 """Training throughput of SERFR-CNN-32: plain, distilled with cached soft targets, and
 distilled with online teachers; against the machine's float32 matrix-multiply rate.
 
-Usage: python benchmarks/train_speed.py [--steps 20] [--rounds 5] [--batch-size 64]
+Usage: python benchmarks/train_speed.py [--steps 20] [--rounds 5] [--batch-size 64] [--no-torch]
 
-From one run, on the shared TAU22 mini set's training clips (the real pipeline: cached
-int16 audio -> log-mel -> mixup, masks, time stretch -> Distiller.train_step):
+From one run, on the shared TAU22 mini set's training clips (the real pipeline, as
+``kasc.train`` runs it: cached log-mel -> mixup, masks, time stretch ->
+Distiller.train_step; and once with the log-mel computed from the cached int16 audio for
+every batch, as with ``data.cache_logmel: false``):
 
-- samples/s (time inside ``train_on_batch`` only, so the pipeline runs ahead in its
-  own threads as it does in ``fit``) of the plain student on one in-memory batch repeated (no pipeline: what the
-  network alone costs), then of each mode with the pipeline: the median of ``--rounds``
+- samples/s (wall time of drawing each batch and ``train_on_batch``, as in ``fit``:
+  the pipeline runs ahead in its own threads, and waiting for it counts) of the plain
+  student on one in-memory batch repeated (no pipeline: what the network alone costs),
+  then of each mode with the pipeline: the median of ``--rounds``
   timed epochs of ``--steps`` steps, the modes interleaved round by round (this machine
   is noisy), after untimed steps that trace every function;
 - the median over rounds of the ratio cached-KD time per clip / plain (target
@@ -19,6 +22,14 @@ int16 audio -> log-mel -> mixup, masks, time stretch -> Distiller.train_step):
 
 Teachers are the three report teachers, untrained (speed does not depend on the
 weights); cached targets come from their logits computed once before timing.
+
+Then kasc against PyTorch (``benchmarks/torch_twins.py``, needs the ``bench`` extra):
+SERFR-CNN-32 (1 s, batch ``--batch-size``) and the MobileNetV2 teacher (10 s, batch
+``--teacher-batch``), one in-memory batch each, kasc's ``Distiller.train_on_batch``
+against the twin's step (AdamW, cross-entropy, backward, update) in PyTorch's default
+layout and in channels-last, rounds interleaved, the twins in a server process of their
+own. The benchmark first asserts that each twin has kasc's parameter count and MACs. The
+ratio is kasc's samples/s over the faster of the two PyTorch layouts, median over rounds.
 """
 
 from __future__ import annotations
@@ -35,6 +46,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 CACHED_KD_TARGET_RATIO = 1.3
+TORCH_TARGETS = {"serfr_cnn": 1.5, "mobilenetv2": 1.0}  # kasc samples/s over PyTorch's, at least
+SGEMM_FRACTION_TARGET = 0.35  # student training FLOP/s over numpy SGEMM FLOP/s, at least
+PEER_SHAPES = {"serfr_cnn": ({"width": 32}, 28), "mobilenetv2": ({}, 313)}  # builder params, frames
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -55,14 +69,97 @@ def _timed(fn) -> float:
 def timed_steps(distiller, iterator, steps: int) -> tuple[float, int]:
     """(seconds, clips) of ``steps`` training steps on batches drawn from ``iterator``
     (an epoch's last batch may be smaller, so clips are counted, not assumed)."""
-    clips, seconds = 0, 0.0
+    clips = 0
+    start = time.perf_counter()
     for _ in range(steps):
         x, y = next(iterator)
-        start = time.perf_counter()
         distiller.train_on_batch(x, y)
-        seconds += time.perf_counter() - start
         clips += int(x.shape[0])
-    return seconds, clips
+    return time.perf_counter() - start, clips
+
+
+class TorchPeer:
+    """The PyTorch twins in their own process (``benchmarks/torch_twins.py --serve``)."""
+
+    def __init__(self):
+        import subprocess
+
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("torch_twins.py")), "--serve"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def ask(self, **request) -> dict:
+        import json
+
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the PyTorch twin process ended (is torch installed? pip install -e '.[bench]')")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def torch_comparison(args, n_mels: int) -> dict:
+    """kasc vs the PyTorch twins on in-memory batches; returns {model: ratio} and prints a table."""
+    import keras
+    import tensorflow as tf
+
+    from kasc.complexity import audit_keras
+    from kasc.distill import Distiller
+    from kasc.models import build_model
+
+    peer = TorchPeer()
+    runs = {}
+    try:
+        for name, (params, frames) in PEER_SHAPES.items():
+            batch = args.batch_size if name == "serfr_cnn" else args.teacher_batch
+            keras.utils.set_random_seed(0)
+            model = build_model(name, (None, n_mels, 1), 10, **params)
+            twin = peer.ask(op="counts", model=name, frames=frames, mels=n_mels)
+            macs = audit_keras(model, (frames, n_mels, 1)).macs
+            assert (twin["params"], twin["macs"]) == (model.count_params(), macs), (
+                f"{name}: PyTorch twin has {twin} parameters/MACs, kasc {model.count_params()} / {macs}")
+            distiller = Distiller(model)
+            distiller.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-3))
+            rng = np.random.default_rng(0)
+            x = tf.constant(rng.standard_normal((batch, frames, n_mels, 1)).astype(np.float32))
+            y = tf.one_hot(rng.integers(0, 10, batch), 10)
+            for _ in range(2):
+                distiller.train_on_batch(x, y)
+            runs[name] = (distiller, x, y, batch, frames, macs)
+        steps = {name: max(2, args.steps // (1 if name == "serfr_cnn" else 4)) for name in runs}
+        rates = {(name, who): [] for name in runs for who in ("kasc", "PyTorch", "PyTorch channels-last")}
+        for _ in range(args.rounds):
+            for name, (distiller, x, y, batch, frames, _) in runs.items():
+                start = time.perf_counter()
+                for _ in range(steps[name]):
+                    distiller.train_on_batch(x, y)
+                rates[(name, "kasc")].append(steps[name] * batch / (time.perf_counter() - start))
+                for layout, channels_last in (("PyTorch", False), ("PyTorch channels-last", True)):
+                    seconds = peer.ask(op="time", model=name, batch=batch, frames=frames, mels=n_mels,
+                                       channels_last=channels_last, steps=steps[name])["seconds"]
+                    rates[(name, layout)].append(steps[name] * batch / seconds)
+    finally:
+        peer.close()
+    import torch
+
+    print(f"\nkasc vs PyTorch {torch.__version__} twins (same layers, parameters and MACs, asserted), one in-memory "
+          f"batch, median of {args.rounds} interleaved rounds:")
+    ratios = {}
+    for name, (*_, batch, frames, macs) in runs.items():
+        per_round = [k / max(a, b) for k, a, b in zip(rates[(name, "kasc")], rates[(name, "PyTorch")],
+                                                     rates[(name, "PyTorch channels-last")])]
+        ratios[name] = float(np.median(per_round))
+        medians = {who: float(np.median(rates[(name, who)])) for who in ("kasc", "PyTorch", "PyTorch channels-last")}
+        print(f"  {name:<12} {frames} frames, batch {batch:<3} kasc {medians['kasc']:7.1f}  PyTorch "
+              f"{medians['PyTorch']:7.1f}  PyTorch channels-last {medians['PyTorch channels-last']:7.1f} samples/s"
+              f"  kasc / best PyTorch {ratios[name]:.2f}x (target >= {TORCH_TARGETS[name]}): "
+              f"{'met' if ratios[name] >= TORCH_TARGETS[name] else 'NOT met'}")
+    return ratios
 
 
 def main() -> None:
@@ -71,6 +168,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per mode (median reported)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--config", default="submission3", help="config giving data, front end and augmentation")
+    parser.add_argument("--teacher-batch", type=int, default=16, help="batch of the MobileNetV2 teacher vs PyTorch")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--threads", default=None, metavar="INTRA,INTER",
+                        help="TensorFlow thread pools (default: the config's train.intra_op_threads/inter_op_threads)")
     args = parser.parse_args()
 
     import keras
@@ -84,7 +185,12 @@ def main() -> None:
     from kasc.models.ensemble import tempered_average
     from kasc.soft_targets import predict_logits
 
+    from kasc.runtime import set_cpu_threads
+
     cfg = load_config(args.config)
+    intra, inter = ((int(v) for v in args.threads.split(",")) if args.threads
+                    else (cfg.train.intra_op_threads, cfg.train.inter_op_threads))
+    set_cpu_threads(intra, inter)
     data = prepare_splits(cfg, splits=("train",), progress=False)["train"]
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     n_classes = len(data.class_names)
@@ -108,12 +214,21 @@ def main() -> None:
         distiller.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-3))
         return distiller
 
+    import tempfile
+
+    from kasc.data.logmel_cache import cached_logmel
+
+    with tempfile.TemporaryDirectory() as tmp:  # the log-mel cache as train.py builds it (data.cache_logmel)
+        spectra = np.asarray(cached_logmel(data.waveforms, logmel, tmp, progress=False))
     one_batch = next(iter(Pipeline(data, logmel, args.batch_size).training(cfg.augment, seed=0)))
     setups = {"plain, one in-memory batch (no pipeline)": (distiller_for("plain"), iter(
         tf.data.Dataset.from_tensors(one_batch).repeat()))}
+    setups["plain, log-mel computed per batch"] = (distiller_for("plain"), iter(
+        Pipeline(data, logmel, args.batch_size).training(cfg.augment, seed=0)))
     for mode in ("plain", "cached KD", "online KD"):
         extra = {SOFT_TARGETS: soft} if mode == "cached KD" else None
-        setups[mode] = (distiller_for(mode), iter(Pipeline(data, logmel, args.batch_size, extra).training(cfg.augment, seed=0)))
+        pipeline = Pipeline(data, logmel, args.batch_size, extra, spectra=spectra)
+        setups[mode] = (distiller_for(mode), iter(pipeline.training(cfg.augment, seed=0)))
     for distiller, iterator in setups.values():  # trace every train function before timing
         timed_steps(distiller, iterator, 4)
     per_clip = {mode: [] for mode in setups}
@@ -129,6 +244,10 @@ def main() -> None:
     gflops = sgemm_gflops()
     achieved = results["plain"] * flops_per_sample / 1e9
     alone = results["plain, one in-memory batch (no pipeline)"] * flops_per_sample / 1e9
+    import tensorflow as tf
+
+    print(f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, TensorFlow threads: "
+          f"{intra or 'default'} per op, {inter or 'default'} ops at once")
     print(f"training SERFR-CNN-32, batch {args.batch_size}, median of {args.rounds} interleaved epochs of "
           f"{args.steps} steps per mode, "
           f"{len(data)} clips of {args.config}'s training split, {os.cpu_count()} CPU cores")
@@ -141,7 +260,13 @@ def main() -> None:
     print(f"numpy SGEMM (2048^2 float32): {gflops:.1f} GFLOP/s")
     print(f"student training: {macs / 1e6:.2f} M MACs forward -> {flops_per_sample / 1e6:.0f} MFLOP per sample, "
           f"{achieved:.2f} GFLOP/s = {achieved / gflops:.1%} of SGEMM with the pipeline, "
-          f"{alone:.2f} GFLOP/s = {alone / gflops:.1%} without it")
+          f"{alone:.2f} GFLOP/s = {alone / gflops:.1%} without it "
+          f"(target >= {SGEMM_FRACTION_TARGET:.0%} without it: {'met' if alone / gflops >= SGEMM_FRACTION_TARGET else 'NOT met'})")
+    pipeline_ratio = results["plain"] / results["plain, one in-memory batch (no pipeline)"]
+    print(f"through the pipeline / in memory = {pipeline_ratio:.2f}x (target >= 0.9): "
+          f"{'met' if pipeline_ratio >= 0.9 else 'NOT met'}")
+    if not args.no_torch:
+        torch_comparison(args, cfg.features.n_mels)
 
 
 if __name__ == "__main__":

@@ -10,4 +10,13 @@ import os
 # users can still set TF_CPP_MIN_LOG_LEVEL=0 to see it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with AVX-512-class
+# features; elsewhere (most AMD and many Intel CPUs) it runs the slower Eigen kernels.
+# oneDNN trained every kasc network faster in benchmarks/cpu_paths.py (README,
+# "CPU kernels"), so kasc asks for it before TensorFlow is first imported. A user's own
+# setting wins: TF_ENABLE_ONEDNN_OPTS=0 selects Eigen. This has no effect if TensorFlow
+# was imported before kasc.
+ONEDNN_DEFAULT = "1"
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)
+
 __version__ = "0.1.0"

@@ -35,9 +35,10 @@ def keras_probabilities(model, data, logmel, batch_size: int = 64) -> np.ndarray
 def tflite_probabilities(path: Path, data, logmel, batch_size: int = 64) -> np.ndarray:
     """Probabilities (n, C) of a batch-1 TFLite model (LiteRT) on every clip of a split."""
     from kasc.data.pipeline import logmel_batches
-    from kasc.export import run_tflite
+    from kasc.litert_runner import TFLiteModel
 
-    return np.concatenate([run_tflite(path, spectra) for spectra in logmel_batches(data.waveforms, logmel, batch_size)])
+    model = TFLiteModel(path)
+    return np.concatenate([model(spectra) for spectra in logmel_batches(data.waveforms, logmel, batch_size)])
 
 
 def _group_metrics(labels, probabilities, class_names, mask) -> dict:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kasc.litert_runner import run_tflite
+
 
 def fixed_shape_model(model, input_shape: tuple):
     """A copy of ``model`` (same weights) with a static input shape (1, *input_shape)."""
@@ -87,38 +89,6 @@ def to_tflite(model, input_shape: tuple, representative: np.ndarray | None = Non
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     with converter_output_captured():
         return converter.convert()
-
-
-def make_interpreter(model_content_or_path, threads: int = 1):
-    """A LiteRT interpreter with tensors allocated. LiteRT's default XNNPACK delegate
-    refuses some int8 graphs ("failed to create XNNPACK runtime"); those run on the
-    built-in kernels instead."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    source = ({"model_content": bytes(model_content_or_path)} if isinstance(model_content_or_path, (bytes, bytearray))
-              else {"model_path": str(model_content_or_path)})
-    try:
-        interpreter = Interpreter(**source, num_threads=threads)
-        interpreter.allocate_tensors()
-    except RuntimeError as err:
-        if "XNNPACK" not in str(err):
-            raise
-        interpreter = Interpreter(**source, num_threads=threads,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        interpreter.allocate_tensors()
-    return interpreter
-
-
-def run_tflite(model_content_or_path, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Run a batch-1 TFLite model on each of ``inputs`` (n, ...) with LiteRT."""
-    interpreter = make_interpreter(model_content_or_path, threads)
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    outputs = []
-    for example in inputs:
-        interpreter.set_tensor(source["index"], example[None].astype(source["dtype"]))
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target["index"])[0].copy())
-    return np.stack(outputs)
 
 
 def compare(reference: np.ndarray, other: np.ndarray) -> dict:

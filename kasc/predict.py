@@ -15,10 +15,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
+FILES_PER_BATCH = 64
+"""Files decoded together and run through the model as one batch of windows."""
+DECODE_WORKERS = 2
+"""Decoding threads."""
+WINDOW_BATCH = 256
+"""Largest batch of windows given to the model at once."""
 
 
 class Predictor:
@@ -50,16 +57,18 @@ class Predictor:
         self.logmel = LogMel(self.cfg.features, self.cfg.data.sample_rate)
         self.clip_samples = self.cfg.data.clip_samples
         if self.model_file.suffix == ".tflite":
-            from kasc.export import run_tflite
+            from kasc.litert_runner import TFLiteModel
 
-            self._predict = lambda spectra: run_tflite(self.model_file, spectra)
+            self._predict = TFLiteModel(self.model_file)
         else:
-            import keras
+            import tensorflow as tf
 
-            import kasc.models  # noqa: F401 - custom layers
+            from kasc.models import load_model
 
-            model = keras.models.load_model(self.model_file, compile=False)
-            self._predict = lambda spectra: np.asarray(model(spectra, training=False))
+            model = load_model(self.model_file)
+            # one trace for every batch size (the window count varies from call to call)
+            call = tf.function(lambda spectra: model(spectra, training=False), reduce_retracing=True)
+            self._predict = lambda spectra: np.asarray(call(spectra))
 
     def windows(self, samples: np.ndarray) -> np.ndarray:
         """(n_windows, clip_samples) consecutive windows; the last partial one is dropped
@@ -70,14 +79,56 @@ class Predictor:
         padded[:used] = samples[:used]
         return padded.reshape(n, self.clip_samples)
 
-    def predict_file(self, path: Path) -> np.ndarray:
-        """Mean probabilities (C,) over the file's windows."""
+    def decode_windows(self, path: Path) -> np.ndarray:
+        """A file's windows (n_windows, clip_samples), decoded as the training cache is
+        (mono, resampled, int16-rounded)."""
         from kasc.data.audio import from_int16, read_audio, resample, to_int16
 
         samples, rate = read_audio(path)
-        samples = from_int16(to_int16(resample(samples, rate, self.cfg.data.sample_rate)))  # as the training cache
-        spectra = self.logmel(self.windows(samples)).numpy()
-        return self._predict(spectra).mean(axis=0)
+        return self.windows(from_int16(to_int16(resample(samples, rate, self.cfg.data.sample_rate))))
+
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        """Probabilities (n, C) of windows (n, clip_samples), in batches of WINDOW_BATCH."""
+        out = [self._predict(self.logmel(windows[start:start + WINDOW_BATCH]).numpy())
+               for start in range(0, len(windows), WINDOW_BATCH)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def predict_file(self, path: Path) -> np.ndarray:
+        """Mean probabilities (C,) over the file's windows."""
+        return self.probabilities(self.decode_windows(path)).mean(axis=0)
+
+    def predict_files(self, paths: Sequence[Path], files_per_batch: int = FILES_PER_BATCH,
+                      workers: int = DECODE_WORKERS) -> Iterator[tuple[Path, np.ndarray | Exception]]:
+        """(path, mean probabilities (C,)) for every file in order, or (path, the error)
+        for a file that cannot be read.
+
+        Files are decoded by ``workers`` threads (soundfile and soxr release the GIL),
+        ``files_per_batch`` at a time, the next group decoding while the model runs on
+        the windows of the current one, stacked into one batch.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        def decode(path):
+            try:
+                return self.decode_windows(path)
+            except (OSError, ValueError) as err:  # AudioReadError names the file and the problem
+                return err
+
+        groups = [list(paths[i:i + files_per_batch]) for i in range(0, len(paths), files_per_batch)]
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            pending = [pool.submit(decode, p) for p in groups[0]] if groups else []
+            for index, group in enumerate(groups):
+                decoded = [future.result() for future in pending]
+                pending = [pool.submit(decode, p) for p in groups[index + 1]] if index + 1 < len(groups) else []
+                good = [w for w in decoded if not isinstance(w, Exception)]
+                probs = self.probabilities(np.concatenate(good)) if good else None
+                offset = 0
+                for path, windows in zip(group, decoded):
+                    if isinstance(windows, Exception):
+                        yield path, windows
+                        continue
+                    yield path, probs[offset:offset + len(windows)].mean(axis=0)
+                    offset += len(windows)
 
 
 def find_audio(inputs: list[Path]) -> list[Path]:
@@ -112,12 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no audio files in {', '.join(map(str, args.audio))}", file=sys.stderr)
         return 2
     names, rows, failed = [], [], []
-    for path in files:
-        try:
-            probabilities = predictor.predict_file(path)
-        except (OSError, ValueError) as err:  # AudioReadError names the file and the problem
+    for path, probabilities in predictor.predict_files(files):
+        if isinstance(probabilities, Exception):
             failed.append(path)
-            print(f"error: {path}: {err}", file=sys.stderr)
+            print(f"error: {path}: {probabilities}", file=sys.stderr)
             continue
         best = int(np.argmax(probabilities))
         print(f"{path}\t{predictor.class_names[best]}\t{probabilities[best]:.3f}")

@@ -24,6 +24,7 @@ import numpy as np
 from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
 from kasc.atomic import write_json
 from kasc.runs import RunConfigMismatch, RunDir, default_run_dir
+from kasc.runtime import set_cpu_threads
 
 SOFT_TARGET_MODES = ("cached", "online")
 
@@ -208,7 +209,13 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
         distiller.load_weights(run.weights)
         say(f"resuming {run.path} after epoch {start_epoch} of {cfg.train.epochs}")
 
-    train_ds = Pipeline(train_data, logmel, cfg.train.batch_size, extra_targets).training(
+    spectra = None
+    if cfg.data.cache_logmel:
+        from kasc.data.logmel_cache import cached_logmel
+
+        spectra = cached_logmel(train_data.waveforms, logmel, resolve_path(cfg.data.cache_dir).parent / "logmel",
+                                name=f"{cfg.name}/train", progress=verbose > 0)
+    train_ds = Pipeline(train_data, logmel, cfg.train.batch_size, extra_targets, spectra).training(
         cfg.augment, seed=cfg.train.seed, start_epoch=start_epoch)
     valid_ds = Pipeline(valid_data, logmel, cfg.train.batch_size).evaluation()
     nan_guard = NanGuard()
@@ -273,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
         cfg = load_config(args.config, args.overrides, args.profile)
+        set_cpu_threads(cfg.train.intra_op_threads, cfg.train.inter_op_threads)
         run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
     except (ConfigError, RunConfigMismatch, TrainingError) as err:

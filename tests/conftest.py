@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The tests run on TensorFlow's Eigen CPU kernels unless told otherwise: the path
+# TensorFlow takes by itself on CPUs without AVX-512, and the stricter one (Eigen refuses
+# unequal depthwise strides, oneDNN accepts them). kasc's own default is oneDNN
+# (kasc/__init__.py); TF_ENABLE_ONEDNN_OPTS=1 python -m pytest tests that path, and
+# test_cpu_paths.py compares the two.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np
 import pytest

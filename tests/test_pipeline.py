@@ -95,3 +95,32 @@ def test_data_demo_prints_stats_and_writes_png(tau22_mini, tmp_path, capsys):
 def test_data_demo_reports_bad_config(capsys):
     assert data_main(["default", "--set", "data.format=wav"]) == 2
     assert "data.format: unknown format 'wav'" in capsys.readouterr().err
+
+
+def test_cached_logmel_training_batches_match_per_batch_logmel(tmp_path):
+    """The log-mel cache changes where the spectrogram comes from, not the batches: the
+    same seeds give the same augmented batches, to float16 precision of the cache."""
+    from kasc.data.logmel_cache import DTYPE, cached_logmel
+
+    split = _split(10)
+    np.save(tmp_path / "audio.npy", split.waveforms)
+    split.waveforms = np.load(tmp_path / "audio.npy", mmap_mode="r")  # as the audio cache hands it out
+    logmel = LogMel(FeatureConfig(n_mels=32), 16000)
+    spectra = cached_logmel(split.waveforms, logmel, tmp_path / "logmel", progress=False)
+    assert isinstance(spectra, np.memmap) and spectra.dtype == DTYPE and spectra.shape == (10, 28, 32)
+    assert len(list((tmp_path / "logmel").glob("*.npy"))) == 1
+    again = cached_logmel(split.waveforms, logmel, tmp_path / "logmel", progress=False)
+    assert again.filename == spectra.filename  # reused, not rebuilt
+    other_front_end = cached_logmel(split.waveforms, LogMel(FeatureConfig(n_mels=32, normalize_mean=1.0), 16000),
+                                    tmp_path / "logmel", progress=False)
+    assert other_front_end.filename != spectra.filename
+
+    cfg = AugmentConfig(seed=3, mixup_prob=1.0, freq_masks=1, freq_mask_max_bins=4, time_masks=1,
+                        time_mask_max_frames=3, stretch_prob=1.0)
+    per_batch = _take(Pipeline(split, logmel, 4).training(cfg, seed=2), 4)
+    cached = _take(Pipeline(split, logmel, 4, spectra=spectra).training(cfg, seed=2), 4)
+    for (x1, y1), (x2, y2) in zip(per_batch, cached):
+        np.testing.assert_allclose(x2, x1, atol=2e-2, rtol=2e-3)
+        np.testing.assert_array_equal(y2.numpy(), y1.numpy())
+    with pytest.raises(ValueError, match="cached log-mel has shape"):
+        Pipeline(split, logmel, 4, spectra=np.zeros((9, 28, 32), DTYPE))

@@ -73,3 +73,20 @@ def test_shared_real_clips(run, tmp_path, capsys):
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
     assert predict_main([str(tmp_path / "nope.keras"), str(tmp_path)]) == 2
     assert "no model at" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_batched_prediction_matches_one_file_at_a_time(run, tmp_path):
+    folder = _audio_folder(tmp_path)
+    rng = np.random.default_rng(1)
+    for i in range(5):  # several files of different lengths in one batch of windows
+        sf.write(folder / f"extra_{i}.wav", rng.normal(0, 0.1, int((0.5 + i) * 16000)), 16000)
+    predictor = Predictor(run.path)
+    files = sorted(folder.rglob("*.*"))
+    results = list(predictor.predict_files(files, files_per_batch=3))
+    assert [path for path, _ in results] == files  # input order kept across groups
+    for path, probabilities in results:
+        if path.name == "broken.wav":
+            assert isinstance(probabilities, ValueError) and "broken.wav" in str(probabilities)
+        else:
+            np.testing.assert_allclose(probabilities, predictor.predict_file(path), atol=1e-5)

@@ -98,10 +98,14 @@ class Pipeline:
       logmel: the front end.
       batch_size: clips per batch.
       extra_targets: per-clip float arrays (n_clips, k) to carry along (and mix up).
+      spectra: the split's log-mel computed once (n_clips, frames, mels), e.g. from
+        ``kasc.data.logmel_cache.cached_logmel``: training batches gather it instead of
+        computing the log-mel of every batch (the augmentations still run on the fly).
+        Evaluation always computes the log-mel from the waveforms, as prediction does.
     """
 
     def __init__(self, data: SplitData, logmel: LogMel, batch_size: int,
-                 extra_targets: Mapping[str, np.ndarray] | None = None):
+                 extra_targets: Mapping[str, np.ndarray] | None = None, spectra: np.ndarray | None = None):
         if batch_size < 1:
             raise ValueError(f"train.batch_size must be >= 1, got {batch_size}")
         self.data = data
@@ -116,6 +120,10 @@ class Pipeline:
             self.extra_targets[name] = tf.constant(np.asarray(values, np.float32))
         clip_samples = data.waveforms.shape[1]
         self._waveform_spec = tf.TensorSpec([None, clip_samples], tf.int16)
+        frames, mels, _ = logmel.output_shape(clip_samples)
+        if spectra is not None and spectra.shape != (len(data), frames, mels):
+            raise ValueError(f"cached log-mel has shape {spectra.shape}, expected {(len(data), frames, mels)}")
+        self.spectra = spectra
 
     def _gather_waveforms(self, index: tf.Tensor) -> tf.Tensor:
         """(batch,) sorted int64 indices -> float32 waveforms (batch, clip_samples)."""
@@ -128,9 +136,23 @@ class Pipeline:
         samples.set_shape(self._waveform_spec.shape)
         return tf.cast(samples, tf.float32) / INT16_SCALE
 
-    def _batch(self, index: tf.Tensor):
+    def _gather_spectra(self, index: tf.Tensor) -> tf.Tensor:
+        """(batch,) sorted int64 indices -> cached log-mel (batch, frames, mels, 1) float32."""
+        spectra = self.spectra
+
+        def take(idx: np.ndarray) -> np.ndarray:
+            return np.asarray(spectra[idx])
+
+        out = tf.numpy_function(take, [index], tf.as_dtype(spectra.dtype), stateful=False)
+        out.set_shape([None, *spectra.shape[1:]])
+        return tf.cast(out, tf.float32)[..., tf.newaxis]
+
+    def _batch(self, index: tf.Tensor, use_cache: bool = False):
         index = tf.sort(index)
-        spectra = self.logmel(self._gather_waveforms(index))
+        if use_cache and self.spectra is not None:
+            spectra = self._gather_spectra(index)
+        else:
+            spectra = self.logmel(self._gather_waveforms(index))
         targets = {"label": tf.one_hot(tf.gather(self.labels, index), self.n_classes)}
         for name, values in self.extra_targets.items():
             targets[name] = tf.gather(values, index)
@@ -150,7 +172,7 @@ class Pipeline:
             return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).batch(batch_size)
 
         def make(step: tf.Tensor, index: tf.Tensor):
-            spectra, targets = self._batch(index)
+            spectra, targets = self._batch(index, use_cache=True)
             batch_seed = tf.stack([tf.constant(augment.seed, tf.int64), step])
             spectra, targets = augment_ops.augment_batch(spectra, targets, batch_seed, augment)
             return self._pack(spectra, targets)

@@ -25,6 +25,12 @@ BUILDERS = {
 FIXED_INPUT_ARCHITECTURES = frozenset({"dcase2023_baseline"})
 
 
+def load_model(path) -> keras.Model:
+    """Load a ``.keras`` file with kasc's custom layers (registered by importing this
+    package), without its training configuration."""
+    return keras.models.load_model(path, compile=False)
+
+
 def build_model(architecture: str, input_shape, n_classes: int, **params) -> keras.Model:
     """Build a registered network (see ``BUILDERS``); ``params`` go to its builder."""
     if architecture not in BUILDERS:
@@ -32,4 +38,5 @@ def build_model(architecture: str, input_shape, n_classes: int, **params) -> ker
     return BUILDERS[architecture](input_shape=tuple(input_shape), n_classes=n_classes, **params)
 
 
-__all__ = ["BUILDERS", "FIXED_INPUT_ARCHITECTURES", "build_model", "build_ensemble", "logits_model", "load_pretrained"]
+__all__ = ["BUILDERS", "FIXED_INPUT_ARCHITECTURES", "build_model", "build_ensemble", "load_model", "logits_model",
+           "load_pretrained"]
