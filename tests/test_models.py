@@ -161,3 +161,34 @@ def test_bc_resnet_counts_unchanged_by_the_frequency_stride_rewrite():
     for scale, params, macs in ((1, 10_846, 2_338_992), (2, 30_514, 6_770_144)):
         audit = audit_keras(build_model("bc_resnet", (None, 256, 1), 10, scale=scale), (28, 256, 1))
         assert (audit.params, audit.macs) == (params, macs)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_batch_norm_matches_keras_batch_norm(training):
+    """Same outputs, gradients and moving statistics as keras.layers.BatchNormalization."""
+    import tensorflow as tf
+
+    from kasc.models.layers import FusedBatchNormalization
+
+    x = tf.constant(np.random.default_rng(2).normal(3.0, 2.0, (6, 5, 7, 4)).astype(np.float32))
+    fused, plain = FusedBatchNormalization(momentum=0.9), keras.layers.BatchNormalization(momentum=0.9)
+    for layer in (fused, plain):
+        layer.build(x.shape)
+        layer.set_weights([np.full(4, 1.5), np.full(4, 0.2), np.full(4, 0.5), np.full(4, 2.0)])
+    outputs, grads = [], []
+    for layer in (fused, plain):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training)
+            loss = tf.reduce_sum(y * tf.sin(y))
+        outputs.append(y.numpy())
+        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+    for g_fused, g_plain in zip(*grads):
+        np.testing.assert_allclose(g_fused, g_plain, rtol=1e-4, atol=1e-4)
+    for w_fused, w_plain in zip(fused.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(w_fused, w_plain, rtol=1e-5)
+    if training:
+        assert not np.allclose(fused.moving_mean.numpy(), 0.5)  # the statistics moved
+    clone = FusedBatchNormalization.from_config(fused.get_config())
+    assert clone.momentum == 0.9 and clone.epsilon == fused.epsilon

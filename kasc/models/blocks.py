@@ -10,10 +10,18 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kasc.models.layers import FusedBatchNormalization
+
 # BatchNormalization's moving-average momentum: PyTorch's default (0.1 update, i.e. 0.9 in
 # Keras' convention), as in the CP-JKU RFR-CNN code the student descends from. Keras'
 # default 0.99 needs hundreds of steps before inference statistics are usable.
 BN_MOMENTUM = 0.9
+
+
+def batch_norm(name: str) -> layers.Layer:
+    """The batch normalisation of every kasc network: momentum ``BN_MOMENTUM``, computed
+    by TensorFlow's fused kernel (``FusedBatchNormalization``)."""
+    return FusedBatchNormalization(momentum=BN_MOMENTUM, name=name)
 
 
 def conv_bn_relu(x, filters: int, kernel, name: str, strides=1, relu: bool = True, use_bias: bool = False):
@@ -23,7 +31,7 @@ def conv_bn_relu(x, filters: int, kernel, name: str, strides=1, relu: bool = Tru
     """
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=use_bias,
                       kernel_initializer="he_normal", name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    x = batch_norm(f"{name}_bn")(x)
     if relu:
         x = layers.ReLU(name=f"{name}_relu")(x)
     return x

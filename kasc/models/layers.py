@@ -21,7 +21,7 @@ class SubSpectralNorm(layers.Layer):
         self.sub_bands = int(sub_bands)
         self.epsilon = epsilon
         self.momentum = momentum
-        self.norm = layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name="bn")
+        self.norm = FusedBatchNormalization(epsilon=epsilon, momentum=momentum, name="bn")
 
     def build(self, input_shape):
         mels, channels = input_shape[2], input_shape[3]
@@ -100,3 +100,43 @@ class FrequencyDepthwiseConv2D(layers.DepthwiseConv2D):
         config["kernel_size"] = config["kernel_size"][1]
         config["strides"] = config["strides"][1]
         return config
+
+
+@keras.saving.register_keras_serializable(package="kasc")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """Keras ``BatchNormalization`` computed by TensorFlow's fused kernel
+    (``FusedBatchNormV3`` and its gradient: one pass for the statistics and the
+    normalisation, oneDNN-accelerated), where Keras 3 runs separate mean, variance and
+    normalisation ops. Same weights, same outputs, same moving-statistics update (biased
+    batch variance, as Keras), same ``get_config``; trains kasc's student about 1.6x faster
+    on 2 CPU cores (README, "CPU kernels and speed").
+
+    Used for 4-D inputs (batch, frames, mels, channels) normalised over the last axis
+    with centre and scale, no mask and no renormalisation; anything else falls back to
+    Keras' own computation.
+    """
+
+    def _fusable(self, inputs, mask) -> bool:
+        return (mask is None and len(inputs.shape) == 4 and self.axis in (-1, 3) and self.center and self.scale
+                and not self.renorm and not self.synchronized)
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = tf.cast(inputs, tf.float32) if inputs.dtype not in (tf.float16, tf.bfloat16, tf.float32) else inputs
+        gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        if training and self.trainable:
+            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=self.epsilon,
+                                                                 is_training=True)
+            # the kernel returns the unbiased batch variance; Keras updates with the biased one
+            count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+            variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        else:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, mean=tf.cast(self.moving_mean, tf.float32),
+                                                       variance=tf.cast(self.moving_variance, tf.float32),
+                                                       epsilon=self.epsilon, is_training=False)
+        return tf.cast(y, self.compute_dtype)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from kasc.models.blocks import BN_MOMENTUM, classifier_head, conv_bn_relu
+from kasc.models.blocks import batch_norm, classifier_head, conv_bn_relu
 from kasc.models.layers import FrequencyDepthwiseConv2D, FrequencyMean, SubSpectralNorm
 
 
@@ -31,13 +31,13 @@ def _inverted_residual(x, expansion: int, channels: int, stride: int, name: str)
     shortcut = x
     if expansion != 1:
         x = layers.Conv2D(in_channels * expansion, 1, use_bias=False, name=f"{name}_expand")(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_expand_bn")(x)
+        x = batch_norm(f"{name}_expand_bn")(x)
         x = layers.ReLU(6.0, name=f"{name}_expand_relu")(x)
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_depthwise")(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_depthwise_bn")(x)
+    x = batch_norm(f"{name}_depthwise_bn")(x)
     x = layers.ReLU(6.0, name=f"{name}_depthwise_relu")(x)
     x = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_project")(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_project_bn")(x)
+    x = batch_norm(f"{name}_project_bn")(x)
     if stride == 1 and in_channels == channels:
         x = layers.Add(name=f"{name}_add")([shortcut, x])
     return x
@@ -57,7 +57,7 @@ def build_mobilenetv2(input_shape=(None, 256, 1), n_classes: int = 10, alpha: fl
     """
     inputs = keras.Input(shape=input_shape, name="logmel")
     x = layers.Conv2D(_make_divisible(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    x = batch_norm("stem_bn")(x)
     x = layers.ReLU(6.0, name="stem_relu")(x)
     block = 0
     for expansion, channels, repeats, stride in MOBILENETV2_TABLE:
@@ -67,7 +67,7 @@ def build_mobilenetv2(input_shape=(None, 256, 1), n_classes: int = 10, alpha: fl
             block += 1
     last = _make_divisible(1280 * alpha) if alpha > 1.0 else 1280
     x = layers.Conv2D(last, 1, use_bias=False, name="top_conv")(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="top_bn")(x)
+    x = batch_norm("top_bn")(x)
     x = layers.ReLU(6.0, name="top_relu")(x)
     outputs = classifier_head(x, n_classes, dropout=dropout)
     return keras.Model(inputs, outputs, name=name)
@@ -111,7 +111,7 @@ def _bc_block(x, channels: int, name: str, transition: bool, freq_stride: int, d
     f1 = FrequencyMean(name=f"{name}_freq_mean")(f2)
     f1 = layers.DepthwiseConv2D((3, 1), dilation_rate=(dilation, 1), padding="same", use_bias=False,
                                 name=f"{name}_time_dwconv")(f1)
-    f1 = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_time_bn")(f1)
+    f1 = batch_norm(f"{name}_time_bn")(f1)
     f1 = layers.Activation("swish", name=f"{name}_swish")(f1)
     f1 = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_pointwise")(f1)
     f1 = layers.SpatialDropout2D(dropout, name=f"{name}_dropout")(f1)
