@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The real-audio evidence of the README (UrbanSound8K subset, fold 1 train / fold 2 valid):
-# three teachers, their ensemble, a plain SERFR-CNN-32, a distilled SERFR-CNN-32 (cached
-# soft targets of the ensemble) and the DCASE 2023 baseline, all through the same pipeline.
-# Each line is one row's command; the KD student trains the teachers first if needed.
+# The real-audio evidence of the README (UrbanSound8K dev data, fold 1 train / fold 2 valid):
+# the plain reference recipe (log-mel statistics + logistic regression), a plain
+# SERFR-CNN-32, the DCASE 2023 baseline, three teachers, their ensemble and a distilled
+# SERFR-CNN-32 (cached soft targets of the ensemble), all through the same pipeline.
+# Each line is one row's command; every run resumes if interrupted (run it again).
+# The table: python -m kasc.compare saved_models/us8k_* --teachers saved_models/us8k_kd_student
 set -euo pipefail
 cd "$(dirname "$0")"
+python experiments/logmel_logreg.py us8k
+python -m kasc.train us8k_plain_student --verbose 2
+python -m kasc.train us8k_baseline --verbose 2
 python -m kasc.train us8k_teacher_bcresnet --verbose 2
 python -m kasc.train us8k_teacher_mobilenetv2 --verbose 2
 python -m kasc.train us8k_teacher_cnn --verbose 2
-python -m kasc.train us8k_plain_student --verbose 2
 python -m kasc.train us8k_kd_student --verbose 2
-python -m kasc.train us8k_baseline --verbose 2

@@ -128,18 +128,3 @@ def augment_batch(spectra: tf.Tensor, targets: dict[str, tf.Tensor], seed: tf.Te
         spectra = time_frequency_mask(spectra, fold_seed(seed, 300), cfg.freq_masks, cfg.freq_mask_max_bins,
                                       cfg.time_masks, cfg.time_mask_max_frames)
     return spectra, targets
-
-
-def validate(cfg: AugmentConfig) -> None:
-    """Raise ValueError naming the field if a setting is out of range."""
-    for name in ("mixup_prob", "stretch_prob"):
-        if not 0.0 <= getattr(cfg, name) <= 1.0:
-            raise ValueError(f"augment.{name} must be in [0, 1], got {getattr(cfg, name)}")
-    if cfg.mixup_alpha <= 0.0:
-        raise ValueError(f"augment.mixup_alpha must be > 0, got {cfg.mixup_alpha}")
-    if not 0.0 < cfg.stretch_min_rate <= cfg.stretch_max_rate:
-        raise ValueError(f"augment.stretch_min_rate/stretch_max_rate must satisfy 0 < min <= max, "
-                         f"got {cfg.stretch_min_rate}, {cfg.stretch_max_rate}")
-    for name in ("freq_masks", "freq_mask_max_bins", "time_masks", "time_mask_max_frames"):
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"augment.{name} must be >= 0, got {getattr(cfg, name)}")

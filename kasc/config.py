@@ -28,6 +28,16 @@ class ConfigError(ValueError):
     """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
 
 
+DATA_FORMATS = ("tau22", "tau20", "csv")
+"""``data.format``: TAU22 Mobile layout, TAU20 Mobile layout (10 s clips), generic CSV manifest."""
+MEL_SCALES = ("report", "htk")
+"""``features.mel_scale``: the report's equation (1), or HTK."""
+SOFT_TARGET_MODES = ("cached", "online")
+"""``distill.soft_targets``."""
+TEACHER_INPUTS = ("clip", "recording")
+"""``distill.teacher_input``."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the audio comes from and how it is cut into clips.
@@ -416,7 +426,11 @@ def load_config(
         tree = _set_dotted(tree, key, value)
     tree.setdefault("name", path.stem)
     source = f"{path}" + (f" (profile {profile})" if profile else "") + (" + --set" if overrides else "")
-    return from_dict(ExperimentConfig, tree, source=source)
+    cfg = from_dict(ExperimentConfig, tree, source=source)
+    from kasc.validate import check_values
+
+    check_values(cfg, source)
+    return cfg
 
 
 def resolve_path(path: str, base: Path | None = None) -> Path:

@@ -16,9 +16,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from kasc.config import FeatureConfig
+from kasc.config import MEL_SCALES, FeatureConfig
 
-MEL_SCALES = ("report", "htk")
 
 
 def hz_to_mel(hz: np.ndarray | float, scale: str = "report") -> np.ndarray:

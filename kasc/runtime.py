@@ -2,11 +2,11 @@
 first op: CPU thread pools.
 
 TensorFlow runs each op on up to ``intra_op`` threads and up to ``inter_op`` independent
-ops at once. Its default (both: one per core) suits large convolutions; kasc's student
-has narrow convolutions whose per-op parallel overhead outweighs the work, and on 2
-cores it trained about 1.4x faster with one thread per op and two ops at once, while
-the teachers trained about 1.2x slower that way (``benchmarks/cpu_paths.py``, README
-"CPU kernels"). Configs choose with ``train.intra_op_threads`` / ``train.inter_op_threads``.
+ops at once; by default both are one per core. On 2 cores neither alternative was clearly
+better (``benchmarks/cpu_paths.py``, README "CPU kernels and speed": the student within
+6 % either way, the teachers up to 1.3x slower with one thread per op), so kasc keeps
+TensorFlow's choice; configs can set ``train.intra_op_threads`` /
+``train.inter_op_threads`` for other machines.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
 from kasc.atomic import write_json
 from kasc.runs import RunConfigMismatch, RunDir, default_run_dir
 from kasc.runtime import set_cpu_threads
+from kasc.validate import check_paths
 
-SOFT_TARGET_MODES = ("cached", "online")
 
 
 class TrainingError(RuntimeError):
@@ -172,8 +172,6 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
         f"{len(class_names)} classes, features {logmel.output_shape(cfg.data.clip_samples)}")
 
     distill = cfg.distill
-    if distill.soft_targets not in SOFT_TARGET_MODES:
-        raise ConfigError(f"distill.soft_targets: unknown mode '{distill.soft_targets}' (expected {SOFT_TARGET_MODES})")
     teacher_runs = prepare_teachers(cfg, run.path.parent, profile, class_names, verbose=verbose) if distill.teachers else []
     teacher_paths = [teacher.model_file for teacher in teacher_runs]
     if teacher_runs:
@@ -279,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
-        cfg = load_config(args.config, args.overrides, args.profile)
+        cfg = load_config(args.config, args.overrides, args.profile)  # every value checked (kasc.validate)
+        check_paths(cfg, str(args.config))
         set_cpu_threads(cfg.train.intra_op_threads, cfg.train.inter_op_threads)
         run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)

@@ -83,10 +83,3 @@ def test_augment_batch_reproducible_from_seed():
     c = augment.augment_batch(x, y, tf.constant([1, 3], tf.int64), cfg)[0].numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
-
-
-def test_validate_names_field():
-    with pytest.raises(ValueError, match="augment.mixup_prob"):
-        augment.validate(AugmentConfig(mixup_prob=1.5))
-    with pytest.raises(ValueError, match="stretch_min_rate"):
-        augment.validate(AugmentConfig(stretch_min_rate=2.0, stretch_max_rate=1.0))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kasc.config import DataConfig, resolve_path
+from kasc.config import DATA_FORMATS, DataConfig, resolve_path
 from kasc.data.manifest import read_manifest
 from kasc.data.table import DatasetError, limit_per_split
 from kasc.data.tau import read_dcase24_subset, read_tau, rebuild_recordings
 
-FORMATS = ("tau22", "tau20", "csv")
 
 
 def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
@@ -20,8 +19,8 @@ def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
     """
     if which not in ("train", "valid"):
         raise ValueError(f"split must be 'train' or 'valid', got {which!r}")
-    if cfg.format not in FORMATS:
-        raise DatasetError(f"data.format: unknown format '{cfg.format}' (expected one of {', '.join(FORMATS)})")
+    if cfg.format not in DATA_FORMATS:
+        raise DatasetError(f"data.format: unknown format '{cfg.format}' (expected one of {', '.join(DATA_FORMATS)})")
     split = cfg.train_split if which == "train" else cfg.valid_split
     root = resolve_path(cfg.root)
     if cfg.format == "csv":

@@ -29,6 +29,7 @@ from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
 from kasc.data.table import DatasetError, class_names as table_class_names
 from kasc.features import LogMel
+from kasc.validate import check_augment
 
 
 @dataclasses.dataclass
@@ -163,7 +164,7 @@ class Pipeline:
 
     def training(self, augment: AugmentConfig, seed: int = 0, start_epoch: int = 0) -> tf.data.Dataset:
         """Endless augmented batches starting at ``start_epoch`` (see module docstring)."""
-        augment_ops.validate(augment)
+        check_augment(augment)
         n_clips, batch_size = len(self.data), self.batch_size
         steps = steps_per_epoch(n_clips, batch_size)
 

@@ -1,0 +1,141 @@
+"""Every rule a resolved config must satisfy, checked in one place before any work.
+
+``load_config`` runs :func:`check_values` on every config it returns, so a bad value
+fails in seconds, before audio is decoded, teachers are trained or a run folder is
+written. :func:`check_paths` (run by ``python -m kasc.train`` before anything else) adds
+what needs the file system: dataset folders and files, ``train.init_from``. Each error
+is one :class:`kasc.config.ConfigError` line naming the config file, the key, the value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kasc.config import (DATA_FORMATS, MEL_SCALES, SOFT_TARGET_MODES, TEACHER_INPUTS, ConfigError, ExperimentConfig,
+                         config_path, resolve_path)
+
+
+class _Checker:
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, value, expected: str):
+        raise ConfigError(f"{self.source}: {key} must be {expected}, got {value!r}")
+
+    def one_of(self, key: str, value, allowed) -> None:
+        if value not in allowed:
+            self.fail(key, value, f"one of {', '.join(map(str, allowed))}")
+
+    def at_least(self, key: str, value, low, strict: bool = False) -> None:
+        if value < low or (strict and value == low):
+            self.fail(key, value, f"{'>' if strict else '>='} {low}")
+
+    def probability(self, key: str, value) -> None:
+        if not 0.0 <= value <= 1.0:
+            self.fail(key, value, "a probability in [0, 1]")
+
+
+def check_augment(augment, source: str = "augment") -> None:
+    """The augmentation settings (``AugmentConfig``): probabilities, Beta parameter, rates, mask sizes."""
+    check = _Checker(source)
+    for name in ("mixup_prob", "stretch_prob"):
+        check.probability(f"augment.{name}", getattr(augment, name))
+    check.at_least("augment.mixup_alpha", augment.mixup_alpha, 0.0, strict=True)
+    if not 0.0 < augment.stretch_min_rate <= augment.stretch_max_rate:
+        check.fail("augment.stretch_min_rate / stretch_max_rate", (augment.stretch_min_rate, augment.stretch_max_rate),
+                   "0 < min <= max")
+    for name in ("freq_masks", "freq_mask_max_bins", "time_masks", "time_mask_max_frames"):
+        check.at_least(f"augment.{name}", getattr(augment, name), 0)
+
+
+def check_values(cfg: ExperimentConfig, source: str) -> None:
+    """Enum values, ranges and cross-field rules of a resolved config (no file access
+    beyond the config folder, where teacher names must exist)."""
+    check = _Checker(source)
+    data, features, train, distill = cfg.data, cfg.features, cfg.train, cfg.distill
+
+    check.one_of("data.format", data.format, DATA_FORMATS)
+    if data.format == "csv" and not data.manifest:
+        check.fail("data.manifest", data.manifest, "a manifest file for data.format 'csv'")
+    if data.rebuild_10s and data.format != "tau22":
+        check.fail("data.rebuild_10s", data.rebuild_10s, "false unless data.format is 'tau22' (only TAU22 segments "
+                   "can be rebuilt)")
+    check.at_least("data.sample_rate", data.sample_rate, 1)
+    check.at_least("data.clip_seconds", data.clip_seconds, 0.0, strict=True)
+    check.at_least("data.max_clips_per_split", data.max_clips_per_split, 0)
+
+    check.at_least("features.n_fft", features.n_fft, 1)
+    check.at_least("features.hop_samples", features.hop_samples, 1)
+    check.at_least("features.n_mels", features.n_mels, 1)
+    check.one_of("features.mel_scale", features.mel_scale, MEL_SCALES)
+    check.at_least("features.normalize_std", features.normalize_std, 0.0, strict=True)
+    check.at_least("features.log_offset", features.log_offset, 0.0, strict=True)
+    nyquist = data.sample_rate / 2.0
+    fmax = features.fmax_hz or nyquist
+    if not 0.0 <= features.fmin_hz < fmax <= nyquist:
+        check.fail("features.fmin_hz / fmax_hz", (features.fmin_hz, features.fmax_hz),
+                   f"0 <= fmin_hz < fmax_hz <= {nyquist:g} (half of data.sample_rate; fmax_hz 0 means that)")
+    if data.clip_samples < features.n_fft:
+        check.fail("data.clip_seconds", data.clip_seconds,
+                   f"at least one STFT window, {features.n_fft / data.sample_rate:g} s "
+                   f"(features.n_fft {features.n_fft} samples at {data.sample_rate} Hz)")
+
+    check_augment(cfg.augment, source)
+
+    from kasc.models import BUILDERS
+
+    check.one_of("model.architecture", cfg.model.architecture, sorted(BUILDERS))
+    if not isinstance(cfg.model.params, dict):
+        check.fail("model.params", cfg.model.params, "a mapping of builder arguments")
+
+    check.at_least("train.batch_size", train.batch_size, 1)
+    check.at_least("train.epochs", train.epochs, 1)
+    check.at_least("train.learning_rate", train.learning_rate, 0.0, strict=True)
+    check.at_least("train.final_learning_rate", train.final_learning_rate, 0.0)
+    check.at_least("train.weight_decay", train.weight_decay, 0.0)
+    check.at_least("train.warmup_epochs", train.warmup_epochs, 0.0)
+    check.at_least("train.decay_end_epoch", train.decay_end_epoch, train.warmup_epochs)
+    check.at_least("train.details_every", train.details_every, 0)
+    check.at_least("train.intra_op_threads", train.intra_op_threads, 0)
+    check.at_least("train.inter_op_threads", train.inter_op_threads, 0)
+
+    check.one_of("distill.soft_targets", distill.soft_targets, SOFT_TARGET_MODES)
+    check.one_of("distill.teacher_input", distill.teacher_input, TEACHER_INPUTS)
+    if distill.teacher_input == "recording" and data.format != "tau22":
+        check.fail("distill.teacher_input", distill.teacher_input,
+                   f"'clip' unless data.format is 'tau22' (only TAU22 1 s segments come from 10 s recordings; "
+                   f"data.format is '{data.format}')")
+    check.at_least("distill.temperature", distill.temperature, 0.0, strict=True)
+    check.probability("distill.label_weight", distill.label_weight)
+    if distill.teacher_weights and len(distill.teacher_weights) != len(distill.teachers):
+        check.fail("distill.teacher_weights", list(distill.teacher_weights),
+                   f"one weight per teacher ({len(distill.teachers)}: {', '.join(distill.teachers)})")
+    for i, weight in enumerate(distill.teacher_weights):
+        check.at_least(f"distill.teacher_weights[{i}]", weight, 0.0)
+    for teacher in distill.teachers:
+        try:
+            config_path(teacher)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: distill.teachers names an unknown teacher: {err}") from None
+
+
+def check_paths(cfg: ExperimentConfig, source: str) -> None:
+    """What the config names on disk: the dataset folder, manifest and split file,
+    ``train.init_from``."""
+    check = _Checker(source)
+    data = cfg.data
+    root = resolve_path(data.root)
+    if data.format == "csv":
+        manifest = resolve_path(data.manifest)
+        if not manifest.is_file():
+            check.fail("data.manifest", data.manifest, f"an existing file ({manifest} is missing)")
+    elif not root.is_dir():
+        check.fail("data.root", data.root, f"an existing dataset folder ({root} is missing)")
+    if data.subset_csv and not resolve_path(data.subset_csv).is_file():
+        check.fail("data.subset_csv", data.subset_csv, f"an existing split file ({resolve_path(data.subset_csv)})")
+    if cfg.train.init_from:
+        path = resolve_path(cfg.train.init_from)
+        model = path / "model.keras" if path.is_dir() else path
+        if not Path(model).is_file():
+            check.fail("train.init_from", cfg.train.init_from, f"a run folder or .keras file ({model} is missing)")

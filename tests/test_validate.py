@@ -1,0 +1,91 @@
+"""Every kind of bad setting fails when the config is loaded, naming the file, the key,
+the value and what is allowed; ``python -m kasc.train`` fails before any work."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kasc.config import ConfigError, load_config
+from tests.conftest import REPO
+
+BAD_SETTINGS = [  # (override, words the error must contain)
+    ("distill.teacher_input=bogus", ["distill.teacher_input", "bogus", "clip, recording"]),
+    ("distill.soft_targets=sometimes", ["distill.soft_targets", "cached, online"]),
+    ("data.format=wav", ["data.format", "tau22, tau20, csv"]),
+    ("features.mel_scale=bark", ["features.mel_scale", "report, htk"]),
+    ("model.architecture=resnet9000", ["model.architecture", "serfr_cnn"]),
+    ("augment.mixup_prob=1.5", ["augment.mixup_prob", "[0, 1]"]),
+    ("augment.stretch_prob=-0.1", ["augment.stretch_prob", "[0, 1]"]),
+    ("augment.stretch_min_rate=2.0", ["stretch_min_rate", "0 < min <= max"]),
+    ("augment.freq_masks=-1", ["augment.freq_masks", ">= 0"]),
+    ("train.epochs=-1", ["train.epochs", ">= 1", "-1"]),
+    ("train.epochs=0", ["train.epochs", ">= 1"]),
+    ("train.batch_size=-4", ["train.batch_size", ">= 1"]),
+    ("train.learning_rate=0", ["train.learning_rate", "> 0"]),
+    ("data.clip_seconds=0", ["data.clip_seconds", "> 0"]),
+    ("data.clip_seconds=0.1", ["data.clip_seconds", "one STFT window", "0.128"]),
+    ("features.normalize_std=0", ["features.normalize_std", "> 0"]),
+    ("features.fmax_hz=20000", ["fmax_hz", "8000"]),
+    ("distill.temperature=0", ["distill.temperature", "> 0"]),
+    ("distill.label_weight=2", ["distill.label_weight", "[0, 1]"]),
+    ("distill.teachers=[no_such_teacher]", ["distill.teachers", "no_such_teacher"]),
+    ("distill.teacher_weights=[1.0]", ["distill.teacher_weights", "one weight per teacher"]),
+    ("train.decay_end_epoch=10", ["train.decay_end_epoch", ">= 300"]),
+    ("data.rebuild_10s=true", None),  # allowed on TAU22 (submission3 reads TAU22)
+]
+
+
+@pytest.mark.parametrize("override, words", BAD_SETTINGS, ids=[o for o, _ in BAD_SETTINGS])
+def test_bad_setting_named_when_loading(override, words):
+    if words is None:
+        load_config("submission3", [override])
+        return
+    with pytest.raises(ConfigError) as err:
+        load_config("submission3", [override])
+    message = str(err.value)
+    assert "configs/submission3.yaml" in message and "--set" in message  # the file and where the value came from
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_teacher_input_recording_needs_tau22():
+    with pytest.raises(ConfigError, match="distill.teacher_input.*'tau22'"):
+        load_config("us8k_kd_student", ["distill.teacher_input=recording"])
+
+
+def test_every_shipped_config_and_profile_is_valid():
+    from kasc.config import _read_tree
+
+    for path in sorted((REPO / "configs").glob("*.yaml")):
+        load_config(path.stem)
+        for profile in _read_tree(path)[1]:
+            load_config(path.stem, profile=profile)
+
+
+def test_paths_checked_before_training(tmp_path):
+    from kasc.validate import check_paths
+
+    cfg = load_config("submission3", [f"data.root={tmp_path / 'nowhere'}"])
+    with pytest.raises(ConfigError, match="data.root.*existing dataset folder"):
+        check_paths(cfg, "here")
+    cfg = load_config("plain_student", [f"train.init_from={tmp_path / 'missing_run'}"])
+    with pytest.raises(ConfigError, match="train.init_from.*missing_run"):
+        check_paths(cfg, "here")
+
+
+@pytest.mark.slow
+def test_train_command_fails_fast_and_writes_nothing(tmp_path):
+    """The typo of the issue: a student-only setting must not wait for the teachers."""
+    run_dir = tmp_path / "run"
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "kasc.train", "submission3", "--set", "distill.teacher_input=bogus",
+                             "--run-dir", str(run_dir)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    seconds = time.monotonic() - start
+    print(f"failed after {seconds:.1f} s")
+    assert result.returncode == 2
+    assert "distill.teacher_input must be one of clip, recording, got 'bogus'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not run_dir.exists()  # no config.yaml, no teacher folders
+    assert seconds < 30  # measured about 3 s here (importing TensorFlow for the model names is most of it)
