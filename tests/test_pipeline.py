@@ -94,7 +94,8 @@ def test_data_demo_prints_stats_and_writes_png(tau22_mini, tmp_path, capsys):
 
 def test_data_demo_reports_bad_config(capsys):
     assert data_main(["default", "--set", "data.format=wav"]) == 2
-    assert "data.format: unknown format 'wav'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "data.format must be one of tau22, tau20, csv, got 'wav'" in err and "default.yaml" in err
 
 
 def test_cached_logmel_training_batches_match_per_batch_logmel(tmp_path):
