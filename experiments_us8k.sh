@@ -2,13 +2,17 @@
 # The real-audio evidence of the README (UrbanSound8K dev data, fold 1 train / fold 2 valid):
 # the plain reference recipe (log-mel statistics + logistic regression), a plain
 # SERFR-CNN-32, the DCASE 2023 baseline, three teachers, their ensemble and a distilled
-# SERFR-CNN-32 (cached soft targets of the ensemble), all through the same pipeline.
+# SERFR-CNN-32 (cached soft targets of the ensemble), the AudioSet-pretrained EfficientAT
+# mn04 teacher fine-tuned on its own 32 kHz front end and a SERFR-CNN-32 distilled from it,
+# all through the same pipeline.
 # Each line is one row's command; every run resumes if interrupted (run it again).
 # The table: python -m kasc.compare saved_models/us8k_* --teachers saved_models/us8k_kd_student
 set -euo pipefail
 cd "$(dirname "$0")"
 python experiments/logmel_logreg.py us8k
 python -m kasc.train us8k_plain_student --verbose 2
+python -m kasc.train us8k_teacher_mn04 --verbose 2
+python -m kasc.train us8k_kd_mn04_student --verbose 2
 python -m kasc.train us8k_baseline --verbose 2
 python -m kasc.train us8k_teacher_bcresnet --verbose 2
 python -m kasc.train us8k_teacher_mobilenetv2 --verbose 2

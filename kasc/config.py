@@ -30,7 +30,8 @@ class ConfigError(ValueError):
 
 DATA_FORMATS = ("tau22", "tau20", "csv")
 """``data.format``: TAU22 Mobile layout, TAU20 Mobile layout (10 s clips), generic CSV manifest."""
-MEL_SCALES = ("report", "htk")
+MEL_SCALES = ("report", "htk", "kaldi")
+WINDOWS = ("hann", "hann_symmetric")
 """``features.mel_scale``: the report's equation (1), or HTK."""
 SOFT_TARGET_MODES = ("cached", "online")
 """``distill.soft_targets``."""
@@ -100,8 +101,16 @@ class FeatureConfig:
       n_mels: number of mel bands (256).
       fmin_hz / fmax_hz: band edges of the mel filter bank in Hz; ``fmax_hz`` 0 means
         half the sample rate.
-      mel_scale: ``report`` (equation 1: mel(f) = 1000/ln 2 * ln(1 + f/1000)) or ``htk``
-        (2595 * log10(1 + f/700)).
+      mel_scale: ``report`` (equation 1: mel(f) = 1000/ln 2 * ln(1 + f/1000)), ``htk``
+        (2595 * log10(1 + f/700)), both with triangles linear in Hz, or ``kaldi``
+        (1127 ln(1 + f/700) with triangles linear in mel and no weight on the Nyquist
+        bin, Kaldi's and torchaudio's mel banks, as EfficientAT's pretrained models expect).
+      win_samples: window length in samples, centred in the ``n_fft`` frame (0 = n_fft).
+      window: ``hann`` (periodic, the report's front end) or ``hann_symmetric``.
+      center: pad ``n_fft // 2`` samples on each side by reflection before framing (frames
+        then start at sample 0, ``1 + n // hop_samples`` of them), as ``torch.stft``.
+      preemphasis: y[n] = x[n] - preemphasis * x[n - 1] before the STFT (0 = none); the
+        signal gets one sample shorter, as EfficientAT's valid convolution.
       log_offset: added to the mel power before the natural log.
       normalize_mean / normalize_std: the log-mel is returned as (log-mel - mean) / std,
         fixed constants of the config (so that a saved run's front end is its config);
@@ -116,6 +125,10 @@ class FeatureConfig:
     fmin_hz: float = 0.0
     fmax_hz: float = 0.0
     mel_scale: str = "report"
+    win_samples: int = 0
+    window: str = "hann"
+    center: bool = False
+    preemphasis: float = 0.0
     log_offset: float = 1e-6
     normalize_mean: float = 0.0
     normalize_std: float = 1.0

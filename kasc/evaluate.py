@@ -167,24 +167,29 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
 def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dict:
     """The report's Table 2: each teacher run and their ensemble (weighted average of
     probabilities) on the teachers' validation split; printed, and returned as
-    ``{name: split_report}``. All teachers must share the data config."""
+    ``{name: split_report}``. All teachers must share the data config, except the sample
+    rate: each teacher sees the clips at its own rate, through its own front end."""
+    import dataclasses
+
     import keras
 
     import kasc.models  # noqa: F401 - custom layers
     from kasc.config import load_config
-    from kasc.data.pipeline import prepare_splits
+    from kasc.data.pipeline import at_sample_rate, prepare_splits
     from kasc.features import LogMel
     from kasc.models.ensemble import tempered_average
 
     configs = [load_config(run.config_file) for run in runs]
-    if any(cfg.data != configs[0].data for cfg in configs):
+    clips = [dataclasses.replace(cfg.data, sample_rate=0, cache_logmel=False) for cfg in configs]
+    if any(c != clips[0] for c in clips):
         raise ValueError("the teachers were trained on different data configs; their ensemble cannot be evaluated "
                          f"on one split ({', '.join(str(r.path) for r in runs)})")
     data = prepare_splits(configs[0], progress=False)["valid"]
     reports, probabilities = {}, []
     for run, cfg in zip(runs, configs):
         model = keras.models.load_model(run.model_file, compile=False)
-        probs = keras_probabilities(model, data, LogMel(cfg.features, cfg.data.sample_rate), batch_size)
+        own = at_sample_rate(configs[0], data, cfg.data.sample_rate, progress=False)
+        probs = keras_probabilities(model, own, LogMel(cfg.features, cfg.data.sample_rate), batch_size)
         probabilities.append(probs)
         reports[cfg.name] = split_report(data.table, data.labels, probs, data.class_names)
     ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))

@@ -7,6 +7,11 @@ measures the network alone.
 
 The mel scale of the report's equation (1), mel(f) = 1000 / ln 2 * ln(1 + f / 1000), is
 the default; the HTK scale, mel(f) = 2595 * log10(1 + f / 700), is an option.
+
+The same class computes EfficientAT's front end (``configs/frontend_efficientat.yaml``,
+the AudioSet-pretrained teacher's): 32 kHz, pre-emphasis 0.97, a 1024-point FFT of an
+800-sample symmetric Hann window, hop 320, centred frames with reflection padding, 128
+Kaldi mel banks (0 to 15 kHz), log(mel + 1e-5), then (x + 4.5) / 5.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from kasc.config import MEL_SCALES, FeatureConfig
 
 
 def hz_to_mel(hz: np.ndarray | float, scale: str = "report") -> np.ndarray:
-    """Frequency in Hz -> mel on the chosen scale."""
+    """Frequency in Hz -> mel on the chosen scale (``kaldi`` is HTK's in natural log)."""
     hz = np.asarray(hz, dtype=np.float64)
     if scale == "report":
         return 1000.0 / math.log(2.0) * np.log1p(hz / 1000.0)
     if scale == "htk":
         return 2595.0 * np.log10(1.0 + hz / 700.0)
+    if scale == "kaldi":
+        return 1127.0 * np.log1p(hz / 700.0)
     raise ValueError(f"features.mel_scale: unknown scale '{scale}' (expected one of {MEL_SCALES})")
 
 
@@ -37,6 +44,8 @@ def mel_to_hz(mel: np.ndarray | float, scale: str = "report") -> np.ndarray:
         return 1000.0 * np.expm1(mel * math.log(2.0) / 1000.0)
     if scale == "htk":
         return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    if scale == "kaldi":
+        return 700.0 * np.expm1(mel / 1127.0)
     raise ValueError(f"features.mel_scale: unknown scale '{scale}' (expected one of {MEL_SCALES})")
 
 
@@ -52,27 +61,56 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin_hz: float = 0
     """Triangular mel filter bank (peak 1 at each centre), shape (n_fft // 2 + 1, n_mels).
 
     Each filter rises linearly from its lower edge to its centre and falls to its upper
-    edge, evaluated at the FFT bin frequencies k * sample_rate / n_fft.
+    edge, evaluated at the FFT bin frequencies k * sample_rate / n_fft: linearly in Hz for
+    the ``report`` and ``htk`` scales; linearly in mel for ``kaldi``, whose Nyquist bin
+    (k = n_fft / 2) gets no weight (torchaudio's ``kaldi.get_mel_banks`` plus the zero
+    column EfficientAT appends).
     """
     fmax_hz = fmax_hz or sample_rate / 2.0
     if not 0.0 <= fmin_hz < fmax_hz <= sample_rate / 2.0:
         raise ValueError(f"features: need 0 <= fmin_hz < fmax_hz <= {sample_rate / 2}, got {fmin_hz}, {fmax_hz}")
-    edges = mel_band_edges_hz(n_mels, fmin_hz, fmax_hz, scale)
     bins_hz = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    if scale == "kaldi":
+        edges = np.linspace(hz_to_mel(fmin_hz, scale), hz_to_mel(fmax_hz, scale), n_mels + 2)
+        points = hz_to_mel(bins_hz, scale)
+    else:
+        edges, points = mel_band_edges_hz(n_mels, fmin_hz, fmax_hz, scale), bins_hz
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bins_hz[None, :] - lower) / (centre - lower)
-    falling = (upper - bins_hz[None, :]) / (upper - centre)
+    rising = (points[None, :] - lower) / (centre - lower)
+    falling = (upper - points[None, :]) / (upper - centre)
     weights = np.maximum(0.0, np.minimum(rising, falling))
+    if scale == "kaldi":
+        weights[:, n_fft // 2] = 0.0
     return weights.T.astype(np.float32)
 
 
-def num_frames(n_samples: int, n_fft: int = 2048, hop_samples: int = 512) -> int:
-    """Frames of an un-centred STFT of n_samples samples."""
-    return 1 + (n_samples - n_fft) // hop_samples
+def num_frames(n_samples: int, n_fft: int = 2048, hop_samples: int = 512, center: bool = False,
+               preemphasis: bool = False) -> int:
+    """Frames of an STFT of n_samples samples: un-centred 1 + (n - n_fft) // hop; centred
+    1 + n // hop; pre-emphasis first removes one sample."""
+    n_samples -= int(bool(preemphasis))
+    return 1 + n_samples // hop_samples if center else 1 + (n_samples - n_fft) // hop_samples
+
+
+def frames_for(cfg: FeatureConfig, n_samples: int) -> int:
+    """Frames of the front end ``cfg`` for clips of ``n_samples`` samples."""
+    return num_frames(n_samples, cfg.n_fft, cfg.hop_samples, cfg.center, cfg.preemphasis > 0)
+
+
+def stft_window(cfg: FeatureConfig) -> np.ndarray:
+    """The analysis window (n_fft,): Hann of ``win_samples`` (periodic or symmetric),
+    zero-padded equally on both sides to ``n_fft`` as ``torch.stft`` does."""
+    length = cfg.win_samples or cfg.n_fft
+    n = np.arange(length)
+    period = length if cfg.window == "hann" else length - 1
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / max(period, 1))
+    left = (cfg.n_fft - length) // 2
+    return np.pad(window, (left, cfg.n_fft - length - left)).astype(np.float32)
 
 
 class LogMel:
-    """Waveforms (batch, n_samples) float32 -> log-mel (batch, frames, n_mels, 1).
+    """Waveforms (batch, n_samples) float32 -> log-mel (batch, frames, n_mels, 1), frames
+    as :func:`frames_for`.
 
     Args:
       cfg: feature settings.
@@ -86,16 +124,23 @@ class LogMel:
             raise ValueError(f"features.normalize_std must be > 0, got {cfg.normalize_std}")
         self.filterbank = tf.constant(mel_filterbank(
             sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin_hz, cfg.fmax_hz, cfg.mel_scale))
+        self.window = tf.constant(stft_window(cfg))
 
     def __call__(self, waveforms: tf.Tensor) -> tf.Tensor:
+        waveforms = tf.convert_to_tensor(waveforms, tf.float32)
+        if self.cfg.preemphasis:
+            waveforms = waveforms[..., 1:] - self.cfg.preemphasis * waveforms[..., :-1]
+        if self.cfg.center:
+            pad = self.cfg.n_fft // 2
+            waveforms = tf.pad(waveforms, [[0, 0]] * (len(waveforms.shape) - 1) + [[pad, pad]], mode="REFLECT")
         spectrum = tf.signal.stft(
             waveforms, frame_length=self.cfg.n_fft, frame_step=self.cfg.hop_samples,
-            fft_length=self.cfg.n_fft, window_fn=tf.signal.hann_window, pad_end=False)
-        power = tf.math.square(tf.math.abs(spectrum))
+            fft_length=self.cfg.n_fft, window_fn=lambda length, dtype: self.window, pad_end=False)
+        power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
         mel = tf.tensordot(power, self.filterbank, axes=1)
         logmel = (tf.math.log(mel + self.cfg.log_offset) - self.cfg.normalize_mean) / self.cfg.normalize_std
         return logmel[..., tf.newaxis]
 
     def output_shape(self, n_samples: int) -> tuple[int, int, int]:
         """(frames, n_mels, 1) for clips of n_samples samples."""
-        return num_frames(n_samples, self.cfg.n_fft, self.cfg.hop_samples), self.cfg.n_mels, 1
+        return frames_for(self.cfg, n_samples), self.cfg.n_mels, 1

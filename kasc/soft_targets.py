@@ -29,10 +29,10 @@ import keras
 import numpy as np
 
 from kasc.atomic import atomic_path
-from kasc.config import ExperimentConfig, resolve_path
+from kasc.config import ExperimentConfig, FeatureConfig, load_config, resolve_path
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
-from kasc.data.pipeline import SplitData, logmel_batches
+from kasc.data.pipeline import SplitData, at_sample_rate, logmel_batches
 from kasc.data.table import DatasetError
 from kasc.features import LogMel
 from kasc.models.blocks import logits_model
@@ -75,21 +75,37 @@ def _recording_waveforms(cfg: ExperimentConfig, data: SplitData, progress: bool)
     return waveforms, np.array([row[r] for r in data.table["recording"]], dtype=np.int64)
 
 
-def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, logmel: LogMel,
+def teacher_front_end(teacher_path: Path, cfg: ExperimentConfig) -> tuple[FeatureConfig, int]:
+    """The front end (features, sample rate) the teacher saved at ``teacher_path`` was
+    trained with, read from its run folder's ``config.yaml``; the student's where the
+    teacher is a bare ``.keras`` file."""
+    config_file = teacher_path.parent / "config.yaml"
+    if teacher_path.name != "model.keras" or not config_file.is_file():
+        return cfg.features, cfg.data.sample_rate
+    teacher_cfg = load_config(config_file)
+    return teacher_cfg.features, teacher_cfg.data.sample_rate
+
+
+def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, logmel: LogMel | None = None,
                           progress: bool = True) -> np.ndarray:
     """Logits (n_clips, C) of the teacher saved at ``teacher_path`` on ``data``'s clips,
     read from the cache or computed and stored there.
+
+    The teacher hears each clip through its own front end (``teacher_front_end``): a
+    teacher at another sample rate (the 32 kHz AudioSet-pretrained MobileNetV3) gets the
+    clips decoded at its rate. ``logmel`` is ignored (kept for callers of older versions).
 
     Raises:
       DatasetError: the teacher's class count differs from the data's.
     """
     mode = cfg.distill.teacher_input  # a known mode: checked when the config was loaded (kasc.validate)
+    features, sample_rate = teacher_front_end(teacher_path, cfg)
     key_source = {
         "teacher": file_digest(teacher_path),
         "clips": [list(p) for p in data.table["paths"]],
-        "features": dataclasses.asdict(cfg.features),
-        "sample_rate": cfg.data.sample_rate,
-        "clip_samples": int(data.waveforms.shape[1]),
+        "features": dataclasses.asdict(features),
+        "sample_rate": sample_rate,
+        "clip_seconds": cfg.data.clip_seconds,
         "teacher_input": mode,
     }
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:20]
@@ -102,11 +118,14 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
     if n_classes != len(data.class_names):
         raise DatasetError(f"teacher {teacher_path} predicts {n_classes} classes; the data has "
                            f"{len(data.class_names)} ({', '.join(data.class_names)})")
+    teacher_logmel = LogMel(features, sample_rate)
     if mode == "recording":
-        waveforms, row = _recording_waveforms(cfg, data, progress)
-        logits = predict_logits(teacher, waveforms, logmel)[row]
+        recording_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, sample_rate=sample_rate))
+        waveforms, row = _recording_waveforms(recording_cfg, data, progress)
+        logits = predict_logits(teacher, waveforms, teacher_logmel)[row]
     else:
-        logits = predict_logits(teacher, data.waveforms, logmel)
+        own = at_sample_rate(cfg, data, sample_rate, progress)
+        logits = predict_logits(teacher, own.waveforms, teacher_logmel)
     with atomic_path(path) as tmp:
         np.save(tmp, logits)
     return logits

@@ -40,10 +40,10 @@ def say(message: str) -> None:
 
 def input_shape_for(cfg: ExperimentConfig, architecture: str) -> tuple:
     """(frames, mels, 1): frames left free (None) unless the network needs a fixed size."""
-    from kasc.features import num_frames
+    from kasc.features import frames_for
     from kasc.models import FIXED_INPUT_ARCHITECTURES
 
-    frames = num_frames(cfg.data.clip_samples, cfg.features.n_fft, cfg.features.hop_samples)
+    frames = frames_for(cfg.features, cfg.data.clip_samples)
     return (frames if architecture in FIXED_INPUT_ARCHITECTURES else None, cfg.features.n_mels, 1)
 
 
@@ -61,31 +61,20 @@ def build_network(cfg: ExperimentConfig, n_classes: int):
 
 
 def init_from(model, source: str) -> str:
-    """Copy weights from an earlier run (folder or .keras file) into ``model``, layer by
-    layer where names and weight shapes agree. Returns a summary; no match is an error."""
-    import keras
+    """Load the weights of an earlier run (folder or .keras file) or a pretrained EfficientAT
+    ``.npz`` into ``model`` (``kasc.models.pretrained``). Returns a summary; a file with no
+    matching layer is an error."""
+    from kasc.models.pretrained import load_pretrained
 
     path = resolve_path(source)
-    path = path / "model.keras" if path.is_dir() else path
-    if not path.is_file():
-        raise ConfigError(f"train.init_from: no model at {path}")
-    donor = keras.models.load_model(path, compile=False)
-    donor_layers = {layer.name: layer for layer in donor.layers}
-    copied, skipped = [], []
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if not weights:
-            continue
-        other = donor_layers.get(layer.name)
-        other_weights = other.get_weights() if other is not None else None
-        if other_weights is not None and [w.shape for w in other_weights] == [w.shape for w in weights]:
-            layer.set_weights(other_weights)
-            copied.append(layer.name)
-        else:
-            skipped.append(layer.name)
-    if not copied:
-        raise TrainingError(f"train.init_from: no layer of {path} matches the network by name and shape")
-    return (f"init_from {path}: {len(copied)} layers copied"
+    try:
+        result = load_pretrained(model, path)
+    except FileNotFoundError as err:
+        raise ConfigError(f"train.init_from: {err}") from None
+    except ValueError as err:
+        raise TrainingError(f"train.init_from: {err}") from None
+    skipped = result["skipped"]
+    return (f"init_from {path}: {len(result['loaded'])} layers copied"
             + (f", {len(skipped)} kept fresh ({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})"
                if skipped else ""))
 
@@ -94,9 +83,15 @@ def prepare_teachers(cfg: ExperimentConfig, runs_dir: Path, profile: str | None,
                      verbose: int) -> list[RunDir]:
     """Train (or reuse) each teacher run of ``distill.teachers`` in ``runs_dir`` (beside
     the student's run, ``<name>[-<profile>]``); return their run folders."""
+    teacher_cfgs = [load_config(name, profile=profile) for name in cfg.distill.teachers]
+    for teacher_cfg in teacher_cfgs:
+        own_front_end = (teacher_cfg.features, teacher_cfg.data.sample_rate) != (cfg.features, cfg.data.sample_rate)
+        if own_front_end and cfg.distill.soft_targets == "online":
+            raise ConfigError(f"distill.soft_targets: 'online' needs teachers on the student's front end; teacher "
+                              f"{teacher_cfg.name} has its own ({teacher_cfg.data.sample_rate} Hz, "
+                              f"{teacher_cfg.features.n_mels} mels): use 'cached'")
     paths = []
-    for name in cfg.distill.teachers:
-        teacher_cfg = load_config(name, profile=profile)
+    for name, teacher_cfg in zip(cfg.distill.teachers, teacher_cfgs):
         run = RunDir(runs_dir / default_run_dir(teacher_cfg, profile).name)
         say(f"teacher {name}: {run.path}")
         train(teacher_cfg, run, profile=profile, verbose=verbose)  # reuses a finished run of the same config
@@ -127,13 +122,13 @@ def per_second_complexity(cfg: ExperimentConfig, model, int8_audit: dict) -> dic
     frame count; for a fixed-input network trained on longer clips, its clip MACs divided
     by the clip length in seconds)."""
     from kasc.complexity import DCASE2023_MAX_MACS, DCASE2023_MAX_PARAM_BYTES, audit_keras
-    from kasc.features import num_frames
+    from kasc.features import frames_for
     from kasc.models import FIXED_INPUT_ARCHITECTURES
 
     if cfg.model.architecture in FIXED_INPUT_ARCHITECTURES:
         macs, basis = int(round(int8_audit["macs"] / cfg.data.clip_seconds)), f"clip MACs / {cfg.data.clip_seconds:g} s"
     else:
-        frames = num_frames(cfg.data.sample_rate, cfg.features.n_fft, cfg.features.hop_samples)
+        frames = frames_for(cfg.features, cfg.data.sample_rate)
         macs, basis = audit_keras(model, (frames, cfg.features.n_mels, 1)).macs, f"{frames} frames (1 s)"
     param_bytes = int8_audit["param_bytes"]
     return {"param_bytes": param_bytes, "macs_per_second": macs, "macs_basis": basis,
@@ -183,7 +178,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     keras.utils.set_random_seed(cfg.train.seed)
     extra_targets, teachers = {}, []
     if teacher_paths and distill.soft_targets == "cached":
-        logits = [cached_teacher_logits(cfg, train_data, path, logmel, progress=verbose > 0) for path in teacher_paths]
+        logits = [cached_teacher_logits(cfg, train_data, path, progress=verbose > 0) for path in teacher_paths]
         extra_targets[SOFT_TARGETS] = np.asarray(tempered_average(logits, distill.temperature, distill.teacher_weights))
         say(f"soft targets: cached logits of {len(logits)} teacher(s), T = {distill.temperature}")
     elif teacher_paths:

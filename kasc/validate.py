@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kasc.config import (DATA_FORMATS, MEL_SCALES, SOFT_TARGET_MODES, TEACHER_INPUTS, ConfigError, ExperimentConfig,
+from kasc.config import (DATA_FORMATS, MEL_SCALES, WINDOWS, SOFT_TARGET_MODES, TEACHER_INPUTS, ConfigError, ExperimentConfig,
                          config_path, resolve_path)
 
 
@@ -69,6 +69,11 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
     check.at_least("features.hop_samples", features.hop_samples, 1)
     check.at_least("features.n_mels", features.n_mels, 1)
     check.one_of("features.mel_scale", features.mel_scale, MEL_SCALES)
+    check.one_of("features.window", features.window, WINDOWS)
+    if not 0 <= features.win_samples <= features.n_fft:
+        check.fail("features.win_samples", features.win_samples, f"0 (= n_fft) to features.n_fft ({features.n_fft})")
+    if not 0.0 <= features.preemphasis < 1.0:
+        check.fail("features.preemphasis", features.preemphasis, "0 <= preemphasis < 1 (0 = none)")
     check.at_least("features.normalize_std", features.normalize_std, 0.0, strict=True)
     check.at_least("features.log_offset", features.log_offset, 0.0, strict=True)
     nyquist = data.sample_rate / 2.0
@@ -138,4 +143,5 @@ def check_paths(cfg: ExperimentConfig, source: str) -> None:
         path = resolve_path(cfg.train.init_from)
         model = path / "model.keras" if path.is_dir() else path
         if not Path(model).is_file():
-            check.fail("train.init_from", cfg.train.init_from, f"a run folder or .keras file ({model} is missing)")
+            check.fail("train.init_from", cfg.train.init_from,
+                       f"a run folder, .keras file or EfficientAT .npz ({model} is missing)")

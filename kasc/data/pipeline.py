@@ -79,6 +79,18 @@ def prepare_splits(cfg: ExperimentConfig, splits: tuple[str, ...] = ("train", "v
     return out
 
 
+def at_sample_rate(cfg: ExperimentConfig, data: SplitData, sample_rate: int, progress: bool = True) -> SplitData:
+    """``data``'s clips decoded at another rate (a teacher with its own front end), same
+    clip length in seconds, from the audio cache, which holds each rate it is asked for
+    (decoded from the source files, never resampled from another rate's cache)."""
+    if sample_rate == cfg.data.sample_rate:
+        return data
+    clip_samples = int(round(cfg.data.clip_seconds * sample_rate))
+    cache = AudioCache(resolve_path(cfg.data.cache_dir), sample_rate, clip_samples, progress=progress)
+    waveforms = cache.load(data.table["paths"].tolist(), name=f"{cfg.name}@{sample_rate}Hz")
+    return dataclasses.replace(data, waveforms=waveforms)
+
+
 def logmel_batches(waveforms: np.ndarray, logmel: LogMel, batch_size: int):
     """Yield log-mel numpy batches (b, frames, mels, 1) of int16 waveforms (n, samples), in order,
     without augmentation (for running a model outside Keras' ``predict``)."""

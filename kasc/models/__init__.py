@@ -11,13 +11,16 @@ from kasc.models.baseline import build_dcase2023_baseline
 from kasc.models.blocks import logits_model
 from kasc.models.ensemble import build_ensemble
 from kasc.models.serfr_cnn import build_serfr_cnn
-from kasc.models.teachers import build_bc_resnet, build_cnn_teacher, build_mobilenetv2, load_pretrained
+from kasc.models.efficientat import build_efficientat_mn
+from kasc.models.pretrained import load_pretrained
+from kasc.models.teachers import build_bc_resnet, build_cnn_teacher, build_mobilenetv2
 
 BUILDERS = {
     "serfr_cnn": build_serfr_cnn,
     "mobilenetv2": build_mobilenetv2,
     "cnn_teacher": build_cnn_teacher,
     "bc_resnet": build_bc_resnet,
+    "efficientat_mn": build_efficientat_mn,
     "dcase2023_baseline": build_dcase2023_baseline,
 }
 

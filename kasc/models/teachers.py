@@ -5,10 +5,7 @@ input (batch, frames, mels, 1). Each ends in kasc's classifier head (``logits`` 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
-import numpy as np
 from keras import layers
 
 from kasc.models.blocks import batch_norm, classifier_head, conv_bn_relu
@@ -50,7 +47,7 @@ def build_mobilenetv2(input_shape=(None, 256, 1), n_classes: int = 10, alpha: fl
     The same network as ``keras.applications.MobileNetV2`` (same layers, parameters
     and MACs at 224 x 224 x 3), but with 'same' padding instead of explicit zero padding,
     so that any frame count works, 1 s clips (28 frames) included. No pretrained weights
-    are downloaded: use :func:`load_pretrained` with a local file.
+    are downloaded: use :func:`kasc.models.pretrained.load_pretrained` with a local file.
 
     Args:
       alpha: width multiplier.
@@ -140,43 +137,3 @@ def build_bc_resnet(input_shape=(None, 256, 1), n_classes: int = 10, scale: int 
     x = conv_bn_relu(x, 32 * scale, 1, "head_pointwise")
     outputs = classifier_head(x, n_classes)
     return keras.Model(inputs, outputs, name=name)
-
-
-def load_pretrained(model: keras.Model, path: str | Path, skip_head: bool = True) -> dict:
-    """Copy weights from a local ``.keras`` file into ``model``, layer by layer, by name
-    (nested models such as the MobileNetV2 backbone included).
-
-    Layers missing from the file or with other shapes (the classifier of another class
-    count) are skipped. Returns {"loaded": [...], "skipped": [...]}.
-
-    Raises:
-      FileNotFoundError: the file does not exist.
-      ValueError: no layer of the file matches the model (wrong architecture).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights file not found: {path}")
-    source = keras.models.load_model(path, compile=False)
-
-    def flat(model_or_layer):
-        out = {}
-        for layer in getattr(model_or_layer, "layers", []):
-            if hasattr(layer, "layers") and layer.layers:
-                out.update(flat(layer))
-            out[layer.name] = layer
-        return out
-
-    source_layers, target_layers = flat(source), flat(model)
-    loaded, skipped = [], []
-    for name, layer in target_layers.items():
-        if not layer.weights or (hasattr(layer, "layers") and layer.layers):
-            continue
-        other = source_layers.get(name)
-        if (skip_head and name == "logits") or other is None or [w.shape for w in other.weights] != [w.shape for w in layer.weights]:
-            skipped.append(name)
-            continue
-        layer.set_weights([np.asarray(w) for w in other.get_weights()])
-        loaded.append(name)
-    if not loaded:
-        raise ValueError(f"{path}: no layer matches the model '{model.name}' (different architecture?)")
-    return {"loaded": loaded, "skipped": skipped}
