@@ -13,6 +13,13 @@ python experiments/logmel_logreg.py us8k
 python -m kasc.train us8k_plain_student --verbose 2
 python -m kasc.train us8k_teacher_mn04 --verbose 2
 python -m kasc.train us8k_kd_mn04_student --verbose 2
+# the two student rows again with seeds 1 and 2 (weights, clip order and augmentation)
+for seed in 1 2; do
+  for run in us8k_plain_student us8k_kd_mn04_student; do
+    python -m kasc.train "$run" --set train.seed=$seed --set augment.seed=$seed \
+      --run-dir "saved_models/${run}_seed$seed" --verbose 2
+  done
+done
 python -m kasc.train us8k_baseline --verbose 2
 python -m kasc.train us8k_teacher_bcresnet --verbose 2
 python -m kasc.train us8k_teacher_mobilenetv2 --verbose 2

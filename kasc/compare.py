@@ -4,14 +4,22 @@ Prints a markdown table, one row per run, from each run's ``metrics.json``: vali
 accuracy, class-macro accuracy, log loss, int8 accuracy (runs that exported), epochs,
 training time and parameters. ``--teachers`` adds the teacher ensemble row of a
 distilled run (its ``teachers.json``).
+
+Runs of one config repeated with other seeds (folders ``NAME_seed<N>`` beside ``NAME``,
+as ``experiments_us8k.sh`` writes them) become one row, ``NAME (k seeds)``, each figure
+the mean ± sample standard deviation over the seeds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import statistics
 import sys
 from pathlib import Path
+
+SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed\d+$")
 
 
 def _cell(value, pattern: str = "{:.3f}") -> str:
@@ -26,6 +34,34 @@ def run_row(run: Path) -> list[str]:
     return [run.name, _cell(metrics.get("accuracy")), _cell(metrics.get("macro_class_accuracy")),
             _cell(metrics.get("log_loss")), _cell(int8), str(metrics.get("epochs", "-")),
             _cell(minutes / 60 if minutes is not None else None, "{:.0f} min")]
+
+
+def _mean_sd(values: list, pattern: str = "{:.3f}") -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return pattern.format(values[0])
+    return f"{pattern.format(statistics.mean(values))} ± {pattern.format(statistics.stdev(values))}"
+
+
+def seeds_row(name: str, runs: list[Path]) -> list[str]:
+    """One row for the same config trained with several seeds: mean ± sd of each figure."""
+    metrics = [json.loads((run / "metrics.json").read_text()) for run in runs]
+    minutes = [m["train_seconds"] / 60 for m in metrics if m.get("train_seconds") is not None]
+    return [f"{name} ({len(runs)} seeds)", _mean_sd([m.get("accuracy") for m in metrics]),
+            _mean_sd([m.get("macro_class_accuracy") for m in metrics]), _mean_sd([m.get("log_loss") for m in metrics]),
+            _mean_sd([m.get("int8", {}).get("accuracy") for m in metrics]), str(metrics[0].get("epochs", "-")),
+            _cell(statistics.mean(minutes) if minutes else None, "{:.0f} min") + " each"]
+
+
+def group_seeds(runs: list[Path]) -> list[tuple[str, list[Path]]]:
+    """(row name, runs) in first-seen order; ``NAME_seed<N>`` joins ``NAME``'s group."""
+    groups: dict[str, list[Path]] = {}
+    for run in runs:
+        match = SEED_SUFFIX.match(run.name)
+        groups.setdefault(match["base"] if match else run.name, []).append(run)
+    return list(groups.items())
 
 
 def ensemble_row(run: Path) -> list[str]:
@@ -52,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = []
     try:
-        for run in args.runs:
-            rows.append(run_row(run))
+        for name, runs in group_seeds(args.runs):
+            rows.append(run_row(runs[0]) if len(runs) == 1 else seeds_row(name, runs))
         for run in args.teachers:
             rows.append(ensemble_row(run))
     except (OSError, KeyError, json.JSONDecodeError) as err:

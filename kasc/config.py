@@ -199,7 +199,9 @@ class TrainConfig:
       decay_end_epoch: epoch at which the linear decay reaches ``final_learning_rate`` (800).
       final_learning_rate: learning rate at and after ``decay_end_epoch`` (1e-5).
       init_from: start from the weights of an earlier run (its folder, or a ``.keras``
-        file); layers are matched by name and shape (transfer learning, report 4.2).
+        file; layers matched by name and shape, transfer learning, report 4.2) or of an
+        EfficientAT state dict ``.npz`` (the AudioSet-pretrained teacher,
+        ``kasc.models.pretrained``).
       export: after training, write float32 and int8 TFLite files and audit them.
       details_every: every this many epochs (and after the last) write per-device and
         per-class validation accuracy and a confusion-matrix image to TensorBoard (0: never).
