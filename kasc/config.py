@@ -406,8 +406,18 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
     for name in parents:  # later parents win over earlier ones, the file over all of them
         tree, more_profiles = _read_tree(config_path(name), seen + (path,))
         base_tree = _deep_merge(base_tree, tree)
-        base_profiles = {**base_profiles, **more_profiles}
-    return _deep_merge(base_tree, raw), {**base_profiles, **profiles}
+        base_profiles = _merge_profiles(base_profiles, more_profiles)
+    return _deep_merge(base_tree, raw), _merge_profiles(base_profiles, profiles)
+
+
+def _merge_profiles(base: Mapping, child: Mapping) -> dict:
+    """Profiles of a parent and a child: a profile both define keeps the parent's
+    overrides and takes the child's on top (a child adding one fast-profile setting keeps
+    the parent's few-epochs, few-clips settings)."""
+    merged = {name: dict(overrides or {}) for name, overrides in base.items()}
+    for name, overrides in child.items():
+        merged[name] = {**merged.get(name, {}), **(overrides or {})}
+    return merged
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -205,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from kasc.config import ConfigError, load_config
+    from kasc.runtime import quiet_expected_retracing
 
+    quiet_expected_retracing()
     run = RunDir(args.run)
     if not run.model_file.is_file() or not run.config_file.is_file():
         print(f"error: {args.run} is not a finished run folder (needs model.keras and config.yaml)", file=sys.stderr)

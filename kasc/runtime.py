@@ -26,3 +26,22 @@ def set_cpu_threads(intra_op: int, inter_op: int) -> bool:
     except RuntimeError:
         return False
     return True
+
+
+class _DropExpectedRetracing:
+    """A logging filter dropping TensorFlow's "triggered tf.function retracing" warning."""
+
+    def filter(self, record) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def quiet_expected_retracing() -> None:
+    """Silence TensorFlow's retracing warning in kasc's commands. A training command
+    evaluates several models in a row (each teacher, the ensemble, the student, Keras and
+    TFLite), and Keras traces one predict function per model: TensorFlow counts these as
+    retracing and warns, although nothing is traced twice. Other warnings stay."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    if not any(isinstance(f, _DropExpectedRetracing) for f in logger.filters):
+        logger.addFilter(_DropExpectedRetracing())

@@ -24,7 +24,7 @@ import numpy as np
 from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
 from kasc.atomic import write_json
 from kasc.runs import RunConfigMismatch, RunDir, default_run_dir
-from kasc.runtime import set_cpu_threads
+from kasc.runtime import quiet_expected_retracing, set_cpu_threads
 from kasc.validate import check_paths
 
 
@@ -275,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides, args.profile)  # every value checked (kasc.validate)
         check_paths(cfg, str(args.config))
         set_cpu_threads(cfg.train.intra_op_threads, cfg.train.inter_op_threads)
+        quiet_expected_retracing()
         run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
     except (ConfigError, RunConfigMismatch, TrainingError) as err:

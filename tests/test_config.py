@@ -63,3 +63,13 @@ def test_extends_several_parents_later_wins(tmp_path):
     assert cfg.data.format == "csv" and cfg.data.clip_seconds == 4.0  # the second parent wins over the first
     assert cfg.train.batch_size == 32 and not cfg.train.export  # us8k sets only data and features
     assert cfg.train.epochs == 5 and not cfg.data.rebuild_10s
+
+
+def test_a_childs_profile_adds_to_its_parents_profile_of_the_same_name(tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: plain_student\nprofiles:\n  fast:\n    train.init_from: somewhere\n")
+    cfg = load_config(child, profile="fast")
+    parent = load_config("plain_student", profile="fast")
+    assert cfg.train.init_from == "somewhere"
+    assert (cfg.train.epochs, cfg.data.max_clips_per_split) == (parent.train.epochs, parent.data.max_clips_per_split)
+    assert load_config(child).train.epochs == load_config("plain_student").train.epochs  # full profile untouched

@@ -89,3 +89,20 @@ def test_train_command_fails_fast_and_writes_nothing(tmp_path):
     assert "Traceback" not in result.stderr
     assert not run_dir.exists()  # no config.yaml, no teacher folders
     assert seconds < 30  # measured about 3 s here (importing TensorFlow for the model names is most of it)
+
+
+def test_only_the_expected_retracing_warning_is_silenced(caplog):
+    import logging
+
+    import tensorflow as tf
+
+    from kasc.runtime import quiet_expected_retracing
+
+    quiet_expected_retracing()
+    quiet_expected_retracing()  # idempotent
+    logger = tf.get_logger()
+    assert sum(type(f).__name__ == "_DropExpectedRetracing" for f in logger.filters) == 1
+    record = logging.LogRecord("tensorflow", logging.WARNING, __file__, 1,
+                               "5 out of the last 5 calls to <f> triggered tf.function retracing.", None, None)
+    other = logging.LogRecord("tensorflow", logging.WARNING, __file__, 1, "something else", None, None)
+    assert not logger.filter(record) and logger.filter(other)

@@ -142,8 +142,14 @@ def _inverted_residual(x, spec: BlockSpec):
 
 
 def build_efficientat_mn(input_shape=(None, 128, 1), n_classes: int = 527, width: float = 0.4,
-                         dropout: float = 0.2, name: str | None = None) -> keras.Model:
+                         dropout: float = 0.2, freeze_features: bool = False, name: str | None = None) -> keras.Model:
     """EfficientAT MobileNetV3 at ``width`` (0.4 = ``mn04``) for input (frames, mels, 1).
+
+    Args:
+      freeze_features: train only the head (``head_dense`` and ``logits``); the
+        convolutional features keep their (pretrained) weights and batch-norm statistics,
+        which then run in inference mode. The first stage of linear-probe-then-fine-tune
+        (configs ``us8k_teacher_mn04_probe`` -> ``us8k_teacher_mn04``).
 
     Layers: ``stem_conv``/``_bn``/``_act``, ``block<i>_{expand,depthwise,project}_{conv,bn}``,
     ``block<i>_se_fc1``/``_fc2``, ``head_conv``/``_bn``, ``head_pool``, ``head_dense``,
@@ -165,7 +171,11 @@ def build_efficientat_mn(input_shape=(None, 128, 1), n_classes: int = 527, width
     x = layers.Dropout(dropout, name="head_dropout")(x)
     x = layers.Dense(n_classes, name="logits")(x)
     outputs = layers.Softmax(name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=name or f"efficientat_mn{int(round(width * 10)):02d}")
+    model = keras.Model(inputs, outputs, name=name or f"efficientat_mn{int(round(width * 10)):02d}")
+    if freeze_features:
+        for layer in model.layers:
+            layer.trainable = layer.name in ("head_dense", "logits")
+    return model
 
 
 def torch_names(model: keras.Model) -> dict[str, str]:
