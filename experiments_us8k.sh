@@ -6,16 +6,20 @@
 # mn04 teacher fine-tuned on its own 32 kHz front end and a SERFR-CNN-32 distilled from it,
 # all through the same pipeline.
 # Each line is one row's command; every run resumes if interrupted (run it again).
-# The table: python -m kasc.compare saved_models/us8k_* --teachers saved_models/us8k_kd_student
+# The table: python -m kasc.compare saved_models/us8k_* --teachers saved_models/us8k_kd_as_ensemble_student
 set -euo pipefail
 cd "$(dirname "$0")"
 python experiments/logmel_logreg.py us8k
 python -m kasc.train us8k_plain_student --verbose 2
 python -m kasc.train us8k_teacher_mn04 --verbose 2
 python -m kasc.train us8k_kd_mn04_student --verbose 2
-# the two student rows again with seeds 1 and 2 (weights, clip order and augmentation)
+python -m kasc.train us8k_teacher_mn04_probe --verbose 2
+python -m kasc.train us8k_teacher_mn04_lpft --verbose 2
+python -m kasc.train us8k_kd_as_ensemble_student --verbose 2
+# the plain and the ensemble-distilled student again with seeds 1 and 2 (weights, clip
+# order and augmentation)
 for seed in 1 2; do
-  for run in us8k_plain_student us8k_kd_mn04_student; do
+  for run in us8k_plain_student us8k_kd_as_ensemble_student; do
     python -m kasc.train "$run" --set train.seed=$seed --set augment.seed=$seed \
       --run-dir "saved_models/${run}_seed$seed" --verbose 2
   done
