@@ -66,7 +66,9 @@ def group_seeds(runs: list[Path]) -> list[tuple[str, list[Path]]]:
 
 def ensemble_row(run: Path) -> list[str]:
     """The ensemble row of a distilled run's ``teachers.json``."""
-    ensemble = json.loads((run / "teachers.json").read_text())["ensemble"]
+    from kasc.runs import RunDir
+
+    ensemble = json.loads(RunDir(run).teachers_file.read_text())["ensemble"]
     return [f"ensemble of the teachers of {run.name}", _cell(ensemble["accuracy"]),
             _cell(ensemble["macro_class_accuracy"]), _cell(ensemble["log_loss"]), "-", "-", "-"]
 

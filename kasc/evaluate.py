@@ -146,9 +146,8 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     model = keras.models.load_model(run.model_file, compile=False)
     probabilities = keras_probabilities(model, valid_data, logmel, batch_size)
     reports = {"keras": split_report(valid_data.table, valid_data.labels, probabilities, valid_data.class_names)}
-    int8_file = run.path / "model_int8.tflite"
-    if int8 and int8_file.is_file():
-        int8_probabilities = tflite_probabilities(int8_file, valid_data, logmel, batch_size)
+    if int8 and run.int8_file.is_file():
+        int8_probabilities = tflite_probabilities(run.int8_file, valid_data, logmel, batch_size)
         reports["int8"] = split_report(valid_data.table, valid_data.labels, int8_probabilities, valid_data.class_names)
     write_predictions(run.path / "predictions_valid.csv", valid_data.table["filename"], probabilities,
                       valid_data.class_names)

@@ -157,11 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     import kasc.models  # noqa: F401 - registers custom layers
     from kasc.config import ConfigError, load_config
 
-    model_path = args.model / "model.keras" if args.model.is_dir() else args.model
+    from kasc.runs import RunDir
+
+    run, model_path = RunDir.locate(args.model)
     if not model_path.is_file():
         print(f"error: model file not found: {model_path}", file=sys.stderr)
         return 2
-    config_ref = args.config or (str(args.model / "config.yaml") if (args.model / "config.yaml").is_file() else "default")
+    config_ref = args.config or (str(run.config_file) if run.config_if_any and args.model.is_dir() else "default")
     try:
         cfg = load_config(config_ref, args.overrides)
     except ConfigError as err:

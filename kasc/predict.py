@@ -41,15 +41,12 @@ class Predictor:
         from kasc.features import LogMel
         from kasc.runs import RunDir
 
-        model_path = Path(model_path)
-        run_dir = model_path if model_path.is_dir() else model_path.parent
-        self.model_file = run_dir / "model.keras" if model_path.is_dir() else model_path
+        run, self.model_file = RunDir.locate(model_path)
         if not self.model_file.is_file():
             raise FileNotFoundError(f"no model at {self.model_file}")
-        run = RunDir(run_dir)
-        config_ref = config or (str(run.config_file) if run.config_file.is_file() else None)
+        config_ref = config or (str(run.config_if_any) if run.config_if_any else None)
         if config_ref is None:
-            raise FileNotFoundError(f"{run_dir} has no config.yaml (the front end); pass --config NAME")
+            raise FileNotFoundError(f"{run.path} has no config.yaml (the front end); pass --config NAME")
         self.cfg = load_config(config_ref)
         self.class_names = run.metrics().get("class_names")
         if not self.class_names:

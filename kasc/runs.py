@@ -66,6 +66,24 @@ class RunDir:
         self.log_csv = self.path / "training_log.csv"
         self.tensorboard_dir = self.path / "tensorboard"
         self.complexity_file = self.path / "complexity.json"
+        self.teachers_file = self.path / "teachers.json"  # a distilled run's teacher table
+        self.int8_file = self.path / "model_int8.tflite"
+
+    @classmethod
+    def locate(cls, path: str | Path) -> tuple["RunDir", Path]:
+        """A run folder or a model file inside one -> (its run, the model file): a folder
+        means its ``model.keras``, a file (``.keras``, ``.tflite``) itself. The file may be
+        missing; callers say what they needed."""
+        path = Path(path)
+        if path.is_dir():
+            run = cls(path)
+            return run, run.model_file
+        return cls(path.parent), path
+
+    @property
+    def config_if_any(self) -> Path | None:
+        """``config.yaml`` if the run has one (a bare model file's folder may not)."""
+        return self.config_file if self.config_file.is_file() else None
 
     # -------------------------------------------------------------- config and status
 

@@ -35,6 +35,7 @@ from kasc.data.datasets import load_split
 from kasc.data.pipeline import SplitData, at_sample_rate, logmel_batches
 from kasc.data.table import DatasetError
 from kasc.features import LogMel
+from kasc.runs import RunDir
 from kasc.models.blocks import logits_model
 
 
@@ -79,10 +80,10 @@ def teacher_front_end(teacher_path: Path, cfg: ExperimentConfig) -> tuple[Featur
     """The front end (features, sample rate) the teacher saved at ``teacher_path`` was
     trained with, read from its run folder's ``config.yaml``; the student's where the
     teacher is a bare ``.keras`` file."""
-    config_file = teacher_path.parent / "config.yaml"
-    if teacher_path.name != "model.keras" or not config_file.is_file():
+    run = RunDir(teacher_path.parent)
+    if teacher_path != run.model_file or run.config_if_any is None:
         return cfg.features, cfg.data.sample_rate
-    teacher_cfg = load_config(config_file)
+    teacher_cfg = load_config(run.config_file)
     return teacher_cfg.features, teacher_cfg.data.sample_rate
 
 

@@ -172,7 +172,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     if teacher_runs:
         say("teachers and their ensemble on the teachers' validation split (report Table 2):")
         table = ensemble_report(teacher_runs, distill.teacher_weights, batch_size=cfg.train.batch_size)
-        write_json(run.path / "teachers.json", {name: {k: r[k] for k in ("clips", "accuracy", "macro_class_accuracy",
+        write_json(run.teachers_file, {name: {k: r[k] for k in ("clips", "accuracy", "macro_class_accuracy",
                                                                           "log_loss", "per_class_accuracy")}
                                                 for name, r in table.items()})
     keras.utils.set_random_seed(cfg.train.seed)

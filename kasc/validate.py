@@ -140,8 +140,9 @@ def check_paths(cfg: ExperimentConfig, source: str) -> None:
     if data.subset_csv and not resolve_path(data.subset_csv).is_file():
         check.fail("data.subset_csv", data.subset_csv, f"an existing split file ({resolve_path(data.subset_csv)})")
     if cfg.train.init_from:
-        path = resolve_path(cfg.train.init_from)
-        model = path / "model.keras" if path.is_dir() else path
-        if not Path(model).is_file():
+        from kasc.runs import RunDir
+
+        _, model = RunDir.locate(resolve_path(cfg.train.init_from))
+        if not model.is_file():
             check.fail("train.init_from", cfg.train.init_from,
                        f"a run folder, .keras file or EfficientAT .npz ({model} is missing)")

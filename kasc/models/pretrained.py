@@ -24,9 +24,9 @@ def resolve_weights_file(path: str | Path) -> Path:
     Raises:
       FileNotFoundError: nothing there.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.keras"
+    from kasc.runs import RunDir
+
+    _, path = RunDir.locate(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file not found: {path}")
     return path
