@@ -31,7 +31,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import librosa
-    import tensorflow as tf
 
     from kasc.config import load_config
     from kasc.data.audio import from_int16

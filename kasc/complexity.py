@@ -211,11 +211,9 @@ def audit_file(path: str | Path, input_shape: tuple = DEFAULT_INPUT_SHAPE) -> Au
     if path.suffix == ".tflite":
         return audit_tflite(path)
     if path.suffix == ".keras":
-        import keras
+        from kasc.models import load_model
 
-        import kasc.models  # noqa: F401 - registers kasc's custom layers
-
-        return audit_keras(keras.models.load_model(path, compile=False), input_shape, name=path.name)
+        return audit_keras(load_model(path), input_shape, name=path.name)
     raise ValueError(f"{path}: expected a .keras or .tflite file")
 
 

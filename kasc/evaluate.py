@@ -132,10 +132,8 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     """Evaluate the run's ``model.keras`` (and ``model_int8.tflite``) on the validation
     split; write metrics.json (merged with what is there), confusion.png and the DCASE
     output CSV; return the Keras report with the int8 one under ``"int8"``."""
-    import keras
-
-    import kasc.models  # noqa: F401 - custom layers
     from kasc.features import LogMel
+    from kasc.models import load_model
     from kasc.output_csv import write_predictions
 
     if valid_data is None:
@@ -143,7 +141,7 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
 
         valid_data = prepare_splits(cfg, splits=("train", "valid"), progress=False)["valid"]
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
-    model = keras.models.load_model(run.model_file, compile=False)
+    model = load_model(run.model_file)
     probabilities = keras_probabilities(model, valid_data, logmel, batch_size)
     reports = {"keras": split_report(valid_data.table, valid_data.labels, probabilities, valid_data.class_names)}
     if int8 and run.int8_file.is_file():
@@ -170,12 +168,10 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dic
     rate: each teacher sees the clips at its own rate, through its own front end."""
     import dataclasses
 
-    import keras
-
-    import kasc.models  # noqa: F401 - custom layers
     from kasc.config import load_config
     from kasc.data.pipeline import at_sample_rate, prepare_splits
     from kasc.features import LogMel
+    from kasc.models import load_model
     from kasc.models.ensemble import tempered_average
 
     configs = [load_config(run.config_file) for run in runs]
@@ -186,7 +182,7 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dic
     data = prepare_splits(configs[0], progress=False)["valid"]
     reports, probabilities = {}, []
     for run, cfg in zip(runs, configs):
-        model = keras.models.load_model(run.model_file, compile=False)
+        model = load_model(run.model_file)
         own = at_sample_rate(configs[0], data, cfg.data.sample_rate, progress=False)
         probs = keras_probabilities(model, own, LogMel(cfg.features, cfg.data.sample_rate), batch_size)
         probabilities.append(probs)

@@ -152,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-clips", type=int, default=100)
     args = parser.parse_args(argv)
 
-    import keras
-
-    import kasc.models  # noqa: F401 - registers custom layers
+    from kasc.models import load_model
     from kasc.config import ConfigError, load_config
 
     from kasc.runs import RunDir
@@ -172,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     from kasc.data.pipeline import prepare_splits
     from kasc.features import LogMel
 
-    model = keras.models.load_model(model_path, compile=False)
+    model = load_model(model_path)
     splits = prepare_splits(cfg)
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     representative = sample_logmel(splits["train"], logmel, args.representative_clips, seed=cfg.train.seed)

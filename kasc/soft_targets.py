@@ -114,7 +114,9 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
     path = folder / f"{teacher_path.parent.name}-{key}.npy"
     if path.is_file():
         return np.load(path)
-    teacher = keras.models.load_model(teacher_path, compile=False)
+    from kasc.models import load_model
+
+    teacher = load_model(teacher_path)
     n_classes = teacher.output_shape[-1]
     if n_classes != len(data.class_names):
         raise DatasetError(f"teacher {teacher_path} predicts {n_classes} classes; the data has "

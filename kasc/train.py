@@ -182,7 +182,9 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
         extra_targets[SOFT_TARGETS] = np.asarray(tempered_average(logits, distill.temperature, distill.teacher_weights))
         say(f"soft targets: cached logits of {len(logits)} teacher(s), T = {distill.temperature}")
     elif teacher_paths:
-        teachers = [keras.models.load_model(path, compile=False) for path in teacher_paths]
+        from kasc.models import load_model
+
+        teachers = [load_model(path) for path in teacher_paths]
         say(f"soft targets: {len(teachers)} teacher(s) online, T = {distill.temperature}")
 
     student = build_network(cfg, len(class_names))

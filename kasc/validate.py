@@ -10,7 +10,6 @@ and what is allowed.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from kasc.config import (DATA_FORMATS, MEL_SCALES, WINDOWS, SOFT_TARGET_MODES, TEACHER_INPUTS, ConfigError, ExperimentConfig,
                          config_path, resolve_path)
