@@ -16,6 +16,7 @@ python -m kasc.train us8k_kd_mn04_student --verbose 2
 python -m kasc.train us8k_teacher_mn04_probe --verbose 2
 python -m kasc.train us8k_teacher_mn04_lpft --verbose 2
 python -m kasc.train us8k_kd_as_ensemble_student --verbose 2
+python -m kasc.train us8k_kd_mn04_probe_student --verbose 2
 # the plain and the ensemble-distilled student again with seeds 1 and 2 (weights, clip
 # order and augmentation)
 for seed in 1 2; do

@@ -116,12 +116,40 @@ def time_stretch(spectra: tf.Tensor, seed: tf.Tensor, prob: float, min_rate: flo
     return stretch_frames(spectra, rate, offset)
 
 
+def mix_frequency_statistics(spectra: tf.Tensor, lam: tf.Tensor, perm: tf.Tensor, eps: float = 1e-6) -> tf.Tensor:
+    """Each clip's log-mel re-styled with mixed frequency statistics: per clip and mel band,
+    mean mu and standard deviation sigma over time (unbiased variance, + eps, as PyTorch's
+    ``var``); output (x - mu) / sigma * sigma_mix + mu_mix with
+    mu_mix = lam mu + (1 - lam) mu[perm] (sigma likewise). Shapes: spectra (B, T, F, 1),
+    lam (B,), perm (B,)."""
+    frames = tf.cast(tf.shape(spectra)[1] * tf.shape(spectra)[3], spectra.dtype)
+    mean = tf.reduce_mean(spectra, axis=[1, 3], keepdims=True)
+    variance = tf.reduce_sum(tf.square(spectra - mean), axis=[1, 3], keepdims=True) / tf.maximum(frames - 1.0, 1.0)
+    sigma = tf.sqrt(variance + eps)
+    normed = (spectra - mean) / sigma
+    return normed * mix(sigma, lam, perm) + mix(mean, lam, perm)
+
+
+def freq_mixstyle(spectra: tf.Tensor, seed: tf.Tensor, prob: float, alpha: float) -> tf.Tensor:
+    """Freq-MixStyle (Schmid et al., DCASE 2024 Task 1 baseline): with probability ``prob``
+    the whole batch is re-styled (:func:`mix_frequency_statistics`) with a permutation of
+    the batch and lambda ~ Beta(alpha, alpha) per clip; otherwise it is returned as is.
+    Targets are unchanged: it imitates another recording device, not another scene."""
+    size = tf.shape(spectra)[0]
+    perm = tf.argsort(tf.random.stateless_uniform([size], seed=fold_seed(seed, 0)))
+    lam = sample_beta([size], alpha, seed)
+    applied = tf.random.stateless_uniform([], seed=fold_seed(seed, 3)) < prob
+    return tf.cond(applied, lambda: mix_frequency_statistics(spectra, lam, perm), lambda: spectra)
+
+
 def augment_batch(spectra: tf.Tensor, targets: dict[str, tf.Tensor], seed: tf.Tensor,
                   cfg: AugmentConfig) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """All configured augmentations in the order time stretch, mixup, masking."""
+    """All configured augmentations in the order time stretch, Freq-MixStyle, mixup, masking."""
     if cfg.stretch_prob > 0.0:
         spectra = time_stretch(spectra, fold_seed(seed, 100), cfg.stretch_prob,
                                cfg.stretch_min_rate, cfg.stretch_max_rate)
+    if cfg.mixstyle_prob > 0.0:
+        spectra = freq_mixstyle(spectra, fold_seed(seed, 150), cfg.mixstyle_prob, cfg.mixstyle_alpha)
     if cfg.mixup_prob > 0.0:
         spectra, targets = mixup(spectra, targets, fold_seed(seed, 200), cfg.mixup_prob, cfg.mixup_alpha)
     if (cfg.freq_masks and cfg.freq_mask_max_bins) or (cfg.time_masks and cfg.time_mask_max_frames):

@@ -149,6 +149,10 @@ class AugmentConfig:
       time_masks / time_mask_max_frames: same along time, in frames.
       stretch_prob: probability that a clip is time stretched (0 disables).
       stretch_min_rate / stretch_max_rate: rate range; rate > 1 speeds the clip up.
+      mixstyle_prob / mixstyle_alpha: Freq-MixStyle (Schmid et al., the DCASE 2024 Task 1
+        baseline; there p = 0.4, alpha = 0.3): with probability ``mixstyle_prob`` a batch
+        has each clip's per-frequency log-mel mean and standard deviation replaced by a
+        Beta(alpha, alpha) mixture of its own and another clip's (0 disables).
     """
 
     seed: int = 0
@@ -161,6 +165,8 @@ class AugmentConfig:
     stretch_prob: float = 0.0
     stretch_min_rate: float = 0.8
     stretch_max_rate: float = 1.25
+    mixstyle_prob: float = 0.0
+    mixstyle_alpha: float = 0.3
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,9 +38,10 @@ class _Checker:
 def check_augment(augment, source: str = "augment") -> None:
     """The augmentation settings (``AugmentConfig``): probabilities, Beta parameter, rates, mask sizes."""
     check = _Checker(source)
-    for name in ("mixup_prob", "stretch_prob"):
+    for name in ("mixup_prob", "stretch_prob", "mixstyle_prob"):
         check.probability(f"augment.{name}", getattr(augment, name))
     check.at_least("augment.mixup_alpha", augment.mixup_alpha, 0.0, strict=True)
+    check.at_least("augment.mixstyle_alpha", augment.mixstyle_alpha, 0.0, strict=True)
     if not 0.0 < augment.stretch_min_rate <= augment.stretch_max_rate:
         check.fail("augment.stretch_min_rate / stretch_max_rate", (augment.stretch_min_rate, augment.stretch_max_rate),
                    "0 < min <= max")

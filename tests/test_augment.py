@@ -83,3 +83,45 @@ def test_augment_batch_reproducible_from_seed():
     c = augment.augment_batch(x, y, tf.constant([1, 3], tf.int64), cfg)[0].numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
+
+
+def _numpy_freq_mixstyle(x, lam, perm, eps=1e-6):
+    """The DCASE 2024 baseline's definition on (B, T, F, 1): statistics per clip and band
+    over time and channel, unbiased variance."""
+    mu = x.mean(axis=(1, 3), keepdims=True)
+    sig = np.sqrt(x.var(axis=(1, 3), keepdims=True, ddof=1) + eps)
+    lam = lam.reshape(-1, 1, 1, 1)
+    mu_mix = lam * mu + (1 - lam) * mu[perm]
+    sig_mix = lam * sig + (1 - lam) * sig[perm]
+    return (x - mu) / sig * sig_mix + mu_mix
+
+
+def test_freq_mixstyle_matches_its_definition_on_constructed_input():
+    rng = np.random.default_rng(0)
+    # clip 0: bands with means 0..5 and std 1; clip 1: means 10..15 and std 3
+    x = np.stack([rng.normal(np.arange(6), 1.0, size=(40, 6)),
+                  rng.normal(np.arange(10, 16), 3.0, size=(40, 6))])[..., None].astype(np.float32)
+    lam, perm = np.array([0.25, 1.0], np.float32), np.array([1, 0])
+    out = augment.mix_frequency_statistics(tf.constant(x), tf.constant(lam), tf.constant(perm)).numpy()
+    np.testing.assert_allclose(out, _numpy_freq_mixstyle(x, lam, perm), rtol=1e-5, atol=1e-4)
+    # clip 0 now has a quarter of its own band statistics and three quarters of clip 1's
+    expected_mean = 0.25 * x[0].mean(axis=(0, 2)) + 0.75 * x[1].mean(axis=(0, 2))
+    np.testing.assert_allclose(out[0].mean(axis=(0, 2)), expected_mean, rtol=1e-5)
+    expected_std = 0.25 * x[0].std(axis=(0, 2), ddof=1) + 0.75 * x[1].std(axis=(0, 2), ddof=1)
+    np.testing.assert_allclose(out[0].std(axis=(0, 2), ddof=1), expected_std, rtol=1e-3)
+    np.testing.assert_allclose(out[1], x[1], atol=1e-4)  # lambda 1 keeps a clip's own style
+
+
+def test_freq_mixstyle_probability_and_seed():
+    x = tf.constant(np.random.default_rng(1).normal(size=(8, 20, 12, 1)).astype(np.float32))
+    seed = tf.constant([3, 4], tf.int64)
+    assert np.array_equal(augment.freq_mixstyle(x, seed, 0.0, 0.3).numpy(), x.numpy())
+    once, again = augment.freq_mixstyle(x, seed, 1.0, 0.3).numpy(), augment.freq_mixstyle(x, seed, 1.0, 0.3).numpy()
+    assert np.array_equal(once, again) and not np.allclose(once, x.numpy(), atol=1e-3)
+    # per-band means are mixtures: they stay within the batch's range of per-band means
+    means = x.numpy().mean(axis=(1, 3))
+    assert np.all(once.mean(axis=(1, 3)) >= means.min(axis=0) - 1e-4)
+    assert np.all(once.mean(axis=(1, 3)) <= means.max(axis=0) + 1e-4)
+    applied = [not np.allclose(augment.freq_mixstyle(x, tf.constant([s, 0], tf.int64), 0.4, 0.3).numpy(), x.numpy())
+               for s in range(200)]
+    assert 0.3 < np.mean(applied) < 0.5  # a whole batch with probability 0.4

@@ -17,6 +17,8 @@ BAD_SETTINGS = [  # (override, words the error must contain)
     ("features.mel_scale=bark", ["features.mel_scale", "report, htk"]),
     ("model.architecture=resnet9000", ["model.architecture", "serfr_cnn"]),
     ("augment.mixup_prob=1.5", ["augment.mixup_prob", "[0, 1]"]),
+    ("augment.mixstyle_prob=1.5", ["augment.mixstyle_prob", "[0, 1]"]),
+    ("augment.mixstyle_alpha=0", ["augment.mixstyle_alpha"]),
     ("augment.stretch_prob=-0.1", ["augment.stretch_prob", "[0, 1]"]),
     ("augment.stretch_min_rate=2.0", ["stretch_min_rate", "0 < min <= max"]),
     ("augment.freq_masks=-1", ["augment.freq_masks", ">= 0"]),
