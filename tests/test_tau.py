@@ -110,3 +110,20 @@ def test_split_file_not_in_meta(tmp_path):
         fh.write("audio/bus-milan-9-9-0-a.wav\tbus\n")
     with pytest.raises(DatasetError, match=r"fold1_train.csv: 1 file\(s\) not listed in .*meta.csv"):
         read_tau(root, "fold1_train")
+
+
+@pytest.mark.parametrize("percent", [5, 10, 25, 50, 100])
+def test_dcase24_split_configs_read_published_split_files_on_the_mini_set(tau22_mini, tmp_path, percent):
+    """Each split config names its published file; pointed at a file in the published format
+    (tab-separated filename, scene_label) written from the mini set's training split, it
+    trains on exactly the listed clips."""
+    cfg = load_config(f"dcase24_split{percent}")
+    assert cfg.data.subset_csv == f"data/dcase24_splits/split{percent}.csv" and not cfg.distill.teachers
+    full = read_tau(tau22_mini, "fold1_train")
+    listed = full.iloc[: max(1, round(len(full) * percent / 100))]
+    split_file = tmp_path / f"split{percent}.csv"
+    listed[["filename", "label"]].rename(columns={"label": "scene_label"}).to_csv(split_file, sep="\t", index=False)
+    cfg = load_config(f"dcase24_split{percent}", [f"data.subset_csv={split_file}"])
+    train = load_split(cfg.data, "train")
+    assert sorted(train["filename"]) == sorted(listed["filename"])
+    assert len(load_split(cfg.data, "valid")) == len(read_tau(tau22_mini, "fold1_evaluate"))
