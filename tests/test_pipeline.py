@@ -61,6 +61,14 @@ def test_extra_targets_travel_with_labels_and_are_mixed():
     np.testing.assert_array_equal(y["teacher"].numpy(), extra["teacher"][:4])
     _, mixed = next(iter(pipe.training(AugmentConfig(mixup_prob=1.0))))
     assert set(mixed) == {"label", "teacher"}
+    # a target that is 4 x the one-hot label must stay 4 x the mixed label: one lambda for both
+    labels = np.eye(3, dtype=np.float32)[np.arange(10) % 3]
+    pipe = _pipeline(extra={"teacher": 4.0 * labels})
+    seen = []
+    for _, targets in pipe.training(AugmentConfig(mixup_prob=1.0, mixup_alpha=1.0)).take(6):
+        np.testing.assert_allclose(targets["teacher"].numpy(), 4.0 * targets["label"].numpy(), rtol=1e-6, atol=1e-6)
+        seen.append(targets["label"].numpy())
+    assert not np.all(np.isin(np.concatenate(seen), (0.0, 1.0)))  # really mixed
     with pytest.raises(ValueError, match="extra target 'teacher' has 3 rows for 10 clips"):
         _pipeline(extra={"teacher": np.zeros((3, 3))})
 
