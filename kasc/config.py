@@ -31,8 +31,9 @@ class ConfigError(ValueError):
 DATA_FORMATS = ("tau22", "tau20", "csv")
 """``data.format``: TAU22 Mobile layout, TAU20 Mobile layout (10 s clips), generic CSV manifest."""
 MEL_SCALES = ("report", "htk", "kaldi")
+"""``features.mel_scale``: the report's equation (1), HTK, or Kaldi's (EfficientAT's front end)."""
 WINDOWS = ("hann", "hann_symmetric")
-"""``features.mel_scale``: the report's equation (1), or HTK."""
+"""``features.window``: periodic Hann (the report's front end) or symmetric Hann (EfficientAT's)."""
 SOFT_TARGET_MODES = ("cached", "online")
 """``distill.soft_targets``."""
 TEACHER_INPUTS = ("clip", "recording")

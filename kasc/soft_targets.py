@@ -35,8 +35,8 @@ from kasc.data.datasets import load_split
 from kasc.data.pipeline import SplitData, at_sample_rate, logmel_batches
 from kasc.data.table import DatasetError
 from kasc.features import LogMel
-from kasc.runs import RunDir
 from kasc.models.blocks import logits_model
+from kasc.runs import RunDir
 
 
 
@@ -87,14 +87,14 @@ def teacher_front_end(teacher_path: Path, cfg: ExperimentConfig) -> tuple[Featur
     return teacher_cfg.features, teacher_cfg.data.sample_rate
 
 
-def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, logmel: LogMel | None = None,
+def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path,
                           progress: bool = True) -> np.ndarray:
     """Logits (n_clips, C) of the teacher saved at ``teacher_path`` on ``data``'s clips,
     read from the cache or computed and stored there.
 
     The teacher hears each clip through its own front end (``teacher_front_end``): a
     teacher at another sample rate (the 32 kHz AudioSet-pretrained MobileNetV3) gets the
-    clips decoded at its rate. ``logmel`` is ignored (kept for callers of older versions).
+    clips decoded at its rate.
 
     Raises:
       DatasetError: the teacher's class count differs from the data's.
