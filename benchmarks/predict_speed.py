@@ -68,13 +68,13 @@ def main() -> None:
         list(predictor.predict_files(files[:2]))
         half = len(files) // 2
         start = time.perf_counter()
-        batched = dict(predictor.predict_files(files[:half]))
+        batched = {path: probs for path, probs, _ in predictor.predict_files(files[:half])}
         batched_seconds = time.perf_counter() - start
         start = time.perf_counter()
         single = {path: predictor.predict_file(path) for path in files}
         single_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        batched.update(predictor.predict_files(files[half:]))
+        batched.update((path, probs) for path, probs, _ in predictor.predict_files(files[half:]))
         batched_seconds += time.perf_counter() - start
     largest = max(float(np.abs(batched[p] - single[p]).max()) for p in files)
     rate, old_rate = len(files) / batched_seconds, len(files) / single_seconds

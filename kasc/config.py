@@ -22,6 +22,8 @@ from typing import Any, Mapping
 import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+RUNS_DIR = CONFIG_DIR.parent / "saved_models"
+"""Where runs go by default (``saved_models/<name>[-<profile>]``, see ``kasc.runs``)."""
 
 
 class ConfigError(ValueError):
@@ -66,6 +68,8 @@ class DataConfig:
         audio cache (``<cache_dir>/../logmel``), so that training batches only gather and
         augment spectrograms (``kasc.data.logmel_cache``); false computes the log-mel of
         every batch. Results agree to float16 precision of the stored log-mel.
+      allow_overlap: accept clips that are in both the training and the validation split
+        (by default an error naming them: validation on training clips is not validation).
     """
 
     format: str = "tau22"
@@ -85,6 +89,7 @@ class DataConfig:
     max_clips_per_split: int = 0
     cache_dir: str = ".cache/audio"
     cache_logmel: bool = True
+    allow_overlap: bool = False
 
     @property
     def clip_samples(self) -> int:

@@ -207,10 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     if not run.model_file.is_file() or not run.config_file.is_file():
         print(f"error: {args.run} is not a finished run folder (needs model.keras and config.yaml)", file=sys.stderr)
         return 2
+    from kasc.locks import LockBusy
+
     try:
         cfg = load_config(run.config_file)
-        evaluate_run(run, cfg, int8=not args.no_int8)
-    except (ConfigError, ValueError, OSError) as err:
+        with run.owned():  # it rewrites metrics.json: not while a training run works there
+            evaluate_run(run, cfg, int8=not args.no_int8)
+    except (ConfigError, ValueError, OSError, LockBusy) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"written: {run.metrics_file}, {run.path / 'confusion.png'}, {run.path / 'predictions_valid.csv'}")

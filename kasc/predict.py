@@ -7,7 +7,10 @@ channel count: each is decoded, mixed to mono and resampled as in training, cut 
 consecutive windows of the run's clip length (a shorter file is zero padded), and its
 probabilities are the mean over the windows. Prints label and confidence per file;
 ``--output`` writes the DCASE output CSV. A file that cannot be read is reported by name
-(on stderr, exit status 1) and the others still get predictions.
+(on stderr, exit status 1) and the others still get predictions: ``--output`` is always
+rewritten, with its header and the rows that succeeded (only the header if none did), so
+an old file is never mistaken for this run's. Silent or near-silent files (RMS below
+``QUIET_DBFS``) are predicted, with a warning on stderr: their scene is a guess.
 """
 
 from __future__ import annotations
@@ -26,6 +29,23 @@ DECODE_WORKERS = 2
 """Decoding threads."""
 WINDOW_BATCH = 256
 """Largest batch of windows given to the model at once."""
+QUIET_DBFS = -60.0
+"""Files quieter than this RMS level (dB relative to full scale) get a warning."""
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level of float samples in [-1, 1], in dB relative to full scale (-inf for digital silence)."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+def quiet_note(level_dbfs: float) -> str:
+    """"" for a normal level, else why the file's prediction means little."""
+    if level_dbfs == float("-inf"):
+        return "digital silence (every sample is 0)"
+    if level_dbfs < QUIET_DBFS:
+        return f"near-silent (RMS {level_dbfs:.1f} dBFS, below {QUIET_DBFS:g})"
+    return ""
 
 
 class Predictor:
@@ -79,10 +99,15 @@ class Predictor:
     def decode_windows(self, path: Path) -> np.ndarray:
         """A file's windows (n_windows, clip_samples), decoded as the training cache is
         (mono, resampled, int16-rounded)."""
+        return self.decode(path)[0]
+
+    def decode(self, path: Path) -> tuple[np.ndarray, float]:
+        """(the file's windows (n_windows, clip_samples), its RMS level in dBFS)."""
         from kasc.data.audio import from_int16, read_audio, resample, to_int16
 
         samples, rate = read_audio(path)
-        return self.windows(from_int16(to_int16(resample(samples, rate, self.cfg.data.sample_rate))))
+        samples = from_int16(to_int16(resample(samples, rate, self.cfg.data.sample_rate)))
+        return self.windows(samples), rms_dbfs(samples)
 
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities (n, C) of windows (n, clip_samples), in batches of WINDOW_BATCH."""
@@ -95,9 +120,9 @@ class Predictor:
         return self.probabilities(self.decode_windows(path)).mean(axis=0)
 
     def predict_files(self, paths: Sequence[Path], files_per_batch: int = FILES_PER_BATCH,
-                      workers: int = DECODE_WORKERS) -> Iterator[tuple[Path, np.ndarray | Exception]]:
-        """(path, mean probabilities (C,)) for every file in order, or (path, the error)
-        for a file that cannot be read.
+                      workers: int = DECODE_WORKERS) -> Iterator[tuple[Path, np.ndarray | Exception, float]]:
+        """(path, mean probabilities (C,), RMS level in dBFS) for every file in order, or
+        (path, the error, nan) for a file that cannot be read.
 
         Files are decoded by ``workers`` threads (soundfile and soxr release the GIL),
         ``files_per_batch`` at a time, the next group decoding while the model runs on
@@ -107,7 +132,7 @@ class Predictor:
 
         def decode(path):
             try:
-                return self.decode_windows(path)
+                return self.decode(path)
             except (OSError, ValueError) as err:  # AudioReadError names the file and the problem
                 return err
 
@@ -117,14 +142,15 @@ class Predictor:
             for index, group in enumerate(groups):
                 decoded = [future.result() for future in pending]
                 pending = [pool.submit(decode, p) for p in groups[index + 1]] if index + 1 < len(groups) else []
-                good = [w for w in decoded if not isinstance(w, Exception)]
+                good = [d[0] for d in decoded if not isinstance(d, Exception)]
                 probs = self.probabilities(np.concatenate(good)) if good else None
                 offset = 0
-                for path, windows in zip(group, decoded):
-                    if isinstance(windows, Exception):
-                        yield path, windows
+                for path, item in zip(group, decoded):
+                    if isinstance(item, Exception):
+                        yield path, item, float("nan")
                         continue
-                    yield path, probs[offset:offset + len(windows)].mean(axis=0)
+                    windows, level = item
+                    yield path, probs[offset:offset + len(windows)].mean(axis=0), level
                     offset += len(windows)
 
 
@@ -160,18 +186,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no audio files in {', '.join(map(str, args.audio))}", file=sys.stderr)
         return 2
     names, rows, failed = [], [], []
-    for path, probabilities in predictor.predict_files(files):
+    for path, probabilities, level in predictor.predict_files(files):
         if isinstance(probabilities, Exception):
             failed.append(path)
             print(f"error: {path}: {probabilities}", file=sys.stderr)
             continue
         best = int(np.argmax(probabilities))
         print(f"{path}\t{predictor.class_names[best]}\t{probabilities[best]:.3f}")
+        note = quiet_note(level)
+        if note:
+            print(f"warning: {path}: {note}; its scene is a guess", file=sys.stderr)
         names.append(str(path))
         rows.append(probabilities)
-    if args.output and rows:
-        write_predictions(args.output, names, np.stack(rows), predictor.class_names)
-        print(f"written: {args.output} ({len(rows)} files)")
+    if args.output:  # always rewritten: an old file must not pass for this run's output
+        n_classes = len(predictor.class_names)
+        write_predictions(args.output, names, np.stack(rows) if rows else np.zeros((0, n_classes)),
+                          predictor.class_names)
+        print(f"written: {args.output} ({len(rows)} of {len(files)} files)")
     if failed:
         print(f"{len(failed)} of {len(files)} file(s) could not be read", file=sys.stderr)
         return 1

@@ -11,7 +11,8 @@ Logits, not probabilities, are stored, so T and the ensemble weights can change 
 recomputing. A cache file is named by a key over the teacher's weights file (its bytes),
 the clip list, the front end and the teacher input mode: retraining a teacher or
 changing the data makes a new key, so stale targets are never used. Files are written to
-a temporary name and renamed (atomic).
+a temporary name and renamed (atomic); two runs needing the same file compute it once
+(one holds ``<file>.lock``, the other waits and reads it).
 
 ``teacher_input="recording"`` gives the teacher the whole 10 s TAU22 recording each 1 s
 clip was cut from (as the report's teachers were trained); every clip of a recording then
@@ -35,6 +36,7 @@ from kasc.data.datasets import load_split
 from kasc.data.pipeline import SplitData, at_sample_rate, logmel_batches
 from kasc.data.table import DatasetError
 from kasc.features import LogMel
+from kasc.locks import exclusive
 from kasc.models.blocks import logits_model
 from kasc.runs import RunDir
 
@@ -114,8 +116,21 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
     path = folder / f"{teacher_path.parent.name}-{key}.npy"
     if path.is_file():
         return np.load(path)
+    with exclusive(path.with_suffix(".lock"), f"the soft-target cache entry {path}", wait=True):
+        if path.is_file():  # computed by another run while this one waited
+            return np.load(path)
+        logits = _teacher_logits(cfg, data, teacher_path, features, sample_rate, progress)
+        with atomic_path(path, expected_bytes=logits.nbytes + 4096) as tmp:
+            np.save(tmp, logits)
+    return logits
+
+
+def _teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, features: FeatureConfig,
+                    sample_rate: int, progress: bool) -> np.ndarray:
+    """Run the teacher over ``data``'s clips (or their recordings) through its own front end."""
     from kasc.models import load_model
 
+    mode = cfg.distill.teacher_input
     teacher = load_model(teacher_path)
     n_classes = teacher.output_shape[-1]
     if n_classes != len(data.class_names):
@@ -125,10 +140,6 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
     if mode == "recording":
         recording_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, sample_rate=sample_rate))
         waveforms, row = _recording_waveforms(recording_cfg, data, progress)
-        logits = predict_logits(teacher, waveforms, teacher_logmel)[row]
-    else:
-        own = at_sample_rate(cfg, data, sample_rate, progress)
-        logits = predict_logits(teacher, own.waveforms, teacher_logmel)
-    with atomic_path(path) as tmp:
-        np.save(tmp, logits)
-    return logits
+        return predict_logits(teacher, waveforms, teacher_logmel)[row]
+    own = at_sample_rate(cfg, data, sample_rate, progress)
+    return predict_logits(teacher, own.waveforms, teacher_logmel)

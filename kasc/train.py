@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
-from kasc.atomic import write_json
+from kasc.atomic import DiskFullError, is_disk_full, write_json
+from kasc.locks import LockBusy
 from kasc.runs import RunConfigMismatch, RunDir, default_run_dir
 from kasc.runtime import quiet_expected_retracing, set_cpu_threads
 from kasc.validate import check_paths
@@ -94,7 +95,8 @@ def prepare_teachers(cfg: ExperimentConfig, runs_dir: Path, profile: str | None,
     for name, teacher_cfg in zip(cfg.distill.teachers, teacher_cfgs):
         run = RunDir(runs_dir / default_run_dir(teacher_cfg, profile).name)
         say(f"teacher {name}: {run.path}")
-        train(teacher_cfg, run, profile=profile, verbose=verbose)  # reuses a finished run of the same config
+        # reuses a finished run of the same config; waits if another student is training it
+        train(teacher_cfg, run, profile=profile, verbose=verbose, wait_for_folder=True)
         teacher_classes = run.metrics().get("class_names")
         if teacher_classes != class_names:
             raise TrainingError(f"teacher run {run.path} predicts classes {teacher_classes}, "
@@ -137,8 +139,18 @@ def per_second_complexity(cfg: ExperimentConfig, model, int8_audit: dict) -> dic
 
 
 def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restart: bool = False,
-          verbose: int = 1) -> dict:
-    """Train ``cfg`` into ``run`` (resuming if possible); return the metrics written."""
+          verbose: int = 1, wait_for_folder: bool = False) -> dict:
+    """Train ``cfg`` into ``run`` (resuming if possible); return the metrics written.
+
+    The run folder is held by this process throughout (``RunDir.owned``): another
+    process working there makes this one stop at once (``kasc.locks.LockBusy``), or
+    wait with ``wait_for_folder``.
+    """
+    with run.owned(wait=wait_for_folder, say=say):
+        return _train_owned(cfg, run, profile, restart, verbose)
+
+
+def _train_owned(cfg: ExperimentConfig, run: RunDir, profile: str | None, restart: bool, verbose: int) -> dict:
     import keras
 
     from kasc.callbacks import LearningRateLogger, NanGuard, ValidationDetails
@@ -203,6 +215,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     if start_epoch:
         distiller.load_weights(run.weights)
         say(f"resuming {run.path} after epoch {start_epoch} of {cfg.train.epochs}")
+    run.trim_log(start_epoch)  # rows of epochs after the checkpoint are trained again
 
     spectra = None
     if cfg.data.cache_logmel:
@@ -280,11 +293,18 @@ def main(argv: list[str] | None = None) -> int:
         quiet_expected_retracing()
         run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
-    except (ConfigError, RunConfigMismatch, TrainingError) as err:
+    except (ConfigError, RunConfigMismatch, TrainingError, LockBusy, DiskFullError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (ValueError, OSError) as err:  # data errors name their file (DatasetError, AudioReadError)
-        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError) as err:  # data errors name their file (DatasetError, AudioReadError)
+        if not is_disk_full(err):
+            if isinstance(err, RuntimeError):
+                raise
+            print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+            return 2
+        where = getattr(err, "filename", None) or "a file"
+        print(f"error: no space left on device writing {where}; the last checkpoint is intact: free some "
+              f"space, then run the same command again to resume", file=sys.stderr)
         return 2
     return 0
 

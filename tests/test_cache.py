@@ -118,3 +118,75 @@ def test_undecodable_file_named(tmp_path):
         fh.write(b"not audio" * 100)
     with pytest.raises(AudioReadError, match=r"c1.wav: not a readable audio file"):
         AudioCache(tmp_path / "cache", 16000, 4000, progress=False).load(items)
+    # the failed build leaves nothing to resume (a changed file restarts the cache anyway)
+    assert not list((tmp_path / "cache").glob("*.partial.*")), list((tmp_path / "cache").iterdir())
+
+
+def test_two_processes_needing_one_entry_decode_it_once(tmp_path, monkeypatch):
+    """Two runs starting on a new dataset at once: one builds, the other waits and reuses."""
+    import threading
+
+    items = _items(tmp_path, n=6)
+    decoded, real_load = [], cache_module.load_clip
+
+    def slow_load(paths, *args):
+        decoded.append(paths)
+        time.sleep(0.05)
+        return real_load(paths, *args)
+
+    monkeypatch.setattr(cache_module, "load_clip", slow_load)
+    results, errors = {}, []
+
+    def run(name):
+        try:  # separate AudioCache objects and lock handles, as two processes would have
+            results[name] = np.array(AudioCache(tmp_path / "cache", 16000, 4000, progress=False, workers=1).load(items))
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and len(results) == 2
+    assert len(decoded) == len(items)  # built once
+    np.testing.assert_array_equal(results["first"], results["second"])
+    assert sorted(p.name.split(".", 1)[1] for p in (tmp_path / "cache").iterdir()) == ["json", "lock", "npy"]
+
+
+def test_clean_lists_and_removes_leftovers_but_not_live_files(tmp_path, capsys):
+    from kasc.clean import find_leftovers, main as clean_main
+
+    items = _items(tmp_path, n=2)
+    cache_dir = tmp_path / "cache"
+    AudioCache(cache_dir, 16000, 4000, progress=False).load(items)
+    finished = sorted(cache_dir.iterdir())
+    dead_pid = 2 ** 22 + 12345  # above Linux's pid_max default of 2^22: never a running process
+    leftovers = [cache_dir / "0123abcd.partial.npy", cache_dir / "0123abcd.partial.json",
+                 cache_dir / f"0123abcd.tmp{dead_pid}.partial.json", tmp_path / "run" / f"model.tmp{dead_pid}.keras"]
+    live = tmp_path / "run" / f"metrics.tmp{os.getpid()}.json"  # a write in progress in this process
+    for path in leftovers + [live]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 1000)
+    found = find_leftovers([tmp_path])
+    assert sorted(item.path for item in found) == sorted(leftovers)
+
+    assert clean_main([str(tmp_path)]) == 0  # listing only
+    out = capsys.readouterr()
+    assert out.out.count("leftover\t") == 4 and "--delete removes them" in out.err
+    assert all(path.exists() for path in leftovers)
+    assert clean_main([str(tmp_path), "--delete"]) == 0
+    assert not any(path.exists() for path in leftovers) and live.exists()
+    assert sorted(cache_dir.iterdir()) == finished  # the finished cache entry is untouched
+    assert clean_main([str(tmp_path)]) == 0 and "nothing left behind" in capsys.readouterr().out
+
+
+def test_cache_that_does_not_fit_is_refused_before_writing(tmp_path, monkeypatch):
+    import kasc.atomic
+    from kasc.atomic import DiskFullError
+
+    items = _items(tmp_path, n=3)
+    monkeypatch.setattr(kasc.atomic, "free_bytes", lambda folder: 10_000)  # 3 x 4000 int16 samples + 64 KB margin
+    with pytest.raises(DiskFullError, match=r"no space left to write .*\.partial\.npy: it needs about 87.4 KB"):
+        AudioCache(tmp_path / "cache", 16000, 4000, progress=False).load(items)
+    assert not list((tmp_path / "cache").glob("*.npy"))

@@ -53,3 +53,15 @@ def test_limit_keeps_every_class(tmp_path):
     table = read_manifest(_manifest(tmp_path), "path", "label", audio_dir="audio")
     small = limit_per_split(table, 2)
     assert sorted(small["label"]) == ["cat", "dog"]
+
+
+def test_manifest_duplicates_and_empty_labels_name_their_lines(tmp_path):
+    manifest = _manifest(tmp_path)
+    manifest.write_text(manifest.read_text() + "x0.wav,cat,m1,1\n")
+    with pytest.raises(DatasetError, match=r"m.csv: 1 audio file\(s\) listed more than once \(line 2: .*x0.wav'; "
+                                           r"line 5: .*x0.wav'\)"):
+        read_manifest(manifest, "path", "label", audio_dir="audio")
+    read_manifest(manifest, "path", "label", "", "fold", folds=("2",), audio_dir="audio")  # not within fold 2
+    manifest.write_text(manifest.read_text().replace("x1.wav,cat", "x1.wav,  "))
+    with pytest.raises(DatasetError, match=r"m.csv: column 'label' is empty for 1 row\(s\) \(line 3: 'x1.wav'\)"):
+        read_manifest(manifest, "path", "label", audio_dir="audio")

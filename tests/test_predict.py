@@ -84,9 +84,44 @@ def test_batched_prediction_matches_one_file_at_a_time(run, tmp_path):
     predictor = Predictor(run.path)
     files = sorted(folder.rglob("*.*"))
     results = list(predictor.predict_files(files, files_per_batch=3))
-    assert [path for path, _ in results] == files  # input order kept across groups
-    for path, probabilities in results:
+    assert [path for path, _, _ in results] == files  # input order kept across groups
+    for path, probabilities, _ in results:
         if path.name == "broken.wav":
             assert isinstance(probabilities, ValueError) and "broken.wav" in str(probabilities)
         else:
             np.testing.assert_allclose(probabilities, predictor.predict_file(path), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_output_is_rewritten_when_every_file_fails(run, tmp_path, capsys):
+    out_csv = tmp_path / "pred.csv"
+    out_csv.write_text("filename\tscene_label\nold_run.wav\tbus\n")  # an earlier run's output
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "broken.wav").write_text("this is not audio")
+    assert predict_main([str(run.path), str(tmp_path / "bad"), "--output", str(out_csv)]) == 1
+    captured = capsys.readouterr()
+    assert "broken.wav" in captured.err and "1 of 1 file(s) could not be read" in captured.err
+    table = pd.read_csv(out_csv, sep="\t")
+    assert list(table.columns) == ["filename", "scene_label", "bus", "park"] and len(table) == 0
+    assert "written:" in captured.out and "(0 of 1 files)" in captured.out
+
+
+@pytest.mark.slow
+def test_silent_and_near_silent_files_are_predicted_with_a_warning(run, tmp_path, capsys):
+    from kasc.predict import quiet_note, rms_dbfs
+
+    folder = tmp_path / "quiet"
+    folder.mkdir()
+    sf.write(folder / "digital_silence.wav", np.zeros(16000), 16000, subtype="PCM_16")
+    sf.write(folder / "whisper.wav", np.random.default_rng(0).normal(0, 1e-4, 16000), 16000, subtype="FLOAT")
+    sf.write(folder / "normal.wav", np.random.default_rng(1).normal(0, 0.1, 16000), 16000, subtype="FLOAT")
+    out_csv = tmp_path / "pred.csv"
+    assert predict_main([str(run.path), str(folder), "--output", str(out_csv)]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, captured.err
+    assert any("digital_silence.wav: digital silence" in w for w in warnings)
+    assert any("whisper.wav: near-silent (RMS -80" in w for w in warnings)
+    assert len(pd.read_csv(out_csv, sep="\t")) == 3  # still predicted: the warning is the signal
+    assert rms_dbfs(np.full(10, 0.5)) == pytest.approx(-6.02, abs=0.01)
+    assert quiet_note(-20.0) == "" and quiet_note(rms_dbfs(np.zeros(4))).startswith("digital silence")

@@ -127,3 +127,77 @@ def test_dcase24_split_configs_read_published_split_files_on_the_mini_set(tau22_
     train = load_split(cfg.data, "train")
     assert sorted(train["filename"]) == sorted(listed["filename"])
     assert len(load_split(cfg.data, "valid")) == len(read_tau(tau22_mini, "fold1_evaluate"))
+
+
+def _tiny_tau(tmp_path):
+    names = [n for n, _ in TAU22_NAMES]
+    return write_tau_dataset(tmp_path / "tau22", TAU22_NAMES, train=names[:4], evaluate=names[4:], seconds=0.1), names
+
+
+def _edit(path, old, new, count=1):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, count))
+
+
+def test_labels_are_stripped_in_meta_and_split(tmp_path):
+    """A trailing space must not make a new class ('airport' vs 'airport ')."""
+    root, names = _tiny_tau(tmp_path)
+    _edit(root / "meta.csv", f"{names[0]}\tbus\t", f"{names[0]}\tbus \t")  # meta.csv only: not a disagreement
+    _edit(root / "evaluation_setup" / "fold1_train.csv", f"{names[1]}\tbus", f" {names[1]} \tbus  ")
+    table = read_tau(root, "fold1_train")
+    assert sorted(set(table["label"])) == ["bus", "tram"] and table["filename"][1] == names[1]
+
+
+def test_duplicate_rows_are_named_with_their_lines(tmp_path):
+    root, names = _tiny_tau(tmp_path)
+    split = root / "evaluation_setup" / "fold1_train.csv"
+    with open(split, "a") as fh:
+        fh.write(f"{names[2]}\tbus\n")
+    with pytest.raises(DatasetError, match=rf"fold1_train.csv: 1 value\(s\) of column 'filename' listed more "
+                                           rf"than once \(line 4: '{names[2]}'; line 6: '{names[2]}'\)"):
+        read_tau(root, "fold1_train")
+    meta = root / "meta.csv"
+    meta.write_text(meta.read_text() + meta.read_text().splitlines()[1] + "\n")
+    with pytest.raises(DatasetError, match=rf"meta.csv: 1 value\(s\) of column 'filename' .*line 2: '{names[0]}'; "
+                                           rf"line 8: '{names[0]}'"):
+        read_tau(root, "fold1_evaluate")
+
+
+def test_empty_label_and_disagreement_name_the_line_file_and_values(tmp_path):
+    root, names = _tiny_tau(tmp_path)
+    split = root / "evaluation_setup" / "fold1_train.csv"
+    _edit(split, f"{names[1]}\tbus", f"{names[1]}\t ")
+    with pytest.raises(DatasetError, match=rf"fold1_train.csv: column 'scene_label' is empty for 1 row\(s\) "
+                                           rf"\(line 3: '{names[1]}'\)"):
+        read_tau(root, "fold1_train")
+    _edit(split, f"{names[1]}\t ", f"{names[1]}\ttram")
+    with pytest.raises(DatasetError, match=rf"fold1_train.csv: scene_label disagrees with .*meta.csv for 1 file\(s\) "
+                                           rf"\(line 3: {names[1]} is 'tram' here, 'bus' on line 3 of meta.csv\)"):
+        read_tau(root, "fold1_train")
+    _edit(root / "meta.csv", f"{names[4]}\ttram", f"{names[4]}\t")
+    with pytest.raises(DatasetError, match=rf"meta.csv: column 'scene_label' is empty .*line 6: '{names[4]}'"):
+        read_tau(root, "fold1_evaluate")
+
+
+def test_a_clip_in_both_splits_is_an_error_unless_allowed(tmp_path):
+    from kasc.data.pipeline import prepare_splits
+
+    root, names = _tiny_tau(tmp_path)
+    with open(root / "evaluation_setup" / "fold1_evaluate.csv", "a") as fh:
+        fh.write(f"{names[0]}\tbus\n")
+    overrides = [f"data.root={root}", f"data.cache_dir={tmp_path / 'cache'}", "data.clip_seconds=0.1",
+                 "features.n_fft=512", "features.hop_samples=256", "features.n_mels=32"]
+    with pytest.raises(DatasetError, match=rf"1 audio file\(s\) are in both the training and the validation split "
+                                           rf"\(.*{names[0]}\).*data.allow_overlap: true"):
+        prepare_splits(load_config("default", overrides), progress=False)
+    assert not (tmp_path / "cache").exists()  # refused before decoding
+    splits = prepare_splits(load_config("default", overrides + ["data.allow_overlap=true"]), progress=False)
+    assert len(splits["valid"].table) == 3
+
+
+def test_duplicate_rows_in_a_dcase24_split_file(tmp_path):
+    root, names = _tiny_tau(tmp_path)
+    (tmp_path / "split5.csv").write_text(f"filename\n{names[0]}\n{names[0]}\n")
+    with pytest.raises(DatasetError, match=r"split5.csv: 1 value\(s\) of column 'filename' listed more than once"):
+        read_dcase24_subset(read_tau(root, "fold1_train"), tmp_path / "split5.csv")

@@ -10,7 +10,15 @@ Writing is atomic and resumable: rows go to ``<key>.partial.npy`` and, after eac
 chunk, the count of finished rows to ``<key>.partial.json`` (replaced atomically). Only
 when every row is written is the array renamed to ``<key>.npy`` and ``<key>.json``
 written; a cache is trusted only when ``<key>.json`` exists. A run killed while caching
-leaves a partial cache that the next run continues from its last finished chunk.
+leaves a partial cache that the next run continues from its last finished chunk; a build
+that fails on a bad file removes its partial files (the file must change before the
+cache can be built, and a changed file restarts it anyway).
+
+Two processes that need the same entry (two runs on a new dataset) do not both build
+it: the builder holds ``<key>.lock`` (``kasc.locks``) and the other waits for it, then
+reuses the finished cache. The space the array needs is checked before building.
+``python -m kasc.data clean`` lists (and with ``--delete`` removes) partial entries no
+process is building and temporary files left by killed processes.
 """
 
 from __future__ import annotations
@@ -25,8 +33,9 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from kasc.atomic import read_json, write_json
+from kasc.atomic import ensure_free_space, read_json, write_json
 from kasc.data.audio import AudioReadError, check_audio_file, load_clip, to_int16
+from kasc.locks import exclusive
 
 CACHE_FORMAT_VERSION = 1
 CHUNK_CLIPS = 256
@@ -96,6 +105,7 @@ class AudioCache:
             "meta": base.with_suffix(".json"),
             "partial": self.cache_dir / f"{key}.partial.npy",
             "progress": self.cache_dir / f"{key}.partial.json",
+            "lock": self.cache_dir / f"{key}.lock",
         }
 
     def load(self, items: Sequence[Sequence[str]], name: str = "clips") -> np.ndarray:
@@ -114,15 +124,31 @@ class AudioCache:
         key = cache_key(items, self.sample_rate, self.clip_samples)
         files = self.paths_for(key)
         fingerprint = files_fingerprint(items)
-        meta = read_json(files["meta"])
         expected = {"n_clips": len(items), "clip_samples": self.clip_samples,
                     "sample_rate": self.sample_rate, "fingerprint": fingerprint}
+        array = self._finished(files, expected)
+        if array is not None:
+            return array
+        with exclusive(files["lock"], f"the {name} audio cache entry {files['array']}", wait=True):
+            array = self._finished(files, expected)  # built by another process while this one waited
+            if array is None:
+                try:
+                    self._build(items, files, expected, name)
+                except AudioReadError:
+                    for kind in ("partial", "progress"):  # useless until the bad file changes
+                        files[kind].unlink(missing_ok=True)
+                    raise
+                array = self._finished(files, expected)
+        return array
+
+    def _finished(self, files: dict[str, Path], expected: dict) -> np.ndarray | None:
+        """The finished cache array if it is there and matches ``expected``, else None."""
+        meta = read_json(files["meta"])
         if meta and all(meta.get(k) == v for k, v in expected.items()) and files["array"].is_file():
             array = np.load(files["array"], mmap_mode="r")
-            if array.shape == (len(items), self.clip_samples) and array.dtype == np.int16:
+            if array.shape == (expected["n_clips"], self.clip_samples) and array.dtype == np.int16:
                 return array
-        self._build(items, files, expected, name)
-        return np.load(files["array"], mmap_mode="r")
+        return None
 
     def _build(self, items: list[tuple[str, ...]], files: dict[str, Path], expected: dict, name: str) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -142,6 +168,9 @@ class AudioCache:
                 done = 0
         if done == 0:
             files["progress"].unlink(missing_ok=True)
+            files["partial"].unlink(missing_ok=True)
+            # a memory-mapped file written past a full disk crashes the process (SIGBUS): check first
+            ensure_free_space(files["partial"], int(np.prod(shape)) * 2 + 65536)
             array = np.lib.format.open_memmap(files["partial"], mode="w+", dtype=np.int16, shape=shape)
         if done:
             print(f"kasc: resuming the {name} cache at clip {done}/{len(items)} ({files['partial']})",

@@ -13,7 +13,9 @@ log-mel (values of a few units) is stored to within about 2e-3, far below what t
 masks and mixup change. The key hashes the audio cache file's path, size and
 modification time (a rebuilt audio cache gets a new key) and every front-end setting. The
 file is written under a temporary name and renamed when complete (atomic): a killed run
-leaves no half-written cache, only work to redo.
+leaves no half-written cache, only work to redo. Its space is checked first, and two
+processes that need the same file do not both compute it: one holds ``<key>.lock``
+(``kasc.locks``), the other waits and reads the result.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tqdm import tqdm
 
 from kasc.atomic import atomic_path
 from kasc.data.audio import from_int16
+from kasc.locks import exclusive
 from kasc.features import LogMel
 
 LOGMEL_CACHE_VERSION = 1
@@ -57,19 +60,33 @@ def cached_logmel(waveforms: np.ndarray, logmel: LogMel, cache_dir: str | Path, 
     if not source:
         return _compute(waveforms, logmel, np.empty((n_clips, frames, mels), DTYPE), name, progress)
     path = Path(cache_dir) / f"{logmel_cache_key(Path(source), logmel)}.npy"
+    shape = (n_clips, frames, mels)
+    array = _finished(path, shape)
+    if array is not None:
+        return array
+    with exclusive(path.with_suffix(".lock"), f"the {name} log-mel cache entry {path}", wait=True):
+        array = _finished(path, shape)  # computed by another process while this one waited
+        if array is not None:
+            return array
+        nbytes = int(np.prod(shape)) * np.dtype(DTYPE).itemsize + 65536
+        with atomic_path(path, expected_bytes=nbytes) as tmp:  # a memory map past a full disk is SIGBUS
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=DTYPE, shape=shape)
+            _compute(waveforms, logmel, out, name, progress)
+            out.flush()
+            del out
+    return np.load(path, mmap_mode="r")
+
+
+def _finished(path: Path, shape: tuple[int, int, int]) -> np.ndarray | None:
+    """The cached array at ``path`` if it is there with ``shape``, else None."""
     if path.is_file():
         try:
             array = np.load(path, mmap_mode="r")
-            if array.shape == (n_clips, frames, mels) and array.dtype == DTYPE:
+            if array.shape == shape and array.dtype == DTYPE:
                 return array
         except (ValueError, OSError):
-            pass  # unreadable: rebuilt below
-    with atomic_path(path) as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=DTYPE, shape=(n_clips, frames, mels))
-        _compute(waveforms, logmel, out, name, progress)
-        out.flush()
-        del out
-    return np.load(path, mmap_mode="r")
+            pass  # unreadable: rebuilt
+    return None
 
 
 def _compute(waveforms: np.ndarray, logmel: LogMel, out: np.ndarray, name: str, progress: bool) -> np.ndarray:

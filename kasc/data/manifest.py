@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kasc.data.table import DatasetError, make_table, read_csv
+from kasc.data.table import DatasetError, make_table, read_csv, require_filled, require_unique
 
 
 def read_manifest(
@@ -34,8 +34,8 @@ def read_manifest(
         may name columns of the row in braces (``audio/fold{fold}``).
 
     Raises:
-      DatasetError: a named column is missing, a label is empty, or folds were asked
-        for without a fold column.
+      DatasetError: a named column is missing, a label is empty, an audio file is listed
+        twice in the folds read, or folds were asked for without a fold column.
     """
     manifest = Path(manifest)
     required = [path_column, label_column] + [c for c in (device_column, fold_column) if c]
@@ -44,12 +44,7 @@ def read_manifest(
         if not fold_column:
             raise DatasetError(f"{manifest}: folds {list(folds)} requested but no fold column configured")
         frame = frame[frame[fold_column].str.strip().isin([str(f) for f in folds])]
-    empty = frame[label_column].str.strip() == ""
-    if empty.any():
-        raise DatasetError(
-            f"{manifest}: column '{label_column}' is empty for {int(empty.sum())} row(s) "
-            f"(first file: {frame.loc[empty, path_column].iloc[0]})"
-        )
+    require_filled(frame, label_column, manifest, path_column)
     def audio_path(row: dict) -> str:
         path = Path(row[path_column])
         if path.is_absolute():
@@ -60,10 +55,12 @@ def read_manifest(
             raise DatasetError(f"{manifest}: audio_dir '{audio_dir}' names an unknown column ({err})") from None
         return str((manifest.parent / folder / path).resolve())
 
+    paths = [(audio_path(row),) for row in frame.to_dict("records")]
+    require_unique(frame.assign(_audio_file=[p for p, in paths]), "_audio_file", manifest, what="audio file(s)")
     table = pd.DataFrame({
         "filename": frame[path_column].to_numpy(),
-        "paths": [(audio_path(row),) for row in frame.to_dict("records")],
-        "label": frame[label_column].str.strip().to_numpy(),
+        "paths": paths,
+        "label": frame[label_column].to_numpy(),
         "device": frame[device_column].to_numpy() if device_column else "",
         "recording": "",
     })

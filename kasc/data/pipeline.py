@@ -27,7 +27,7 @@ from kasc.config import AugmentConfig, ExperimentConfig, resolve_path
 from kasc.data.audio import INT16_SCALE, from_int16
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
-from kasc.data.table import DatasetError, class_names as table_class_names
+from kasc.data.table import DatasetError, class_names as table_class_names, require_disjoint
 from kasc.features import LogMel
 from kasc.validate import check_augment
 
@@ -69,6 +69,9 @@ def prepare_splits(cfg: ExperimentConfig, splits: tuple[str, ...] = ("train", "v
     Bad files and CSVs raise here, before any training starts.
     """
     tables = {split: load_split(cfg.data, split) for split in splits}
+    if "train" in tables and "valid" in tables and not cfg.data.allow_overlap:
+        require_disjoint(tables["train"], tables["valid"], ("training", "validation"),
+                         f"data '{cfg.data.manifest or cfg.data.root}' ({cfg.data.train_split} / {cfg.data.valid_split})")
     names = table_class_names(tables["train"] if "train" in tables else pd.concat(tables.values()))
     cache = AudioCache(resolve_path(cfg.data.cache_dir), cfg.data.sample_rate, cfg.data.clip_samples,
                        progress=progress)

@@ -43,6 +43,7 @@ def read_csv(path: Path, required: Iterable[str], sep: str | None = "\t") -> pd.
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise DatasetError(f"{path}: cannot parse as {'tab' if sep == chr(9) else repr(sep)}-separated CSV: {err}") from err
     frame.columns = [c.strip() for c in frame.columns]
+    frame = frame.apply(lambda column: column.str.strip())  # 'airport ' is 'airport' in every reader
     for column in required:
         if column not in frame.columns:
             raise DatasetError(
@@ -50,6 +51,59 @@ def read_csv(path: Path, required: Iterable[str], sep: str | None = "\t") -> pd.
                 f"{'; is the file tab-separated?' if len(frame.columns) == 1 else ''})"
             )
     return frame
+
+
+def csv_line(row_index) -> int:
+    """The line number in its file of a row read by :func:`read_csv` (the header is line 1)."""
+    return int(row_index) + 2
+
+
+def _first_rows(frame: pd.DataFrame, mask, column: str, limit: int = 3) -> str:
+    rows = frame[mask]
+    listed = "; ".join(f"line {csv_line(i)}: {value!r}" for i, value in rows[column].head(limit).items())
+    return listed + (f"; ... ({int(mask.sum())} in all)" if int(mask.sum()) > limit else "")
+
+
+def require_unique(frame: pd.DataFrame, column: str, path: Path, what: str = "") -> None:
+    """Every value of ``column`` (read from ``path``) appears once.
+
+    Args:
+      what: how to call the values in the message (default: "value(s) of column '<column>'").
+
+    Raises:
+      DatasetError: naming the file and the lines of the first repeated values.
+    """
+    repeated = frame[column].duplicated(keep=False)
+    if repeated.any():
+        what = what or f"value(s) of column '{column}'"
+        raise DatasetError(f"{path}: {int(frame[column][repeated].nunique())} {what} listed more than once "
+                           f"({_first_rows(frame, repeated, column)})")
+
+
+def require_filled(frame: pd.DataFrame, column: str, path: Path, name_column: str) -> None:
+    """No value of ``column`` is empty (after stripping).
+
+    Raises:
+      DatasetError: naming the file, the column, and the line and file name of the first empty ones.
+    """
+    empty = frame[column] == ""
+    if empty.any():
+        raise DatasetError(f"{path}: column '{column}' is empty for {int(empty.sum())} row(s) "
+                           f"({_first_rows(frame, empty, name_column)})")
+
+
+def require_disjoint(first: pd.DataFrame, second: pd.DataFrame, names: tuple[str, str], source: str) -> None:
+    """No audio file is in both tables (their ``paths``).
+
+    Raises:
+      DatasetError: naming the first shared files, the splits and ``source``.
+    """
+    shared = {p for paths in first["paths"] for p in paths} & {p for paths in second["paths"] for p in paths}
+    if shared:
+        listed = ", ".join(sorted(shared)[:3]) + (" ..." if len(shared) > 3 else "")
+        raise DatasetError(f"{source}: {len(shared)} audio file(s) are in both the {names[0]} and the {names[1]} "
+                           f"split ({listed}); validation on training clips is not validation. Fix the split, "
+                           f"or set data.allow_overlap: true to accept it")
 
 
 def make_table(rows: pd.DataFrame) -> pd.DataFrame:

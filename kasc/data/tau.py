@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kasc.data.table import DatasetError, make_table, read_csv
+from kasc.data.table import DatasetError, csv_line, make_table, read_csv, require_filled, require_unique
 
 SCENE_CLASSES = (
     "airport", "bus", "metro", "metro_station", "park",
@@ -92,11 +92,16 @@ def read_tau(root: str | Path, split: str = "fold1_train", layout: str = "tau22"
         raise DatasetError(f"unknown TAU layout '{layout}' (expected tau22 or tau20)")
     meta_path = root / "meta.csv"
     meta = read_csv(meta_path, ["filename", "scene_label", "identifier", "source_label"])
+    require_unique(meta, "filename", meta_path)
+    require_filled(meta, "scene_label", meta_path, "filename")
     if split == "all":
         rows = meta
     else:
         split_path = _split_file(root, split)
         rows = read_csv(split_path, ["filename"])
+        require_unique(rows, "filename", split_path)
+        if "scene_label" in rows.columns:
+            require_filled(rows, "scene_label", split_path, "filename")
         unknown = ~rows["filename"].isin(meta["filename"])
         if unknown.any():
             raise DatasetError(
@@ -107,12 +112,15 @@ def read_tau(root: str | Path, split: str = "fold1_train", layout: str = "tau22"
         if "scene_label" not in rows.columns:
             meta_cols.append("scene_label")
         rows = rows.merge(meta[meta_cols], on="filename", how="left", validate="one_to_one")
-        mismatch = rows["scene_label"] != meta.set_index("filename").loc[rows["filename"], "scene_label"].to_numpy()
+        meta_rows = meta.reset_index().set_index("filename").loc[rows["filename"]]
+        mismatch = rows["scene_label"].to_numpy() != meta_rows["scene_label"].to_numpy()
         if mismatch.any():
-            raise DatasetError(
-                f"{split_path}: scene_label disagrees with meta.csv for {int(mismatch.sum())} file(s) "
-                f"(first: {rows.loc[mismatch, 'filename'].iloc[0]})"
-            )
+            first = [f"line {csv_line(i)}: {name} is {label!r} here, {meta_label!r} on line {csv_line(j)} of meta.csv"
+                     for i, name, label, meta_label, j in zip(
+                         rows.index[mismatch], rows["filename"][mismatch], rows["scene_label"][mismatch],
+                         meta_rows["scene_label"].to_numpy()[mismatch], meta_rows["index"].to_numpy()[mismatch])][:3]
+            raise DatasetError(f"{split_path}: scene_label disagrees with {meta_path} for {int(mismatch.sum())} "
+                               f"file(s) ({'; '.join(first)})")
     for name in rows["filename"]:
         parse_tau_name(name, layout)  # raises on a malformed name
     table = pd.DataFrame({
@@ -134,6 +142,7 @@ def read_dcase24_subset(table: pd.DataFrame, split_csv: str | Path) -> pd.DataFr
     """
     split_csv = Path(split_csv)
     subset = read_csv(split_csv, ["filename"])
+    require_unique(subset, "filename", split_csv)
     outside = ~subset["filename"].isin(table["filename"])
     if outside.any():
         raise DatasetError(

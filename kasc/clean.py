@@ -1,0 +1,110 @@
+"""List or remove files that killed or failed runs left behind: ``python -m kasc.clean [--delete]``.
+
+Looks in the caches (``.cache/``: audio, log-mel, soft targets) and the run folders
+(``saved_models/``), or in the folders given, for
+
+- unfinished audio cache entries (``<key>.partial.npy`` and ``.partial.json``) that no
+  process is building: a run killed while caching resumes them, so they are only
+  removed on request;
+- temporary files of atomic writes (``*.tmp<pid>.*``) whose process has ended;
+- lock owner records (``*.lock.json``) of processes that have ended.
+
+Prints one line per file with its size and why it is there; ``--delete`` removes them.
+Files in use by a running process are never listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import filelock
+
+from kasc.atomic import TEMPORARY_PATTERN, read_json
+from kasc.locks import pid_alive
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A file a run left behind."""
+
+    path: Path
+    reason: str
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size if self.path.is_file() else 0
+
+
+def _lock_free(lock_file: Path) -> bool:
+    """True if no process holds ``lock_file`` (or it does not exist)."""
+    if not lock_file.exists():
+        return True
+    lock = filelock.FileLock(str(lock_file), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return False
+    lock.release()
+    return True
+
+
+def find_leftovers(folders: list[Path]) -> list[Leftover]:
+    """Leftover files under ``folders`` (recursively), sorted by path."""
+    found = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file():
+                continue
+            name = path.name
+            temporary = TEMPORARY_PATTERN.search(name)
+            if temporary:
+                if not pid_alive(int(temporary.group(1))):
+                    found.append(Leftover(path, f"temporary file of pid {temporary.group(1)}, no longer running"))
+            elif name.endswith((".partial.npy", ".partial.json")):
+                key = name.split(".partial.")[0]
+                if _lock_free(path.with_name(f"{key}.lock")):
+                    found.append(Leftover(path, "unfinished audio cache entry (the run that started it "
+                                                "resumes it; no process is building it)"))
+            elif name.endswith(".lock.json"):
+                owner = read_json(path)
+                if not pid_alive(owner.get("pid", -1)) and _lock_free(path.with_name(name[:-len(".json")])):
+                    found.append(Leftover(path, f"owner record of pid {owner.get('pid')}, no longer running"))
+    return found
+
+
+def default_folders() -> list[Path]:
+    """The default cache root (``DataConfig.cache_dir``'s parent) and ``saved_models/``."""
+    from kasc.config import RUNS_DIR, DataConfig, resolve_path
+
+    return [resolve_path(DataConfig.cache_dir).parent, RUNS_DIR]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kasc.clean", description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="*", type=Path, help="folders to search (default: .cache and saved_models)")
+    parser.add_argument("--delete", action="store_true", help="remove what is listed")
+    args = parser.parse_args(argv)
+    folders = args.folders or default_folders()
+    leftovers = find_leftovers(folders)
+    total = 0
+    for item in leftovers:
+        size = item.size_bytes
+        total += size
+        if args.delete:
+            item.path.unlink(missing_ok=True)
+        print(f"{'removed' if args.delete else 'leftover'}\t{size / 1e6:.2f} MB\t{item.path}\t{item.reason}")
+    searched = ", ".join(map(str, folders))
+    if not leftovers:
+        print(f"nothing left behind in {searched}")
+    elif not args.delete:
+        print(f"{len(leftovers)} file(s), {total / 1e6:.2f} MB in {searched}; --delete removes them", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
