@@ -58,6 +58,7 @@ def worker(setting: str, models: list[str], steps: int, student_batch: int, teac
 
     from kasc.distill import Distiller
     from kasc.models import build_model
+    from kasc.targets import LABELS
 
     out = {}
     for name in models:
@@ -69,7 +70,7 @@ def worker(setting: str, models: list[str], steps: int, student_batch: int, teac
         distiller.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-3), **compile_options)
         rng = np.random.default_rng(0)
         x = tf.constant(rng.standard_normal((batch, frames, 256, 1)).astype(np.float32))
-        y = tf.one_hot(rng.integers(0, 10, batch), 10)
+        y = {LABELS: tf.one_hot(rng.integers(0, 10, batch), 10)}
         for _ in range(2):  # trace (and compile with XLA)
             distiller.train_on_batch(x, y)
         start = time.perf_counter()

@@ -127,6 +127,7 @@ def torch_comparison(args, n_mels: int) -> dict:
     from kasc.complexity import audit_keras
     from kasc.distill import Distiller
     from kasc.models import build_model
+    from kasc.targets import LABELS
 
     peer = TorchPeer()
     runs = {}
@@ -143,7 +144,7 @@ def torch_comparison(args, n_mels: int) -> dict:
             distiller.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-3))
             rng = np.random.default_rng(0)
             x = tf.constant(rng.standard_normal((batch, frames, n_mels, 1)).astype(np.float32))
-            y = tf.one_hot(rng.integers(0, 10, batch), 10)
+            y = {LABELS: tf.one_hot(rng.integers(0, 10, batch), 10)}
             for _ in range(2):
                 distiller.train_on_batch(x, y)
             runs[name] = (distiller, x, y, batch, frames, macs)
@@ -195,7 +196,8 @@ def main() -> None:
     from kasc.complexity import audit_keras
     from kasc.config import load_config
     from kasc.data.pipeline import Pipeline, prepare_splits
-    from kasc.distill import SOFT_TARGETS, Distiller
+    from kasc.distill import Distiller
+    from kasc.targets import SOFT_TARGETS
     from kasc.features import LogMel
     from kasc.models import build_model
     from kasc.models.ensemble import tempered_average

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 
 import keras
 from keras import ops
+
+from kasc.runs import RunDir
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -71,7 +74,9 @@ class ValidationDetails(keras.callbacks.Callback):
 
         import tensorflow as tf
 
-        from kasc.evaluate import confusion_figure, keras_probabilities, split_report
+        from kasc.confusion_plot import confusion_figure
+        from kasc.inference import keras_probabilities
+        from kasc.metrics import split_report
 
         probabilities = keras_probabilities(self.network, self.data, self.logmel, self.batch_size)
         report = split_report(self.data.table, self.data.labels, probabilities, self.data.class_names)
@@ -95,3 +100,27 @@ class ValidationDetails(keras.callbacks.Callback):
                     tf.summary.scalar(f"class_accuracy/{name}", value)
             tf.summary.image("confusion_matrix", tf.image.decode_png(buffer.getvalue(), channels=4)[tf.newaxis])
         self._writer.flush()
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the run's checkpoint at the end of every epoch (unless training diverged).
+
+    Args:
+      run: the run folder.
+      train_seconds: training time spent before this session (resumed runs).
+    """
+
+    def __init__(self, run: RunDir, train_seconds: float = 0.0):
+        super().__init__()
+        self.run = run
+        self.train_seconds = train_seconds
+        self._epoch_start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_seconds += time.monotonic() - self._epoch_start
+        if getattr(self.model, "diverged", None):
+            return
+        self.run.save_checkpoint(self.model, epoch + 1, self.train_seconds)

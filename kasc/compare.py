@@ -19,7 +19,17 @@ import statistics
 import sys
 from pathlib import Path
 
+from kasc.runs import RunDir
+
 SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed\d+$")
+
+
+def _metrics(run: Path) -> dict:
+    """A run folder's ``metrics.json``; a folder without one is an error naming it."""
+    metrics = RunDir(run).metrics()
+    if not metrics:
+        raise FileNotFoundError(f"{RunDir(run).metrics_file}: missing or not JSON (is {run} a finished run?)")
+    return metrics
 
 
 def _cell(value, pattern: str = "{:.3f}") -> str:
@@ -28,7 +38,7 @@ def _cell(value, pattern: str = "{:.3f}") -> str:
 
 def run_row(run: Path) -> list[str]:
     """Table cells of one run folder."""
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = _metrics(run)
     int8 = metrics.get("int8", {}).get("accuracy")
     minutes = metrics.get("train_seconds")
     return [run.name, _cell(metrics.get("accuracy")), _cell(metrics.get("macro_class_accuracy")),
@@ -47,7 +57,7 @@ def _mean_sd(values: list, pattern: str = "{:.3f}") -> str:
 
 def seeds_row(name: str, runs: list[Path]) -> list[str]:
     """One row for the same config trained with several seeds: mean ± sd of each figure."""
-    metrics = [json.loads((run / "metrics.json").read_text()) for run in runs]
+    metrics = [_metrics(run) for run in runs]
     minutes = [m["train_seconds"] / 60 for m in metrics if m.get("train_seconds") is not None]
     return [f"{name} ({len(runs)} seeds)", _mean_sd([m.get("accuracy") for m in metrics]),
             _mean_sd([m.get("macro_class_accuracy") for m in metrics]), _mean_sd([m.get("log_loss") for m in metrics]),

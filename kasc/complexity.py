@@ -95,29 +95,6 @@ class Audit:
 # ----------------------------------------------------------------------------- Keras
 
 
-def with_input_shape(model, input_shape: tuple):
-    """Rebuild a functional model (nested ones included) with a fixed input shape, so
-    that every layer's output shape is static."""
-    import keras
-
-    def patch(config):
-        if isinstance(config, dict):
-            if config.get("class_name") == "InputLayer":
-                cfg = config["config"]
-                key = "batch_shape" if "batch_shape" in cfg else "batch_input_shape"
-                if key in cfg and len(cfg[key]) == len(input_shape) + 1:
-                    cfg[key] = [None, *input_shape]
-            for value in config.values():
-                patch(value)
-        elif isinstance(config, list):
-            for value in config:
-                patch(value)
-
-    config = model.get_config()
-    patch({"class_name": "root", "config": config})
-    return model.__class__.from_config(config, custom_objects=keras.saving.get_custom_objects())
-
-
 def _keras_layers(model) -> Iterable:
     for layer in model.layers:
         if hasattr(layer, "layers") and layer.layers:
@@ -148,6 +125,8 @@ def _keras_layer_macs(layer) -> tuple[int, bool]:
 
 def audit_keras(model, input_shape: tuple = DEFAULT_INPUT_SHAPE, name: str | None = None) -> Audit:
     """Audit a Keras model for one input of ``input_shape`` (batch 1), float32 weights."""
+    from kasc.models.reshape import with_input_shape
+
     fixed = with_input_shape(model, tuple(input_shape))
     rows = []
     for layer in _keras_layers(fixed):

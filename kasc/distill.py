@@ -34,8 +34,8 @@ from keras import ops
 
 from kasc.models.blocks import logits_model
 from kasc.models.ensemble import tempered_average
+from kasc.targets import LABELS, SOFT_TARGETS
 
-SOFT_TARGETS = "soft_targets"
 
 
 def label_cross_entropy(labels, logits):
@@ -53,6 +53,10 @@ def distillation_kl(soft_targets, logits, temperature: float):
 
 class Distiller(keras.Model):
     """Trains ``student`` from labels and the soft targets of ``teachers``.
+
+    Targets are a dict (``kasc.targets``): ``{LABELS: one-hot (batch, C)}`` plus
+    ``SOFT_TARGETS`` (batch, C) when the soft targets were computed ahead, as
+    ``kasc.data.pipeline`` yields them; ``fit(x, {LABELS: y})`` with arrays works too.
 
     Args:
       student: a kasc model (input log-mel (batch, frames, mels, 1), a layer named
@@ -98,7 +102,7 @@ class Distiller(keras.Model):
 
     def soft_targets(self, x, targets):
         """The batch's soft targets (batch, C): carried (cached) or from the teachers, else None."""
-        if isinstance(targets, dict) and SOFT_TARGETS in targets:
+        if SOFT_TARGETS in targets:
             return targets[SOFT_TARGETS]
         if self.teachers:
             logits = [model(x, training=False) for model in self.teacher_logits]
@@ -115,19 +119,23 @@ class Distiller(keras.Model):
         total = self.label_weight * label_loss + (1.0 - self.label_weight) * kd_loss
         return label_loss, kd_loss, total
 
-    @staticmethod
-    def _labels(targets):
-        return targets["label"] if isinstance(targets, dict) else targets
-
     def _record(self, labels, logits, label_loss, kd_loss, total):
         self.label_loss_tracker.update_state(label_loss)
         self.distillation_loss_tracker.update_state(kd_loss)
         self.total_loss_tracker.update_state(total)
         self.accuracy_tracker.update_state(labels, logits)
 
-    def train_step(self, data):
+    @staticmethod
+    def _unpack(data):
         x, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
-        labels = self._labels(targets)
+        if not isinstance(targets, dict) or LABELS not in targets:
+            raise TypeError(f"Distiller targets must be a dict with the one-hot labels under '{LABELS}' "
+                            f"(kasc.targets.LABELS), got {type(targets).__name__}")
+        return x, targets
+
+    def train_step(self, data):
+        x, targets = self._unpack(data)
+        labels = targets[LABELS]
         soft = self.soft_targets(x, targets)
         student_vars = self.student.trainable_variables
         with tf.GradientTape() as tape:
@@ -141,8 +149,8 @@ class Distiller(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
-        x, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
-        labels = self._labels(targets)
+        x, targets = self._unpack(data)
+        labels = targets[LABELS]
         logits = self.student_logits(x, training=False)
         label_loss = ops.mean(label_cross_entropy(labels, logits))
         self.label_loss_tracker.update_state(label_loss)

@@ -16,91 +16,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from kasc.metrics import classification_metrics
-from kasc.atomic import atomic_path, write_json
+from kasc.atomic import write_json
+from kasc.confusion_plot import save_confusion_png
+from kasc.inference import keras_probabilities, tflite_probabilities
+from kasc.metrics import split_report
 from kasc.runs import RunDir
-
-DEVICE_GROUPS = {"seen": ("a", "b", "c", "s1", "s2", "s3"), "unseen": ("s4", "s5", "s6")}  # TAU22 fold 1
-
-
-def keras_probabilities(model, data, logmel, batch_size: int = 64) -> np.ndarray:
-    """Probabilities (n, C) of a Keras model on every clip of a split (no augmentation)."""
-    from kasc.data.pipeline import Pipeline
-
-    return model.predict(Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x), verbose=0)
-
-
-def tflite_probabilities(path: Path, data, logmel, batch_size: int = 64) -> np.ndarray:
-    """Probabilities (n, C) of a batch-1 TFLite model (LiteRT) on every clip of a split."""
-    from kasc.data.pipeline import logmel_batches
-    from kasc.litert_runner import TFLiteModel
-
-    model = TFLiteModel(path)
-    return np.concatenate([model(spectra) for spectra in logmel_batches(data.waveforms, logmel, batch_size)])
-
-
-def _group_metrics(labels, probabilities, class_names, mask) -> dict:
-    from sklearn.metrics import log_loss
-
-    labels, probabilities = labels[mask], probabilities[mask]
-    return {"clips": int(mask.sum()),
-            "accuracy": float(np.mean(probabilities.argmax(1) == labels)),
-            "log_loss": float(log_loss(labels, probabilities, labels=np.arange(len(class_names))))}
-
-
-def split_report(table: pd.DataFrame, labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
-    """Classification metrics plus per-device figures (and seen / unseen groups when the
-    split has TAU22's devices)."""
-    probabilities = np.asarray(probabilities, np.float64)
-    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
-    report = classification_metrics(labels, probabilities, class_names)
-    devices = table["device"].astype(str).to_numpy()
-    if (devices != "").any():
-        report["per_device"] = {d: _group_metrics(labels, probabilities, class_names, devices == d)
-                                for d in sorted(set(devices))}
-        if set(devices) <= set(DEVICE_GROUPS["seen"] + DEVICE_GROUPS["unseen"]):
-            report["device_groups"] = {g: _group_metrics(labels, probabilities, class_names, np.isin(devices, members))
-                                       for g, members in DEVICE_GROUPS.items() if np.isin(devices, members).any()}
-    return report
-
-
-def save_confusion_png(path: Path, matrix, class_names: list[str], title: str) -> Path:
-    """Row-normalised confusion matrix as a PNG (counts written in the cells)."""
-    figure = confusion_figure(matrix, class_names, title)
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    return path
-
-
-def confusion_figure(matrix, class_names: list[str], title: str):
-    """A matplotlib figure of the row-normalised confusion matrix."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = np.asarray(matrix)
-    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    size = 2.0 + 0.55 * len(class_names)
-    figure, axes = plt.subplots(figsize=(size, size))
-    axes.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
-    axes.set_xticks(range(len(class_names)), class_names, rotation=60, ha="right", fontsize=8)
-    axes.set_yticks(range(len(class_names)), class_names, fontsize=8)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    axes.set_title(title, fontsize=9)
-    for i in range(len(class_names)):
-        for j in range(len(class_names)):
-            if matrix[i, j]:
-                axes.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
-                          color="white" if rates[i, j] > 0.5 else "black")
-    figure.tight_layout()
-    return figure
 
 
 def _fmt(value, pattern="{:.3f}") -> str:
@@ -147,10 +68,9 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     if int8 and run.int8_file.is_file():
         int8_probabilities = tflite_probabilities(run.int8_file, valid_data, logmel, batch_size)
         reports["int8"] = split_report(valid_data.table, valid_data.labels, int8_probabilities, valid_data.class_names)
-    write_predictions(run.path / "predictions_valid.csv", valid_data.table["filename"], probabilities,
-                      valid_data.class_names)
+    write_predictions(run.predictions_file, valid_data.table["filename"], probabilities, valid_data.class_names)
     keras_report = reports["keras"]
-    save_confusion_png(run.path / "confusion.png", keras_report["confusion_matrix"], keras_report["class_names"],
+    save_confusion_png(run.confusion_file, keras_report["confusion_matrix"], keras_report["class_names"],
                        f"{cfg.name}: accuracy {keras_report['accuracy']:.3f} on {keras_report['clips']} clips")
     metrics = {**run.metrics(), **keras_report}
     if "int8" in reports:
@@ -216,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, OSError, LockBusy) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"written: {run.metrics_file}, {run.path / 'confusion.png'}, {run.path / 'predictions_valid.csv'}")
+    print(f"written: {run.metrics_file}, {run.confusion_file}, {run.predictions_file}")
     return 0
 
 

@@ -28,15 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from kasc.litert_runner import run_tflite
+from kasc.models.reshape import fixed_shape_model
 
-
-def fixed_shape_model(model, input_shape: tuple):
-    """A copy of ``model`` (same weights) with a static input shape (1, *input_shape)."""
-    from kasc.complexity import with_input_shape
-
-    fixed = with_input_shape(model, tuple(input_shape))
-    fixed.set_weights(model.get_weights())
-    return fixed
 
 
 @contextlib.contextmanager

@@ -1,13 +1,19 @@
 """Classification metrics as DCASE reports them, computed with scikit-learn.
 
 DCASE Task 1 ranks by the class-wise macro average of accuracy (each class's accuracy,
-then their mean) and reports the multi-class log loss.
+then their mean) and reports the multi-class log loss, also per recording device.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss
+
+from kasc.data.tau import TAU22_SEEN_DEVICES, TAU22_UNSEEN_DEVICES
+
+DEVICE_GROUPS = {"seen": TAU22_SEEN_DEVICES, "unseen": TAU22_UNSEEN_DEVICES}
+"""TAU22 fold 1's devices seen in training and unseen (only in evaluation)."""
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
@@ -43,3 +49,26 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, class_
         "confusion_matrix": matrix.tolist(),
         "class_names": list(class_names),
     }
+
+
+def _group_metrics(labels, probabilities, class_names, mask) -> dict:
+    labels, probabilities = labels[mask], probabilities[mask]
+    return {"clips": int(mask.sum()),
+            "accuracy": float(np.mean(probabilities.argmax(1) == labels)),
+            "log_loss": float(log_loss(labels, probabilities, labels=np.arange(len(class_names))))}
+
+
+def split_report(table: pd.DataFrame, labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
+    """Classification metrics plus per-device figures (and seen / unseen groups when the
+    split has TAU22's devices)."""
+    probabilities = np.asarray(probabilities, np.float64)
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+    report = classification_metrics(labels, probabilities, class_names)
+    devices = table["device"].astype(str).to_numpy()
+    if (devices != "").any():
+        report["per_device"] = {d: _group_metrics(labels, probabilities, class_names, devices == d)
+                                for d in sorted(set(devices))}
+        if set(devices) <= set(DEVICE_GROUPS["seen"] + DEVICE_GROUPS["unseen"]):
+            report["device_groups"] = {g: _group_metrics(labels, probabilities, class_names, np.isin(devices, members))
+                                       for g, members in DEVICE_GROUPS.items() if np.isin(devices, members).any()}
+    return report

@@ -28,7 +28,6 @@ import io
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import yaml
 
@@ -74,6 +73,8 @@ class RunDir:
         self.complexity_file = self.path / "complexity.json"
         self.teachers_file = self.path / "teachers.json"  # a distilled run's teacher table
         self.int8_file = self.path / "model_int8.tflite"
+        self.predictions_file = self.path / "predictions_valid.csv"  # DCASE output format
+        self.confusion_file = self.path / "confusion.png"
         self.lock_file = self.path / ".kasc.lock"
 
     @contextlib.contextmanager
@@ -169,7 +170,7 @@ class RunDir:
 
     # -------------------------------------------------------------- checkpoints
 
-    def save_checkpoint(self, model: keras.Model, epoch: int, train_seconds: float) -> None:
+    def save_checkpoint(self, model, epoch: int, train_seconds: float) -> None:
         """Save weights (with the optimiser) after ``epoch`` finished epochs, atomically,
         after checking the free space (the previous checkpoint's size, or an estimate)."""
         expected = self.weights.stat().st_size if self.weights.is_file() else weights_file_bytes(model)
@@ -178,7 +179,7 @@ class RunDir:
         write_json(self.state_file, {"epoch": int(epoch), "train_seconds": round(train_seconds, 1),
                                      "saved": time.strftime("%Y-%m-%d %H:%M:%S")})
 
-    def save_model(self, model: keras.Model) -> None:
+    def save_model(self, model) -> None:
         """Save the trained network as ``model.keras`` (atomic)."""
         with atomic_path(self.model_file, expected_bytes=weights_file_bytes(model)) as tmp:
             model.save(tmp)
@@ -203,7 +204,7 @@ class RunDir:
         write_text(self.log_csv, out.getvalue())
 
 
-def weights_file_bytes(model: keras.Model) -> int:
+def weights_file_bytes(model) -> int:
     """A generous estimate of the size of ``model``'s weights file (with its optimiser's
     variables if compiled): 4 bytes per value plus HDF5's ~1.1 KB per variable (measured:
     SERFR-CNN widths 4-32 with Adam, 297 variables, 335-956 KB), plus 10 % and 64 KB."""
@@ -222,27 +223,3 @@ def _plain(tree):
     if isinstance(tree, (list, tuple)):
         return [_plain(v) for v in tree]
     return tree
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the run's checkpoint at the end of every epoch (unless training diverged).
-
-    Args:
-      run: the run folder.
-      train_seconds: training time spent before this session (resumed runs).
-    """
-
-    def __init__(self, run: RunDir, train_seconds: float = 0.0):
-        super().__init__()
-        self.run = run
-        self.train_seconds = train_seconds
-        self._epoch_start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.monotonic()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.train_seconds += time.monotonic() - self._epoch_start
-        if getattr(self.model, "diverged", None):
-            return
-        self.run.save_checkpoint(self.model, epoch + 1, self.train_seconds)

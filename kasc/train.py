@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ def init_from(model, source: str) -> str:
     matching layer is an error."""
     from kasc.models.pretrained import load_pretrained
 
-    path = resolve_path(source)
+    _, path = RunDir.locate(resolve_path(source))  # a run folder means its model.keras
     try:
         result = load_pretrained(model, path)
     except FileNotFoundError as err:
@@ -78,31 +79,6 @@ def init_from(model, source: str) -> str:
     return (f"init_from {path}: {len(result['loaded'])} layers copied"
             + (f", {len(skipped)} kept fresh ({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})"
                if skipped else ""))
-
-
-def prepare_teachers(cfg: ExperimentConfig, runs_dir: Path, profile: str | None, class_names: list[str],
-                     verbose: int) -> list[RunDir]:
-    """Train (or reuse) each teacher run of ``distill.teachers`` in ``runs_dir`` (beside
-    the student's run, ``<name>[-<profile>]``); return their run folders."""
-    teacher_cfgs = [load_config(name, profile=profile) for name in cfg.distill.teachers]
-    for teacher_cfg in teacher_cfgs:
-        own_front_end = (teacher_cfg.features, teacher_cfg.data.sample_rate) != (cfg.features, cfg.data.sample_rate)
-        if own_front_end and cfg.distill.soft_targets == "online":
-            raise ConfigError(f"distill.soft_targets: 'online' needs teachers on the student's front end; teacher "
-                              f"{teacher_cfg.name} has its own ({teacher_cfg.data.sample_rate} Hz, "
-                              f"{teacher_cfg.features.n_mels} mels): use 'cached'")
-    paths = []
-    for name, teacher_cfg in zip(cfg.distill.teachers, teacher_cfgs):
-        run = RunDir(runs_dir / default_run_dir(teacher_cfg, profile).name)
-        say(f"teacher {name}: {run.path}")
-        # reuses a finished run of the same config; waits if another student is training it
-        train(teacher_cfg, run, profile=profile, verbose=verbose, wait_for_folder=True)
-        teacher_classes = run.metrics().get("class_names")
-        if teacher_classes != class_names:
-            raise TrainingError(f"teacher run {run.path} predicts classes {teacher_classes}, "
-                                f"the student's data has {class_names}")
-        paths.append(run)
-    return paths
 
 
 def export_and_audit(cfg: ExperimentConfig, run: RunDir, model, splits, logmel) -> dict:
@@ -144,103 +120,192 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
 
     The run folder is held by this process throughout (``RunDir.owned``): another
     process working there makes this one stop at once (``kasc.locks.LockBusy``), or
-    wait with ``wait_for_folder``.
+    wait with ``wait_for_folder``. The phases, each a function below: data, teachers,
+    soft targets, distiller, fit (or resume), finish.
     """
-    with run.owned(wait=wait_for_folder, say=say):
-        return _train_owned(cfg, run, profile, restart, verbose)
-
-
-def _train_owned(cfg: ExperimentConfig, run: RunDir, profile: str | None, restart: bool, verbose: int) -> dict:
     import keras
 
-    from kasc.callbacks import LearningRateLogger, NanGuard, ValidationDetails
-    from kasc.data.pipeline import Pipeline, prepare_splits, steps_per_epoch
-    from kasc.distill import SOFT_TARGETS, Distiller
-    from kasc.evaluate import ensemble_report, evaluate_run
-    from kasc.features import LogMel
-    from kasc.models.ensemble import tempered_average
-    from kasc.runs import EpochCheckpoint
-    from kasc.schedules import ExpWarmupLinearDecay
-    from kasc.soft_targets import cached_teacher_logits
+    with run.owned(wait=wait_for_folder, say=say):
+        run.start(cfg, restart=restart)
+        if run.is_finished():
+            metrics = run.metrics()
+            say(f"{cfg.name}: already finished in {run.path} (accuracy {metrics['accuracy']:.3f}); "
+                f"--restart trains it again")
+            return metrics
+        started = time.monotonic()
+        keras.utils.set_random_seed(cfg.train.seed)
+        data = prepare_data(cfg, verbose)
+        teacher_runs = prepare_teachers(cfg, run, profile, data.class_names, verbose) if cfg.distill.teachers else []
+        keras.utils.set_random_seed(cfg.train.seed)
+        targets = prepare_soft_targets(cfg, data, teacher_runs, verbose)
+        distiller = build_distiller(cfg, data, targets)
+        fit_or_resume(cfg, run, distiller, data, targets, verbose)
+        return finish(cfg, run, distiller.student, data, started)
 
-    run.start(cfg, restart=restart)
-    if run.is_finished():
-        metrics = run.metrics()
-        say(f"{cfg.name}: already finished in {run.path} (accuracy {metrics['accuracy']:.3f}); "
-            f"--restart trains it again")
-        return metrics
-    started = time.monotonic()
-    keras.utils.set_random_seed(cfg.train.seed)
+
+@dataclasses.dataclass
+class TrainingData:
+    """The decoded splits and the front end of a run."""
+
+    splits: dict  # "train" / "valid" -> kasc.data.pipeline.SplitData
+    logmel: object  # kasc.features.LogMel
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.splits["train"].class_names
+
+
+@dataclasses.dataclass
+class SoftTargets:
+    """How the student gets its soft targets: carried with the batches (``extra``, cached
+    teacher outputs), from teachers run on every batch (``teachers``, online), or neither."""
+
+    extra: dict
+    teachers: list
+    distilled: bool
+
+
+def prepare_data(cfg: ExperimentConfig, verbose: int) -> TrainingData:
+    """Phase 1: read and decode the training and validation splits (audio cache)."""
+    from kasc.data.pipeline import prepare_splits
+    from kasc.features import LogMel
+
     splits = prepare_splits(cfg, progress=verbose > 0)
-    train_data, valid_data = splits["train"], splits["valid"]
-    class_names = train_data.class_names
-    logmel = LogMel(cfg.features, cfg.data.sample_rate)
-    say(f"{cfg.name}: {len(train_data)} training / {len(valid_data)} validation clips, "
-        f"{len(class_names)} classes, features {logmel.output_shape(cfg.data.clip_samples)}")
+    data = TrainingData(splits, LogMel(cfg.features, cfg.data.sample_rate))
+    say(f"{cfg.name}: {len(splits['train'])} training / {len(splits['valid'])} validation clips, "
+        f"{len(data.class_names)} classes, features {data.logmel.output_shape(cfg.data.clip_samples)}")
+    return data
+
+
+def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, class_names: list[str],
+                     verbose: int) -> list[RunDir]:
+    """Phase 2: train (or reuse) each teacher run of ``distill.teachers`` beside the
+    student's run (``<name>[-<profile>]``), print them and their ensemble (the report's
+    Table 2, also written to ``teachers.json``); return their run folders."""
+    from kasc.evaluate import ensemble_report
+
+    runs_dir = run.path.parent
+    teacher_cfgs = [load_config(name, profile=profile) for name in cfg.distill.teachers]
+    for teacher_cfg in teacher_cfgs:
+        own_front_end = (teacher_cfg.features, teacher_cfg.data.sample_rate) != (cfg.features, cfg.data.sample_rate)
+        if own_front_end and cfg.distill.soft_targets == "online":
+            raise ConfigError(f"distill.soft_targets: 'online' needs teachers on the student's front end; teacher "
+                              f"{teacher_cfg.name} has its own ({teacher_cfg.data.sample_rate} Hz, "
+                              f"{teacher_cfg.features.n_mels} mels): use 'cached'")
+    teacher_runs = []
+    for name, teacher_cfg in zip(cfg.distill.teachers, teacher_cfgs):
+        teacher_run = RunDir(runs_dir / default_run_dir(teacher_cfg, profile).name)
+        say(f"teacher {name}: {teacher_run.path}")
+        # reuses a finished run of the same config; waits if another student is training it
+        train(teacher_cfg, teacher_run, profile=profile, verbose=verbose, wait_for_folder=True)
+        teacher_classes = teacher_run.metrics().get("class_names")
+        if teacher_classes != class_names:
+            raise TrainingError(f"teacher run {teacher_run.path} predicts classes {teacher_classes}, "
+                                f"the student's data has {class_names}")
+        teacher_runs.append(teacher_run)
+    say("teachers and their ensemble on the teachers' validation split (report Table 2):")
+    table = ensemble_report(teacher_runs, cfg.distill.teacher_weights, batch_size=cfg.train.batch_size)
+    write_json(run.teachers_file, {name: {k: r[k] for k in ("clips", "accuracy", "macro_class_accuracy",
+                                                              "log_loss", "per_class_accuracy")}
+                                   for name, r in table.items()})
+    return teacher_runs
+
+
+def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs: list[RunDir],
+                         verbose: int) -> SoftTargets:
+    """Phase 3: the teachers' soft targets, cached per training clip (``distill.soft_targets:
+    cached``, ``kasc.soft_targets``) or the teacher models for online targets."""
+    from kasc.models.ensemble import tempered_average
+    from kasc.soft_targets import cached_teacher_logits
+    from kasc.targets import SOFT_TARGETS
 
     distill = cfg.distill
-    teacher_runs = prepare_teachers(cfg, run.path.parent, profile, class_names, verbose=verbose) if distill.teachers else []
-    teacher_paths = [teacher.model_file for teacher in teacher_runs]
-    if teacher_runs:
-        say("teachers and their ensemble on the teachers' validation split (report Table 2):")
-        table = ensemble_report(teacher_runs, distill.teacher_weights, batch_size=cfg.train.batch_size)
-        write_json(run.teachers_file, {name: {k: r[k] for k in ("clips", "accuracy", "macro_class_accuracy",
-                                                                          "log_loss", "per_class_accuracy")}
-                                                for name, r in table.items()})
-    keras.utils.set_random_seed(cfg.train.seed)
-    extra_targets, teachers = {}, []
-    if teacher_paths and distill.soft_targets == "cached":
-        logits = [cached_teacher_logits(cfg, train_data, path, progress=verbose > 0) for path in teacher_paths]
-        extra_targets[SOFT_TARGETS] = np.asarray(tempered_average(logits, distill.temperature, distill.teacher_weights))
+    if not teacher_runs:
+        return SoftTargets({}, [], distilled=False)
+    if distill.soft_targets == "cached":
+        logits = [cached_teacher_logits(cfg, data.splits["train"], teacher.model_file, progress=verbose > 0)
+                  for teacher in teacher_runs]
         say(f"soft targets: cached logits of {len(logits)} teacher(s), T = {distill.temperature}")
-    elif teacher_paths:
-        from kasc.models import load_model
+        soft = np.asarray(tempered_average(logits, distill.temperature, distill.teacher_weights))
+        return SoftTargets({SOFT_TARGETS: soft}, [], distilled=True)
+    from kasc.models import load_model
 
-        teachers = [load_model(path) for path in teacher_paths]
-        say(f"soft targets: {len(teachers)} teacher(s) online, T = {distill.temperature}")
+    teachers = [load_model(teacher.model_file) for teacher in teacher_runs]
+    say(f"soft targets: {len(teachers)} teacher(s) online, T = {distill.temperature}")
+    return SoftTargets({}, teachers, distilled=True)
 
-    student = build_network(cfg, len(class_names))
+
+def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTargets):
+    """Phase 4: the student (``train.init_from`` weights if set) in a compiled
+    :class:`~kasc.distill.Distiller` with Adam, weight decay and the report's schedule,
+    its optimiser slots built (so that a checkpoint can be loaded)."""
+    import keras
+
+    from kasc.data.pipeline import steps_per_epoch
+    from kasc.distill import Distiller
+    from kasc.schedules import ExpWarmupLinearDecay
+
+    distill, schedule_cfg = cfg.distill, cfg.train
+    student = build_network(cfg, len(data.class_names))
     if cfg.train.init_from:
         say(init_from(student, cfg.train.init_from))
-    distiller = Distiller(student, teachers, distill.teacher_weights, distill.temperature,
-                          distill.label_weight if teacher_paths else 1.0, name="distiller")
-    steps = steps_per_epoch(len(train_data), cfg.train.batch_size)
-    schedule = ExpWarmupLinearDecay(steps, cfg.train.learning_rate, cfg.train.warmup_epochs,
-                                    cfg.train.decay_end_epoch, cfg.train.final_learning_rate)
-    distiller.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule, weight_decay=cfg.train.weight_decay))
+    distiller = Distiller(student, targets.teachers, distill.teacher_weights, distill.temperature,
+                          distill.label_weight if targets.distilled else 1.0, name="distiller")
+    steps = steps_per_epoch(len(data.splits["train"]), cfg.train.batch_size)
+    schedule = ExpWarmupLinearDecay(steps, schedule_cfg.learning_rate, schedule_cfg.warmup_epochs,
+                                    schedule_cfg.decay_end_epoch, schedule_cfg.final_learning_rate)
+    distiller.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule, weight_decay=schedule_cfg.weight_decay))
     distiller.build_for_training(student.input_shape[1:])
+    return distiller
 
+
+def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingData, targets: SoftTargets,
+                  verbose: int) -> None:
+    """Phase 5: load the checkpoint if there is one, then ``fit`` the remaining epochs
+    (checkpoint, CSV log, TensorBoard and validation details after every epoch).
+
+    Raises:
+      TrainingError: the loss became non-finite (the checkpoint keeps the last good epoch).
+    """
+    import keras
+
+    from kasc.callbacks import EpochCheckpoint, LearningRateLogger, NanGuard, ValidationDetails
+    from kasc.data.pipeline import Pipeline, steps_per_epoch
+
+    train_data, valid_data = data.splits["train"], data.splits["valid"]
+    student = distiller.student
     state = run.state()
     start_epoch = int(state.get("epoch", 0))
     if start_epoch:
         distiller.load_weights(run.weights)
         say(f"resuming {run.path} after epoch {start_epoch} of {cfg.train.epochs}")
     run.trim_log(start_epoch)  # rows of epochs after the checkpoint are trained again
-
+    if start_epoch >= cfg.train.epochs:  # killed after the last checkpoint, before the model was saved
+        return
     spectra = None
     if cfg.data.cache_logmel:
         from kasc.data.logmel_cache import cached_logmel
 
-        spectra = cached_logmel(train_data.waveforms, logmel, resolve_path(cfg.data.cache_dir).parent / "logmel",
+        spectra = cached_logmel(train_data.waveforms, data.logmel, resolve_path(cfg.data.cache_dir).parent / "logmel",
                                 name=f"{cfg.name}/train", progress=verbose > 0)
-    train_ds = Pipeline(train_data, logmel, cfg.train.batch_size, extra_targets, spectra).training(
+    train_ds = Pipeline(train_data, data.logmel, cfg.train.batch_size, targets.extra, spectra).training(
         cfg.augment, seed=cfg.train.seed, start_epoch=start_epoch)
-    valid_ds = Pipeline(valid_data, logmel, cfg.train.batch_size).evaluation()
+    valid_ds = Pipeline(valid_data, data.logmel, cfg.train.batch_size).evaluation()
+    steps = steps_per_epoch(len(train_data), cfg.train.batch_size)
     nan_guard = NanGuard()
     callbacks = [
         nan_guard,
         LearningRateLogger(),
         keras.callbacks.CSVLogger(str(run.log_csv), append=start_epoch > 0),
         keras.callbacks.TensorBoard(str(run.tensorboard_dir), update_freq="epoch"),
-        ValidationDetails(student, valid_data, logmel, run.tensorboard_dir, cfg.train.details_every,
+        ValidationDetails(student, valid_data, data.logmel, run.tensorboard_dir, cfg.train.details_every,
                           cfg.train.batch_size),
         EpochCheckpoint(run, float(state.get("train_seconds", 0.0))),
     ]
-    if start_epoch < cfg.train.epochs:
-        say(f"training {student.name} ({student.count_params():,} parameters) for epochs "
-            f"{start_epoch + 1}..{cfg.train.epochs}, {steps} steps each; TensorBoard: {run.tensorboard_dir}")
-        distiller.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
-                      validation_data=valid_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+    say(f"training {student.name} ({student.count_params():,} parameters) for epochs "
+        f"{start_epoch + 1}..{cfg.train.epochs}, {steps} steps each; TensorBoard: {run.tensorboard_dir}")
+    distiller.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+                  validation_data=valid_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
     if nan_guard.where is not None:
         w = nan_guard.where
         raise TrainingError(
@@ -248,10 +313,21 @@ def _train_owned(cfg: ExperimentConfig, run: RunDir, profile: str | None, restar
             f"(learning rate {w['learning_rate']:.3g}); the checkpoint keeps epoch {run.state().get('epoch', 0)}. "
             f"Lower train.learning_rate or check the data, then run again (or --restart).")
 
+
+def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, started: float) -> dict:
+    """Phase 6: save ``model.keras``, export and audit int8 TFLite (``train.export``),
+    evaluate on the validation split, write ``metrics.json`` (``finished``); return it.
+
+    Raises:
+      TrainingError: the int8 model exceeds the DCASE 2023 limits (``model.check_limits``).
+    """
+    from kasc.evaluate import evaluate_run
+
+    valid_data = data.splits["valid"]
     run.save_model(student)
     summary = {"run": cfg.name, "epochs": cfg.train.epochs, "train_seconds": run.state().get("train_seconds", 0.0)}
     if cfg.train.export:
-        result = export_and_audit(cfg, run, student, splits, logmel)
+        result = export_and_audit(cfg, run, student, data.splits, data.logmel)
         limits, check = result["per_second"], result["report"]["int8"]
         verdict = "PASS" if limits["within_limits"] else "FAIL"
         say(f"int8 TFLite: {limits['param_bytes']:,} parameter bytes, {limits['macs_per_second']:,} MACs per 1 s "

@@ -39,7 +39,7 @@ def test_too_little_space_is_refused_before_writing(tmp_path, monkeypatch):
     _fake_free(monkeypatch, 4000)
     with pytest.raises(DiskFullError, match=r"no space left to write .*last.weights.h5: it needs about 4.9 KB, "
                                             r"3.9 KB free") as caught:
-        with atomic_path(target) as tmp:
+        with atomic_path(target):
             raise AssertionError("must not be reached")  # pragma: no cover
     assert caught.value.needed_bytes == 5000 and caught.value.free_bytes == 4000
     assert target.read_bytes() == b"x" * 5000 and [p.name for p in tmp_path.iterdir()] == ["last.weights.h5"]

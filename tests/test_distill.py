@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from kasc.distill import SOFT_TARGETS, Distiller, distillation_kl, label_cross_entropy
+from kasc.distill import Distiller, distillation_kl, label_cross_entropy
+from kasc.targets import LABELS, SOFT_TARGETS
 from kasc.models import build_model, logits_model
 from kasc.models.ensemble import tempered_average
 
@@ -60,7 +61,7 @@ def test_teachers_stay_frozen_and_metrics_are_named():
     distiller = Distiller(student, teachers, temperature=3.0, label_weight=0.5)
     distiller.compile(optimizer=keras.optimizers.Adam(1e-2, weight_decay=1e-3), run_eagerly=True)  # tiny shapes: eager beats tracing
     x, y = _batches()
-    history = distiller.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), verbose=0)
+    history = distiller.fit(x, {LABELS: y}, batch_size=8, epochs=2, validation_data=(x, {LABELS: y}), verbose=0)
     for teacher, weights in zip(teachers, before):
         for now, then in zip(teacher.get_weights(), weights):
             np.testing.assert_array_equal(now, then)  # BN statistics included: teachers run in inference mode
@@ -77,7 +78,7 @@ def test_without_teachers_it_trains_on_labels_only():
     distiller = Distiller(_tiny("student", 4), label_weight=0.3)
     distiller.compile(optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)  # tiny shapes: eager beats tracing
     x, y = _batches()
-    logs = distiller.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+    logs = distiller.fit(x, {LABELS: y}, batch_size=8, epochs=1, verbose=0).history
     assert logs["distillation_loss"] == [0.0]
     assert logs["loss"][0] == pytest.approx(logs["label_loss"][0])
 
@@ -93,7 +94,7 @@ def test_cached_and_online_soft_targets_agree_without_augmentation():
         distiller = Distiller(student, teachers if mode == "online" else (), (2.0, 1.0) if mode == "online" else (),
                               temperature=2.0, label_weight=0.4)
         distiller.compile(optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)  # tiny shapes: eager beats tracing
-        targets = y if mode == "online" else {"label": y, SOFT_TARGETS: cached}
+        targets = {LABELS: y} if mode == "online" else {LABELS: y, SOFT_TARGETS: cached}
         logs = distiller.train_on_batch(x, targets, return_dict=True)
         results[mode] = (logs, student.get_weights())
     for key in ("loss", "label_loss", "distillation_loss"):
@@ -119,6 +120,14 @@ def test_nan_guard_stops_and_says_where():
     x, y = _batches(16)
     x[9] = np.nan  # the second batch of 8
     guard = NanGuard()
-    distiller.fit(x, y, batch_size=8, epochs=3, shuffle=False, callbacks=[guard], verbose=0)
+    distiller.fit(x, {LABELS: y}, batch_size=8, epochs=3, shuffle=False, callbacks=[guard], verbose=0)
     assert guard.where is not None and guard.where["epoch"] == 1 and guard.where["batch"] == 2
     assert distiller.diverged
+
+
+def test_targets_must_be_the_pipeline_dict():
+    distiller = Distiller(_tiny("student", 7))
+    distiller.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
+    x, y = _batches(8)
+    with pytest.raises(TypeError, match="dict with the one-hot labels under 'label'"):
+        distiller.train_on_batch(x, y)

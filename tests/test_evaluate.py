@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
 
-from kasc.evaluate import format_reports, main as evaluate_main, split_report
+from kasc.evaluate import format_reports, main as evaluate_main
+from kasc.metrics import split_report
 from kasc.metrics import classification_metrics
 from kasc.output_csv import predictions_table, write_predictions
 

@@ -7,6 +7,7 @@ from kasc.data.pipeline import Pipeline, SplitData, prepare_splits, steps_per_ep
 from kasc.data.table import DatasetError
 from kasc.data.__main__ import main as data_main
 from kasc.features import LogMel
+from kasc.targets import LABELS
 
 
 def _split(n=10, samples=16000, classes=3):
@@ -29,7 +30,7 @@ def test_evaluation_batches_cover_split_in_order():
     batches = list(_pipeline().evaluation())
     assert [x.shape[0] for x, _ in batches] == [4, 4, 2]
     assert batches[0][0].shape == (4, 28, 32, 1)
-    labels = np.concatenate([y.numpy().argmax(1) for _, y in batches])
+    labels = np.concatenate([y[LABELS].numpy().argmax(1) for _, y in batches])
     np.testing.assert_array_equal(labels, np.arange(10) % 3)
 
 
@@ -41,7 +42,8 @@ def test_training_stream_is_endless_reproducible_and_resumable():
     again = _take(pipe.training(cfg, seed=1), 3 * steps)
     for (xa, ya), (xb, yb) in zip(run, again):
         np.testing.assert_array_equal(xa, xb)
-        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+        assert set(ya) == set(yb) == {LABELS}
+        np.testing.assert_array_equal(ya[LABELS].numpy(), yb[LABELS].numpy())
     resumed = _take(pipe.training(cfg, seed=1, start_epoch=2), steps)
     for (xa, _), (xb, _) in zip(run[2 * steps:], resumed):
         np.testing.assert_array_equal(xa, xb)
@@ -50,7 +52,8 @@ def test_training_stream_is_endless_reproducible_and_resumable():
 
 def test_each_epoch_visits_every_clip_once():
     pipe = _pipeline(batch=3)
-    seen = np.concatenate([y.numpy().argmax(1) for _, y in pipe.training(AugmentConfig()).take(steps_per_epoch(10, 3))])
+    seen = np.concatenate([y[LABELS].numpy().argmax(1)
+                           for _, y in pipe.training(AugmentConfig()).take(steps_per_epoch(10, 3))])
     assert sorted(seen.tolist()) == sorted((np.arange(10) % 3).tolist())
 
 
@@ -60,17 +63,19 @@ def test_extra_targets_travel_with_labels_and_are_mixed():
     x, y = next(iter(pipe.evaluation()))
     np.testing.assert_array_equal(y["teacher"].numpy(), extra["teacher"][:4])
     _, mixed = next(iter(pipe.training(AugmentConfig(mixup_prob=1.0))))
-    assert set(mixed) == {"label", "teacher"}
+    assert set(mixed) == {LABELS, "teacher"}
     # a target that is 4 x the one-hot label must stay 4 x the mixed label: one lambda for both
     labels = np.eye(3, dtype=np.float32)[np.arange(10) % 3]
     pipe = _pipeline(extra={"teacher": 4.0 * labels})
     seen = []
     for _, targets in pipe.training(AugmentConfig(mixup_prob=1.0, mixup_alpha=1.0)).take(6):
-        np.testing.assert_allclose(targets["teacher"].numpy(), 4.0 * targets["label"].numpy(), rtol=1e-6, atol=1e-6)
-        seen.append(targets["label"].numpy())
+        np.testing.assert_allclose(targets["teacher"].numpy(), 4.0 * targets[LABELS].numpy(), rtol=1e-6, atol=1e-6)
+        seen.append(targets[LABELS].numpy())
     assert not np.all(np.isin(np.concatenate(seen), (0.0, 1.0)))  # really mixed
     with pytest.raises(ValueError, match="extra target 'teacher' has 3 rows for 10 clips"):
         _pipeline(extra={"teacher": np.zeros((3, 3))})
+    with pytest.raises(ValueError, match="extra target name 'label' is taken by the labels"):
+        _pipeline(extra={LABELS: np.zeros((10, 3))})
 
 
 def test_prepare_splits_on_mini_set(tau22_mini, tmp_path):
@@ -80,7 +85,7 @@ def test_prepare_splits_on_mini_set(tau22_mini, tmp_path):
     assert splits["train"].waveforms.shape == (20, 16000)
     assert splits["train"].class_names == splits["valid"].class_names and len(splits["train"].class_names) == 10
     x, y = next(iter(Pipeline(splits["train"], LogMel(cfg.features, 16000), 8).evaluation()))
-    assert x.shape == (8, 28, 256, 1) and y.shape == (8, 10)
+    assert x.shape == (8, 28, 256, 1) and set(y) == {LABELS} and y[LABELS].shape == (8, 10)
 
 
 def test_valid_label_outside_training_classes(tmp_path):
@@ -130,6 +135,6 @@ def test_cached_logmel_training_batches_match_per_batch_logmel(tmp_path):
     cached = _take(Pipeline(split, logmel, 4, spectra=spectra).training(cfg, seed=2), 4)
     for (x1, y1), (x2, y2) in zip(per_batch, cached):
         np.testing.assert_allclose(x2, x1, atol=2e-2, rtol=2e-3)
-        np.testing.assert_array_equal(y2.numpy(), y1.numpy())
+        np.testing.assert_array_equal(y2[LABELS].numpy(), y1[LABELS].numpy())
     with pytest.raises(ValueError, match="cached log-mel has shape"):
         Pipeline(split, logmel, 4, spectra=np.zeros((9, 28, 32), DTYPE))

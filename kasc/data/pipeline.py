@@ -7,8 +7,8 @@ batches an uninterrupted run would have seen, and nothing depends on tf.data's
 parallelism. Use ``steps_per_epoch`` with Keras ``fit``.
 
 Every batch is ``(spectra, targets)`` with spectra (batch, frames, mels, 1) float32 and
-targets the one-hot labels (batch, n_classes), or, when extra per-clip targets are given
-(teacher logits for distillation), a dict ``{"label": one_hot, name: (batch, k)}``;
+targets a dict (``kasc.targets``): ``{LABELS: one-hot (batch, n_classes)}``, plus one
+entry (batch, k) per extra per-clip target (the cached soft targets of distillation);
 mixup mixes all of them with the same lambda.
 """
 
@@ -29,6 +29,7 @@ from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
 from kasc.data.table import DatasetError, class_names as table_class_names, require_disjoint
 from kasc.features import LogMel
+from kasc.targets import LABELS
 from kasc.validate import check_augment
 
 
@@ -131,6 +132,8 @@ class Pipeline:
         self.labels = tf.constant(data.labels, tf.int32)
         self.extra_targets = {}
         for name, values in (extra_targets or {}).items():
+            if name == LABELS:
+                raise ValueError(f"extra target name '{LABELS}' is taken by the labels")
             if len(values) != len(data):
                 raise ValueError(f"extra target '{name}' has {len(values)} rows for {len(data)} clips")
             self.extra_targets[name] = tf.constant(np.asarray(values, np.float32))
@@ -169,13 +172,10 @@ class Pipeline:
             spectra = self._gather_spectra(index)
         else:
             spectra = self.logmel(self._gather_waveforms(index))
-        targets = {"label": tf.one_hot(tf.gather(self.labels, index), self.n_classes)}
+        targets = {LABELS: tf.one_hot(tf.gather(self.labels, index), self.n_classes)}
         for name, values in self.extra_targets.items():
             targets[name] = tf.gather(values, index)
         return spectra, targets
-
-    def _pack(self, spectra, targets):
-        return (spectra, targets) if self.extra_targets else (spectra, targets["label"])
 
     def training(self, augment: AugmentConfig, seed: int = 0, start_epoch: int = 0) -> tf.data.Dataset:
         """Endless augmented batches starting at ``start_epoch`` (see module docstring)."""
@@ -190,8 +190,7 @@ class Pipeline:
         def make(step: tf.Tensor, index: tf.Tensor):
             spectra, targets = self._batch(index, use_cache=True)
             batch_seed = tf.stack([tf.constant(augment.seed, tf.int64), step])
-            spectra, targets = augment_ops.augment_batch(spectra, targets, batch_seed, augment)
-            return self._pack(spectra, targets)
+            return augment_ops.augment_batch(spectra, targets, batch_seed, augment)
 
         epochs = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
         return (epochs.enumerate(start=start_epoch * steps)
@@ -201,5 +200,5 @@ class Pipeline:
     def evaluation(self) -> tf.data.Dataset:
         """Every clip once, in table order, without augmentation."""
         batches = tf.data.Dataset.range(len(self.data)).batch(self.batch_size)
-        return (batches.map(lambda index: self._pack(*self._batch(index)), num_parallel_calls=tf.data.AUTOTUNE)
+        return (batches.map(self._batch, num_parallel_calls=tf.data.AUTOTUNE)
                 .prefetch(tf.data.AUTOTUNE))

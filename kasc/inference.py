@@ -1,0 +1,23 @@
+"""A model's probabilities on every clip of a split (no augmentation), Keras or TFLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def keras_probabilities(model, data, logmel, batch_size: int = 64) -> np.ndarray:
+    """Probabilities (n, C) of a Keras model on every clip of a split (no augmentation)."""
+    from kasc.data.pipeline import Pipeline
+
+    return model.predict(Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x), verbose=0)
+
+
+def tflite_probabilities(path: Path, data, logmel, batch_size: int = 64) -> np.ndarray:
+    """Probabilities (n, C) of a batch-1 TFLite model (LiteRT) on every clip of a split."""
+    from kasc.data.pipeline import logmel_batches
+    from kasc.litert_runner import TFLiteModel
+
+    model = TFLiteModel(path)
+    return np.concatenate([model(spectra) for spectra in logmel_batches(data.waveforms, logmel, batch_size)])
