@@ -7,7 +7,10 @@ From one run over the same clips (the shared TAU22 mini set's training split, 1 
 log-mel with tf.signal -> time stretch, mixup, time/frequency masks -> batches), and
 clips/s of librosa log-mel computed one clip at a time from the same in-memory
 waveforms (the way the DCASE 2023 baseline extracts features, here without its file
-decoding, which only favours librosa), and their ratio.
+decoding, which only favours librosa), and their ratio. Then the cost of DIR
+augmentation (``augment.dir_prob``, each clip convolved with a microphone impulse
+response from ``../shared/data/dirs`` by FFT): the same pipeline with and without it,
+timed in alternation, and their ratio.
 """
 
 from __future__ import annotations
@@ -74,6 +77,49 @@ def main() -> None:
     print(f"librosa log-mel one clip at a time (no decoding, no augmentation):                  "
           f"{librosa_rate:8.0f} clips/s over {librosa_clips} clips")
     print(f"ratio: {tf_rate / librosa_rate:.1f}x (target >= 3x)")
+    dir_cost(cfg, train, args)
+
+
+def _rate(stream, batches: int) -> float:
+    start, seen = time.perf_counter(), 0
+    for x, _ in stream.take(batches):
+        seen += int(x.shape[0])
+    return seen / (time.perf_counter() - start)
+
+
+def dir_cost(cfg, train, args, rounds: int = 3) -> None:
+    """clips/s of the training pipeline with DIR augmentation at p = 0.6 (CP-JKU's
+    setting) against the same pipeline without it, rounds interleaved."""
+    from kasc.config import resolve_path
+    from kasc.data.impulse_responses import load_responses, response_files
+    from kasc.data.pipeline import Pipeline
+    from kasc.features import LogMel
+    import dataclasses
+
+    folder = resolve_path(cfg.augment.dir_folder)
+    if not folder.is_dir():
+        print(f"DIR cost: skipped ({folder} not found)")
+        return
+    files = response_files(folder, "training_half")
+    responses = load_responses(files, cfg.data.sample_rate, resolve_path(cfg.data.cache_dir).parent / "dirs")
+    logmel = LogMel(cfg.features, cfg.data.sample_rate)
+    with_dir = dataclasses.replace(cfg.augment, dir_prob=0.6)
+    streams = {"without DIR": Pipeline(train, logmel, args.batch_size).training(cfg.augment, seed=0),
+               "with DIR (p = 0.6)": Pipeline(train, logmel, args.batch_size, impulse_responses=responses)
+               .training(with_dir, seed=0)}
+    batches = max(4, -(-args.clips // args.batch_size) // 2)
+    rates = {name: [] for name in streams}
+    for stream in streams.values():
+        _rate(stream, 3)  # warm-up
+    for _ in range(rounds):
+        for name, stream in streams.items():
+            rates[name].append(_rate(stream, batches))
+    median = {name: float(np.median(r)) for name, r in rates.items()}
+    print(f"DIR augmentation, {len(files)} responses of {responses.shape[1]} samples, median of {rounds} "
+          f"interleaved rounds of {batches} batches:")
+    for name, rate in median.items():
+        print(f"  {name:<20} {rate:8.0f} clips/s")
+    print(f"  cost: with / without = {median['with DIR (p = 0.6)'] / median['without DIR']:.2f}x the throughput")
 
 
 if __name__ == "__main__":

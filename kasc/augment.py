@@ -5,7 +5,8 @@ run's augmentation seed and the global batch number, so the same run produces th
 augmented batches, also after a resume, whatever the tf.data parallelism.
 
 Spectrogram batches have shape (batch, frames, mels, 1); targets have shape
-(batch, n) (one-hot labels, teacher logits).
+(batch, n) (one-hot labels, teacher logits). One augmentation works on waveforms
+(batch, samples), before the log-mel: device impulse responses (:func:`convolve_responses`).
 """
 
 from __future__ import annotations
@@ -140,6 +141,32 @@ def freq_mixstyle(spectra: tf.Tensor, seed: tf.Tensor, prob: float, alpha: float
     lam = sample_beta([size], alpha, seed)
     applied = tf.random.stateless_uniform([], seed=fold_seed(seed, 3)) < prob
     return tf.cond(applied, lambda: mix_frequency_statistics(spectra, lam, perm), lambda: spectra)
+
+
+def convolve_responses(waveforms: tf.Tensor, responses: tf.Tensor, seed: tf.Tensor, prob: float) -> tf.Tensor:
+    """DIR augmentation: each waveform, with probability ``prob``, convolved with a
+    uniformly drawn impulse response, keeping its first ``samples`` samples (the response
+    delays and colours the clip; its length does not change).
+
+    Args:
+      waveforms: float32 (batch, samples).
+      responses: float32 (n_responses, response_samples).
+      seed: shape-(2,) stateless seed.
+
+    Returns:
+      float32 (batch, samples); the convolution is computed by FFT (a linear, not
+      circular, convolution: the FFT length covers samples + response_samples - 1).
+    """
+    batch = tf.shape(waveforms)[0]
+    samples, response_samples = int(waveforms.shape[1]), int(responses.shape[1])  # static: the clip length
+    apply = tf.random.stateless_uniform([batch], seed=fold_seed(seed, 1)) < prob
+    pick = tf.random.stateless_uniform([batch], seed=fold_seed(seed, 2), minval=0, maxval=int(responses.shape[0]),
+                                       dtype=tf.int32)
+    chosen = tf.gather(responses, pick)
+    fft_length = 1 << (samples + response_samples - 2).bit_length()  # a power of two >= the full length
+    spectrum = tf.signal.rfft(waveforms, [fft_length]) * tf.signal.rfft(chosen, [fft_length])
+    convolved = tf.signal.irfft(spectrum, [fft_length])[:, :samples]
+    return tf.where(apply[:, tf.newaxis], convolved, waveforms)
 
 
 def augment_batch(spectra: tf.Tensor, targets: dict[str, tf.Tensor], seed: tf.Tensor,

@@ -159,6 +159,13 @@ class AugmentConfig:
         baseline; there p = 0.4, alpha = 0.3): with probability ``mixstyle_prob`` a batch
         has each clip's per-frequency log-mel mean and standard deviation replaced by a
         Beta(alpha, alpha) mixture of its own and another clip's (0 disables).
+      dir_prob: device impulse response (DIR) augmentation (CP-JKU, DCASE 2023): with this
+        probability a training waveform is convolved with a random microphone impulse
+        response from ``dir_folder`` (0 disables). Works on waveforms, so the training
+        log-mel is computed per batch (``data.cache_logmel`` is not used then).
+      dir_folder: folder of impulse-response WAV files (relative to the repository root).
+      dir_subset: ``all`` responses of the folder, or the ``training_half`` (even positions
+        by sorted name), keeping the ``held_out_half`` for ``python -m kasc.device_shift``.
     """
 
     seed: int = 0
@@ -173,6 +180,9 @@ class AugmentConfig:
     stretch_max_rate: float = 1.25
     mixstyle_prob: float = 0.0
     mixstyle_alpha: float = 0.3
+    dir_prob: float = 0.0
+    dir_folder: str = "../shared/data/dirs"
+    dir_subset: str = "training_half"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +225,10 @@ class TrainConfig:
         EfficientAT state dict ``.npz`` (the AudioSet-pretrained teacher,
         ``kasc.models.pretrained``).
       export: after training, write float32 and int8 TFLite files and audit them.
+      qat_epochs: after training and export, fine-tune this many epochs with
+        quantization-aware training and export ``model_qat_int8.tflite`` (``kasc.qat``,
+        tensorflow-model-optimization, in its own process; 0: no QAT). Needs ``export``.
+      qat_learning_rate: Adam's learning rate during QAT.
       details_every: every this many epochs (and after the last) write per-device and
         per-class validation accuracy and a confusion-matrix image to TensorBoard (0: never).
       intra_op_threads / inter_op_threads: TensorFlow's CPU thread pools (threads per op,
@@ -233,6 +247,8 @@ class TrainConfig:
     final_learning_rate: float = 1e-5
     init_from: str = ""
     export: bool = True
+    qat_epochs: int = 0
+    qat_learning_rate: float = 1e-4
     details_every: int = 10
     intra_op_threads: int = 0
     inter_op_threads: int = 0

@@ -9,6 +9,8 @@ Layout:
   model.keras             the trained student (or teacher)
   model_float32.tflite, model_int8.tflite, model_export.json   (export)
   complexity.json         the int8 model's audit against the DCASE 2023 limits
+  model_qat_int8.tflite, qat.json   quantization-aware training (``kasc.qat``)
+  device_shift.json       accuracy on unseen devices (``kasc.device_shift``)
   metrics.json            validation metrics; ``"finished": true`` once the run is done
   .kasc.lock, .kasc.lock.json   held while a process works in the folder (``kasc.locks``)
 
@@ -75,6 +77,9 @@ class RunDir:
         self.int8_file = self.path / "model_int8.tflite"
         self.predictions_file = self.path / "predictions_valid.csv"  # DCASE output format
         self.confusion_file = self.path / "confusion.png"
+        self.qat_int8_file = self.path / "model_qat_int8.tflite"
+        self.qat_file = self.path / "qat.json"
+        self.device_shift_file = self.path / "device_shift.json"
         self.lock_file = self.path / ".kasc.lock"
 
     @contextlib.contextmanager

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
-from kasc.atomic import DiskFullError, is_disk_full, write_json
+from kasc.atomic import DiskFullError, is_disk_full, read_json, write_json
 from kasc.locks import LockBusy
 from kasc.runs import RunConfigMismatch, RunDir, default_run_dir
 from kasc.runtime import quiet_expected_retracing, set_cpu_threads
@@ -131,16 +131,39 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             metrics = run.metrics()
             say(f"{cfg.name}: already finished in {run.path} (accuracy {metrics['accuracy']:.3f}); "
                 f"--restart trains it again")
-            return metrics
-        started = time.monotonic()
-        keras.utils.set_random_seed(cfg.train.seed)
-        data = prepare_data(cfg, verbose)
-        teacher_runs = prepare_teachers(cfg, run, profile, data.class_names, verbose) if cfg.distill.teachers else []
-        keras.utils.set_random_seed(cfg.train.seed)
-        targets = prepare_soft_targets(cfg, data, teacher_runs, verbose)
-        distiller = build_distiller(cfg, data, targets)
-        fit_or_resume(cfg, run, distiller, data, targets, verbose)
-        return finish(cfg, run, distiller.student, data, started)
+        else:
+            started = time.monotonic()
+            keras.utils.set_random_seed(cfg.train.seed)
+            data = prepare_data(cfg, verbose)
+            teacher_runs = prepare_teachers(cfg, run, profile, data.class_names, verbose) if cfg.distill.teachers else []
+            keras.utils.set_random_seed(cfg.train.seed)
+            targets = prepare_soft_targets(cfg, data, teacher_runs, verbose)
+            distiller = build_distiller(cfg, data, targets)
+            fit_or_resume(cfg, run, distiller, data, targets, verbose)
+            metrics = finish(cfg, run, distiller.student, data, started)
+    if cfg.train.qat_epochs:
+        quantization_aware_training(cfg, run, verbose)
+    return metrics
+
+
+def quantization_aware_training(cfg: ExperimentConfig, run: RunDir, verbose: int) -> None:
+    """Phase 7 (``train.qat_epochs`` > 0): ``python -m kasc.qat`` in its own process
+    (tensorflow-model-optimization changes what ``tf.keras`` means process-wide), unless
+    ``qat.json`` already holds a QAT of the same epochs and learning rate.
+
+    Raises:
+      TrainingError: QAT failed (its error is shown above).
+    """
+    import subprocess
+
+    done = read_json(run.qat_file)
+    if (done.get("epochs"), done.get("learning_rate")) == (cfg.train.qat_epochs, cfg.train.qat_learning_rate):
+        say(f"{cfg.name}: QAT already done ({run.qat_file}: int8 accuracy {done['qat_int8']['accuracy']:.3f})")
+        return
+    command = [sys.executable, "-m", "kasc.qat", str(run.path), "--epochs", str(cfg.train.qat_epochs),
+               "--learning-rate", repr(cfg.train.qat_learning_rate), "--verbose", str(verbose)]
+    if subprocess.run(command).returncode != 0:
+        raise TrainingError(f"{cfg.name}: quantization-aware training failed ({' '.join(command[1:])})")
 
 
 @dataclasses.dataclass
@@ -259,6 +282,30 @@ def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTarg
     return distiller
 
 
+def training_dataset(cfg: ExperimentConfig, train_data, logmel, extra_targets: dict, start_epoch: int,
+                     verbose: int):
+    """The run's endless augmented training stream from ``start_epoch``: batches gather the
+    cached log-mel (``data.cache_logmel``), or compute it per batch from waveforms convolved
+    with device impulse responses (``augment.dir_prob``)."""
+    from kasc.data.pipeline import Pipeline
+
+    spectra, responses = None, None
+    if cfg.augment.dir_prob > 0:  # waveform augmentation: the log-mel is computed per batch
+        from kasc.data.impulse_responses import load_responses, response_files
+
+        files = response_files(resolve_path(cfg.augment.dir_folder), cfg.augment.dir_subset)
+        responses = load_responses(files, cfg.data.sample_rate, resolve_path(cfg.data.cache_dir).parent / "dirs")
+        say(f"DIR augmentation: {len(files)} impulse responses ({cfg.augment.dir_subset} of {cfg.augment.dir_folder}), "
+            f"p = {cfg.augment.dir_prob}; log-mel computed per batch")
+    elif cfg.data.cache_logmel:
+        from kasc.data.logmel_cache import cached_logmel
+
+        spectra = cached_logmel(train_data.waveforms, logmel, resolve_path(cfg.data.cache_dir).parent / "logmel",
+                                name=f"{cfg.name}/train", progress=verbose > 0)
+    return Pipeline(train_data, logmel, cfg.train.batch_size, extra_targets, spectra, responses).training(
+        cfg.augment, seed=cfg.train.seed, start_epoch=start_epoch)
+
+
 def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingData, targets: SoftTargets,
                   verbose: int) -> None:
     """Phase 5: load the checkpoint if there is one, then ``fit`` the remaining epochs
@@ -282,14 +329,7 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
     run.trim_log(start_epoch)  # rows of epochs after the checkpoint are trained again
     if start_epoch >= cfg.train.epochs:  # killed after the last checkpoint, before the model was saved
         return
-    spectra = None
-    if cfg.data.cache_logmel:
-        from kasc.data.logmel_cache import cached_logmel
-
-        spectra = cached_logmel(train_data.waveforms, data.logmel, resolve_path(cfg.data.cache_dir).parent / "logmel",
-                                name=f"{cfg.name}/train", progress=verbose > 0)
-    train_ds = Pipeline(train_data, data.logmel, cfg.train.batch_size, targets.extra, spectra).training(
-        cfg.augment, seed=cfg.train.seed, start_epoch=start_epoch)
+    train_ds = training_dataset(cfg, train_data, data.logmel, targets.extra, start_epoch, verbose)
     valid_ds = Pipeline(valid_data, data.logmel, cfg.train.batch_size).evaluation()
     steps = steps_per_epoch(len(train_data), cfg.train.batch_size)
     nan_guard = NanGuard()

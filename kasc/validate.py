@@ -38,7 +38,7 @@ class _Checker:
 def check_augment(augment, source: str = "augment") -> None:
     """The augmentation settings (``AugmentConfig``): probabilities, Beta parameter, rates, mask sizes."""
     check = _Checker(source)
-    for name in ("mixup_prob", "stretch_prob", "mixstyle_prob"):
+    for name in ("mixup_prob", "stretch_prob", "mixstyle_prob", "dir_prob"):
         check.probability(f"augment.{name}", getattr(augment, name))
     check.at_least("augment.mixup_alpha", augment.mixup_alpha, 0.0, strict=True)
     check.at_least("augment.mixstyle_alpha", augment.mixstyle_alpha, 0.0, strict=True)
@@ -47,6 +47,11 @@ def check_augment(augment, source: str = "augment") -> None:
                    "0 < min <= max")
     for name in ("freq_masks", "freq_mask_max_bins", "time_masks", "time_mask_max_frames"):
         check.at_least(f"augment.{name}", getattr(augment, name), 0)
+    from kasc.data.impulse_responses import DIR_SUBSETS
+
+    check.one_of("augment.dir_subset", augment.dir_subset, DIR_SUBSETS)
+    if augment.dir_prob > 0 and not augment.dir_folder:
+        check.fail("augment.dir_folder", augment.dir_folder, "a folder of impulse responses when augment.dir_prob > 0")
 
 
 def check_values(cfg: ExperimentConfig, source: str) -> None:
@@ -102,6 +107,10 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
     check.at_least("train.warmup_epochs", train.warmup_epochs, 0.0)
     check.at_least("train.decay_end_epoch", train.decay_end_epoch, train.warmup_epochs)
     check.at_least("train.details_every", train.details_every, 0)
+    check.at_least("train.qat_epochs", train.qat_epochs, 0)
+    check.at_least("train.qat_learning_rate", train.qat_learning_rate, 0.0, strict=True)
+    if train.qat_epochs and not train.export:
+        check.fail("train.qat_epochs", train.qat_epochs, "0 when train.export is false (QAT exports an int8 file)")
     check.at_least("train.intra_op_threads", train.intra_op_threads, 0)
     check.at_least("train.inter_op_threads", train.inter_op_threads, 0)
 
@@ -137,6 +146,14 @@ def check_paths(cfg: ExperimentConfig, source: str) -> None:
             check.fail("data.manifest", data.manifest, f"an existing file ({manifest} is missing)")
     elif not root.is_dir():
         check.fail("data.root", data.root, f"an existing dataset folder ({root} is missing)")
+    if cfg.augment.dir_prob > 0:
+        from kasc.data.impulse_responses import response_files
+        from kasc.data.table import DatasetError
+
+        try:
+            response_files(resolve_path(cfg.augment.dir_folder), cfg.augment.dir_subset)
+        except DatasetError as err:
+            check.fail("augment.dir_folder", cfg.augment.dir_folder, f"a folder of .wav impulse responses ({err})")
     if data.subset_csv and not resolve_path(data.subset_csv).is_file():
         check.fail("data.subset_csv", data.subset_csv, f"an existing split file ({resolve_path(data.subset_csv)})")
     if cfg.train.init_from:

@@ -119,10 +119,14 @@ class Pipeline:
         ``kasc.data.logmel_cache.cached_logmel``: training batches gather it instead of
         computing the log-mel of every batch (the augmentations still run on the fly).
         Evaluation always computes the log-mel from the waveforms, as prediction does.
+      impulse_responses: float32 (n_responses, response_samples) at the data's rate, for
+        DIR augmentation (``augment.dir_prob``); training then computes each batch's
+        log-mel from the convolved waveforms (``spectra`` is not used).
     """
 
     def __init__(self, data: SplitData, logmel: LogMel, batch_size: int,
-                 extra_targets: Mapping[str, np.ndarray] | None = None, spectra: np.ndarray | None = None):
+                 extra_targets: Mapping[str, np.ndarray] | None = None, spectra: np.ndarray | None = None,
+                 impulse_responses: np.ndarray | None = None):
         if batch_size < 1:
             raise ValueError(f"train.batch_size must be >= 1, got {batch_size}")
         self.data = data
@@ -143,6 +147,8 @@ class Pipeline:
         if spectra is not None and spectra.shape != (len(data), frames, mels):
             raise ValueError(f"cached log-mel has shape {spectra.shape}, expected {(len(data), frames, mels)}")
         self.spectra = spectra
+        self.impulse_responses = (None if impulse_responses is None
+                                  else tf.constant(np.asarray(impulse_responses, np.float32)))
 
     def _gather_waveforms(self, index: tf.Tensor) -> tf.Tensor:
         """(batch,) sorted int64 indices -> float32 waveforms (batch, clip_samples)."""
@@ -166,12 +172,17 @@ class Pipeline:
         out.set_shape([None, *spectra.shape[1:]])
         return tf.cast(out, tf.float32)[..., tf.newaxis]
 
-    def _batch(self, index: tf.Tensor, use_cache: bool = False):
+    def _batch(self, index: tf.Tensor, use_cache: bool = False, waveform_augment=None):
+        """(spectra, targets) of the clips ``index``; ``waveform_augment`` (float32 waveforms
+        -> waveforms) runs before the log-mel and rules out the log-mel cache."""
         index = tf.sort(index)
-        if use_cache and self.spectra is not None:
+        if use_cache and self.spectra is not None and waveform_augment is None:
             spectra = self._gather_spectra(index)
         else:
-            spectra = self.logmel(self._gather_waveforms(index))
+            waveforms = self._gather_waveforms(index)
+            if waveform_augment is not None:
+                waveforms = waveform_augment(waveforms)
+            spectra = self.logmel(waveforms)
         targets = {LABELS: tf.one_hot(tf.gather(self.labels, index), self.n_classes)}
         for name, values in self.extra_targets.items():
             targets[name] = tf.gather(values, index)
@@ -180,6 +191,8 @@ class Pipeline:
     def training(self, augment: AugmentConfig, seed: int = 0, start_epoch: int = 0) -> tf.data.Dataset:
         """Endless augmented batches starting at ``start_epoch`` (see module docstring)."""
         check_augment(augment)
+        if augment.dir_prob > 0 and self.impulse_responses is None:
+            raise ValueError("augment.dir_prob > 0 needs impulse_responses (kasc.data.impulse_responses.load_responses)")
         n_clips, batch_size = len(self.data), self.batch_size
         steps = steps_per_epoch(n_clips, batch_size)
 
@@ -188,8 +201,14 @@ class Pipeline:
             return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).batch(batch_size)
 
         def make(step: tf.Tensor, index: tf.Tensor):
-            spectra, targets = self._batch(index, use_cache=True)
             batch_seed = tf.stack([tf.constant(augment.seed, tf.int64), step])
+
+            def device_responses(waveforms):
+                return augment_ops.convolve_responses(waveforms, self.impulse_responses,
+                                                      augment_ops.fold_seed(batch_seed, 50), augment.dir_prob)
+
+            spectra, targets = self._batch(index, use_cache=True,
+                                           waveform_augment=device_responses if augment.dir_prob > 0 else None)
             return augment_ops.augment_batch(spectra, targets, batch_seed, augment)
 
         epochs = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
