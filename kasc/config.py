@@ -229,6 +229,11 @@ class TrainConfig:
         quantization-aware training and export ``model_qat_int8.tflite`` (``kasc.qat``,
         tensorflow-model-optimization, in its own process; 0: no QAT). Needs ``export``.
       qat_learning_rate: Adam's learning rate during QAT.
+      strategy: ``default`` (one device) or ``mirrored`` (``tf.distribute.MirroredStrategy``
+        over the local GPUs or ``devices``); ``batch_size`` is the global batch
+        (``kasc.distribute``).
+      devices: for ``mirrored``, the devices to mirror over (``["/gpu:0", "/gpu:1"]``);
+        empty: every local GPU (or the CPU if there is none).
       details_every: every this many epochs (and after the last) write per-device and
         per-class validation accuracy and a confusion-matrix image to TensorBoard (0: never).
       intra_op_threads / inter_op_threads: TensorFlow's CPU thread pools (threads per op,
@@ -249,6 +254,8 @@ class TrainConfig:
     export: bool = True
     qat_epochs: int = 0
     qat_learning_rate: float = 1e-4
+    strategy: str = "default"
+    devices: tuple[str, ...] = ()
     details_every: int = 10
     intra_op_threads: int = 0
     inter_op_threads: int = 0

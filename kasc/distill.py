@@ -51,6 +51,13 @@ def distillation_kl(soft_targets, logits, temperature: float):
     return temperature**2 * kl
 
 
+def scale_loss_for_replicas(loss):
+    """``loss`` / the number of replicas in sync (1 outside ``tf.distribute``), as Keras'
+    own ``compute_loss`` scales it."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss * (1.0 / replicas)
+
+
 class Distiller(keras.Model):
     """Trains ``student`` from labels and the soft targets of ``teachers``.
 
@@ -142,7 +149,9 @@ class Distiller(keras.Model):
             logits = self.student_logits(x, training=True)
             label_loss, kd_loss, total = self.compute_loss_terms(labels, logits, soft)
             regularisation = sum(self.student.losses) if self.student.losses else 0.0
-            objective = total + regularisation
+            # under a strategy of N replicas the gradients of the N replica batches are summed:
+            # each replica's mean loss / N makes that the gradient of the global batch's mean
+            objective = scale_loss_for_replicas(total + regularisation)
         grads = tape.gradient(objective, student_vars)
         self.optimizer.apply(grads, student_vars)
         self._record(labels, logits, label_loss, kd_loss, total)

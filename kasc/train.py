@@ -24,6 +24,7 @@ import numpy as np
 
 from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
 from kasc.atomic import DiskFullError, is_disk_full, read_json, write_json
+from kasc.distribute import StrategyError
 from kasc.locks import LockBusy
 from kasc.runs import RunConfigMismatch, RunDir, default_run_dir
 from kasc.runtime import quiet_expected_retracing, set_cpu_threads
@@ -121,9 +122,12 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     The run folder is held by this process throughout (``RunDir.owned``): another
     process working there makes this one stop at once (``kasc.locks.LockBusy``), or
     wait with ``wait_for_folder``. The phases, each a function below: data, teachers,
-    soft targets, distiller, fit (or resume), finish.
+    soft targets, distiller, fit (or resume), finish, QAT; the soft targets and the
+    distiller are built in the scope of ``train.strategy``.
     """
     import keras
+
+    from kasc.distribute import make_strategy
 
     with run.owned(wait=wait_for_folder, say=say):
         run.start(cfg, restart=restart)
@@ -137,8 +141,9 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             data = prepare_data(cfg, verbose)
             teacher_runs = prepare_teachers(cfg, run, profile, data.class_names, verbose) if cfg.distill.teachers else []
             keras.utils.set_random_seed(cfg.train.seed)
-            targets = prepare_soft_targets(cfg, data, teacher_runs, verbose)
-            distiller = build_distiller(cfg, data, targets)
+            with make_strategy(cfg.train.strategy, cfg.train.devices).scope():  # kasc.distribute
+                targets = prepare_soft_targets(cfg, data, teacher_runs, verbose)
+                distiller = build_distiller(cfg, data, targets)
             fit_or_resume(cfg, run, distiller, data, targets, verbose)
             metrics = finish(cfg, run, distiller.student, data, started)
     if cfg.train.qat_epochs:
@@ -400,7 +405,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=None, help="output folder (default saved_models/NAME[-PROFILE])")
     parser.add_argument("--restart", action="store_true", help="discard an existing checkpoint and train from scratch")
     parser.add_argument("--verbose", type=int, default=None, help="Keras verbosity: 1 progress bar, 2 one line per epoch")
+    parser.add_argument("--strategy", choices=("default", "mirrored"), default=None,
+                        help="tf.distribute strategy (train.strategy); mirrored: every local GPU, or train.devices")
+    parser.add_argument("--split-cpu", type=int, default=0, metavar="N",
+                        help="make N logical CPU devices /cpu:0../cpu:N-1 (try mirrored training without a GPU)")
     args = parser.parse_args(argv)
+    if args.strategy:
+        args.overrides = [*args.overrides, f"train.strategy={args.strategy}"]
+    if args.split_cpu > 1:
+        from kasc.distribute import split_cpu
+
+        split_cpu(args.split_cpu)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
         cfg = load_config(args.config, args.overrides, args.profile)  # every value checked (kasc.validate)
@@ -409,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet_expected_retracing()
         run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
-    except (ConfigError, RunConfigMismatch, TrainingError, LockBusy, DiskFullError) as err:
+    except (ConfigError, RunConfigMismatch, TrainingError, LockBusy, DiskFullError, StrategyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (ValueError, OSError, RuntimeError) as err:  # data errors name their file (DatasetError, AudioReadError)

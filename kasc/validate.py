@@ -107,6 +107,11 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
     check.at_least("train.warmup_epochs", train.warmup_epochs, 0.0)
     check.at_least("train.decay_end_epoch", train.decay_end_epoch, train.warmup_epochs)
     check.at_least("train.details_every", train.details_every, 0)
+    from kasc.distribute import STRATEGIES
+
+    check.one_of("train.strategy", train.strategy, STRATEGIES)
+    if train.devices and train.strategy != "mirrored":
+        check.fail("train.devices", list(train.devices), "empty unless train.strategy is 'mirrored'")
     check.at_least("train.qat_epochs", train.qat_epochs, 0)
     check.at_least("train.qat_learning_rate", train.qat_learning_rate, 0.0, strict=True)
     if train.qat_epochs and not train.export:

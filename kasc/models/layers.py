@@ -114,7 +114,25 @@ class FusedBatchNormalization(layers.BatchNormalization):
     Used for 4-D inputs (batch, frames, mels, channels) normalised over the last axis
     with centre and scale, no mask and no renormalisation; anything else falls back to
     Keras' own computation.
+
+    Built under a ``tf.distribute`` strategy with several replicas (``train.strategy``),
+    the layer is synchronised (Keras' ``synchronized=True``): batch statistics over the
+    global batch, as on one device, so N replicas train the network one device would.
+    ``synchronized`` is left out of the config: a saved model takes the setting of the
+    strategy it is loaded under.
     """
+
+    def __init__(self, *args, synchronized: bool | None = None, **kwargs):
+        if synchronized is None:
+            import tensorflow as tf
+
+            synchronized = tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
+        super().__init__(*args, synchronized=synchronized, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("synchronized", None)
+        return config
 
     def _fusable(self, inputs, mask) -> bool:
         return (mask is None and len(inputs.shape) == 4 and self.axis in (-1, 3) and self.center and self.scale
