@@ -67,3 +67,32 @@ def write_tau_dataset(root: Path, names_labels: list[tuple[str, str]], train: li
             "filename\tscene_label\n" + "".join(f"{n}\t{label_of[n]}\n" for n in names))
     (setup / "fold1_test.csv").write_text("filename\n" + "".join(f"{n}\n" for n in evaluate))
     return root
+
+
+SCENES = ("bus", "park")
+
+
+@pytest.fixture(scope="module")
+def tiny_tau(tmp_path_factory) -> Path:
+    """Two scenes, 8 training and 4 validation 1 s clips at 16 kHz (two recordings of
+    two segments per scene in training)."""
+    root = tmp_path_factory.mktemp("tau")
+    names = []
+    for scene in SCENES:
+        for recording in (1, 2, 3):
+            for segment in (0, 1):
+                names.append((f"audio/{scene}-lisbon-{recording}-{recording}0-{segment}-a.wav", scene))
+    train = [n for n, _ in names if "-3-" not in n]
+    evaluate = [n for n, _ in names if "-3-" in n]
+    return write_tau_dataset(root, names, train, evaluate, seconds=1.0, rate=16000)
+
+
+def tiny_config(tmp_path: Path, name: str, data_root: Path, extra: str = "", base: str = "student") -> Path:
+    """A YAML config of a width-4 SERFR-CNN on ``data_root``, 2 epochs, no export; ``extra`` YAML overrides."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"""extends: {base}
+data: {{root: {data_root}, cache_dir: {tmp_path / 'cache' / 'audio'}}}
+model: {{architecture: serfr_cnn, params: {{width: 4, head_channels: 8}}, check_limits: false}}
+train: {{epochs: 2, batch_size: 4, warmup_epochs: 1, decay_end_epoch: 2, export: false}}
+{extra}""")
+    return path

@@ -9,8 +9,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import REPO
-from tests.test_train import _config, tiny_tau  # noqa: F401 - the fixture
+from tests.conftest import REPO, tiny_config as _config
 
 TOLERANCE = 2e-3
 """Largest weight difference accepted after 6 SGD steps, relative to the largest weight
@@ -71,7 +70,7 @@ def test_two_mirrored_replicas_train_what_one_device_trains():
 
 
 @pytest.mark.slow
-def test_mirrored_training_command_matches_the_default_one(tiny_tau, tmp_path):  # noqa: F811
+def test_mirrored_training_command_matches_the_default_one(tiny_tau, tmp_path):
     config = _config(tmp_path, "mirror", tiny_tau)
     metrics = {}
     for strategy in ("default", "mirrored"):

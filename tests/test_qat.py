@@ -8,12 +8,11 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
-from tests.test_train import _config, tiny_tau  # noqa: F401 - the fixture
+from tests.conftest import REPO, tiny_config as _config
 
 
 @pytest.mark.slow
-def test_qat_stage_exports_an_audited_int8_file_equal_in_cost_to_ptq(tiny_tau, tmp_path):  # noqa: F811
+def test_qat_stage_exports_an_audited_int8_file_equal_in_cost_to_ptq(tiny_tau, tmp_path):
     config = _config(tmp_path, "qat", tiny_tau, "train: {epochs: 2, batch_size: 4, warmup_epochs: 1, "
                      "decay_end_epoch: 2, export: true, qat_epochs: 1}\n")
     run = tmp_path / "runs" / "qat"
