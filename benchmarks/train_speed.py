@@ -31,6 +31,13 @@ against the twin's step (AdamW, cross-entropy, backward, update) in PyTorch's de
 layout and in channels-last, rounds interleaved, the twins in a server process of their
 own. The benchmark first asserts that each twin has kasc's parameter count and MACs. The
 ratio is kasc's samples/s over the faster of the two PyTorch layouts, median over rounds.
+
+``--strategy mirrored`` measures scaling instead (``kasc.distribute``): the CPU is split
+into two logical devices, and SERFR-CNN-32 (one in-memory global batch of
+``--batch-size``, Adam, ``Distiller.train_on_batch``) trains on one replica (the default
+strategy) and mirrored over the two, rounds interleaved; samples/s of each and their
+ratio. Two logical devices share the same two cores, so this shows the cost of the
+replication machinery, not a speed-up (that needs two GPUs or machines).
 """
 
 from __future__ import annotations
@@ -179,6 +186,47 @@ def torch_comparison(args, n_mels: int) -> dict:
     return ratios
 
 
+def strategy_scaling(args) -> None:
+    """samples/s of SERFR-CNN-32 on one replica and mirrored over two logical CPU devices."""
+    from kasc.distribute import make_strategy, split_cpu
+
+    split_cpu(2)
+    import keras
+    import tensorflow as tf
+
+    from kasc.distill import Distiller
+    from kasc.models import build_model
+    from kasc.targets import LABELS
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((args.batch_size, 28, 256, 1)).astype(np.float32))
+    y = {LABELS: tf.one_hot(rng.integers(0, 10, args.batch_size), 10)}
+    setups = {}
+    for name, devices in (("1 replica (default)", ()), ("2 replicas (mirrored)", ("/cpu:0", "/cpu:1"))):
+        strategy = make_strategy("default" if not devices else "mirrored", devices)
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            distiller = Distiller(build_model("serfr_cnn", (None, 256, 1), 10))
+            distiller.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-3))
+        for _ in range(2):
+            distiller.train_on_batch(x, y)  # trace
+        setups[name] = distiller
+    rates = {name: [] for name in setups}
+    for _ in range(args.rounds):
+        for name, distiller in setups.items():
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                distiller.train_on_batch(x, y)
+            rates[name].append(args.steps * args.batch_size / (time.perf_counter() - start))
+    median = {name: float(np.median(r)) for name, r in rates.items()}
+    print(f"SERFR-CNN-32, global batch {args.batch_size}, {args.steps} steps x {args.rounds} interleaved rounds, "
+          f"{os.cpu_count()} CPU cores split into 2 logical devices:")
+    for name, rate in median.items():
+        print(f"  {name:<24} {rate:8.1f} samples/s")
+    one, two = median.values()
+    print(f"  2 replicas / 1 replica: {two / one:.2f}x (the same 2 cores: expect contention, not speed-up)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="steps per timed epoch")
@@ -189,7 +237,12 @@ def main() -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--threads", default=None, metavar="INTRA,INTER",
                         help="TensorFlow thread pools (default: the config's train.intra_op_threads/inter_op_threads)")
+    parser.add_argument("--strategy", choices=("mirrored",), default=None,
+                        help="measure 1 replica against 2 mirrored replicas on 2 logical CPU devices instead")
     args = parser.parse_args()
+    if args.strategy:
+        strategy_scaling(args)
+        return
 
     import keras
 
