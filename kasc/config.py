@@ -234,6 +234,10 @@ class TrainConfig:
         (``kasc.distribute``).
       devices: for ``mirrored``, the devices to mirror over (``["/gpu:0", "/gpu:1"]``);
         empty: every local GPU (or the CPU if there is none).
+      mixed_precision: ``none``, ``mixed_float16`` (GPUs; dynamic loss scaling) or
+        ``mixed_bfloat16``: the Keras dtype policy the student is built with (variables
+        stay float32; the logits, softmax and losses are float32). Export and audit see the
+        float32 network.
       details_every: every this many epochs (and after the last) write per-device and
         per-class validation accuracy and a confusion-matrix image to TensorBoard (0: never).
       intra_op_threads / inter_op_threads: TensorFlow's CPU thread pools (threads per op,
@@ -256,6 +260,7 @@ class TrainConfig:
     qat_learning_rate: float = 1e-4
     strategy: str = "default"
     devices: tuple[str, ...] = ()
+    mixed_precision: str = "none"
     details_every: int = 10
     intra_op_threads: int = 0
     inter_op_threads: int = 0

@@ -152,6 +152,9 @@ class Distiller(keras.Model):
             # under a strategy of N replicas the gradients of the N replica batches are summed:
             # each replica's mean loss / N makes that the gradient of the global batch's mean
             objective = scale_loss_for_replicas(total + regularisation)
+            # mixed_float16: the LossScaleOptimizer's dynamic loss scale (identity otherwise);
+            # its apply() unscales the gradients
+            objective = self.optimizer.scale_loss(objective)
         grads = tape.gradient(objective, student_vars)
         self.optimizer.apply(grads, student_vars)
         self._record(labels, logits, label_loss, kd_loss, total)

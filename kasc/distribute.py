@@ -14,8 +14,8 @@ normalisation is synchronised over the global batch
 (``kasc.models.layers.FusedBatchNormalization``). Cached soft targets are computed
 once, before training, by the one process, and travel with the batches.
 
-Not yet: ``multi_worker`` (``MultiWorkerMirroredStrategy`` with the cluster from
-``TF_CONFIG``) and mixed precision.
+Mixed precision is ``train.mixed_precision`` (``kasc.train.dtype_policy``). Not yet:
+``multi_worker`` (``MultiWorkerMirroredStrategy`` with the cluster from ``TF_CONFIG``).
 """
 
 from __future__ import annotations

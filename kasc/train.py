@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 import time
@@ -143,7 +144,8 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             keras.utils.set_random_seed(cfg.train.seed)
             with make_strategy(cfg.train.strategy, cfg.train.devices).scope():  # kasc.distribute
                 targets = prepare_soft_targets(cfg, data, teacher_runs, verbose)
-                distiller = build_distiller(cfg, data, targets)
+                with dtype_policy(cfg.train.mixed_precision):
+                    distiller = build_distiller(cfg, data, targets)
             fit_or_resume(cfg, run, distiller, data, targets, verbose)
             metrics = finish(cfg, run, distiller.student, data, started)
     if cfg.train.qat_epochs:
@@ -169,6 +171,20 @@ def quantization_aware_training(cfg: ExperimentConfig, run: RunDir, verbose: int
                "--learning-rate", repr(cfg.train.qat_learning_rate), "--verbose", str(verbose)]
     if subprocess.run(command).returncode != 0:
         raise TrainingError(f"{cfg.name}: quantization-aware training failed ({' '.join(command[1:])})")
+
+
+@contextlib.contextmanager
+def dtype_policy(mixed_precision: str):
+    """Build the student under ``train.mixed_precision`` (``none``: float32), then restore
+    the previous global policy (teachers, export and evaluation are unaffected)."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32" if mixed_precision == "none" else mixed_precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 @dataclasses.dataclass

@@ -110,6 +110,7 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
     from kasc.distribute import STRATEGIES
 
     check.one_of("train.strategy", train.strategy, STRATEGIES)
+    check.one_of("train.mixed_precision", train.mixed_precision, ("none", "mixed_float16", "mixed_bfloat16"))
     if train.devices and train.strategy != "mirrored":
         check.fail("train.devices", list(train.devices), "empty unless train.strategy is 'mirrored'")
     check.at_least("train.qat_epochs", train.qat_epochs, 0)

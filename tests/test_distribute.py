@@ -86,12 +86,36 @@ def test_mirrored_training_command_matches_the_default_one(tiny_tau, tmp_path):
     assert metrics["mirrored"]["accuracy"] == metrics["default"]["accuracy"]
 
 
+@pytest.mark.slow
+def test_a_bfloat16_run_trains_exports_int8_and_passes_the_audit(tiny_tau, tmp_path):
+    import keras
+
+    from kasc.models import load_model
+
+    config = _config(tmp_path, "bf16", tiny_tau, "train: {epochs: 2, batch_size: 4, warmup_epochs: 1, "
+                     "decay_end_epoch: 2, export: true, mixed_precision: mixed_bfloat16}\n")
+    run = tmp_path / "runs" / "bf16"
+    result = subprocess.run([sys.executable, "-m", "kasc.train", str(config), "--run-dir", str(run), "--verbose", "2"],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    complexity = json.loads((run / "complexity.json").read_text())
+    assert complexity["dcase2023_limits"]["within_limits"] and (run / "model_int8.tflite").is_file()
+    model = load_model(run / "model.keras")
+    assert model.get_layer("conv1_conv").dtype_policy.name == "mixed_bfloat16"  # trained in bfloat16
+    assert model.get_layer("logits").dtype_policy.name == "float32"  # logits and loss in float32
+    assert keras.mixed_precision.global_policy().name == "float32"
+    export = json.loads((run / "model_export.json").read_text())
+    assert export["int8"]["mean_abs_prob_diff"] < 0.05  # int8 of the float32 network agrees with the bf16 model
+
+
 def test_strategy_settings_are_checked():
     from kasc.config import ConfigError, load_config
     from kasc.distribute import StrategyError, make_strategy
 
     with pytest.raises(ConfigError, match="train.strategy must be one of default, mirrored, got 'ring'"):
         load_config("plain_student", ["train.strategy=ring"])
+    with pytest.raises(ConfigError, match="train.mixed_precision must be one of none, mixed_float16, mixed_bfloat16"):
+        load_config("plain_student", ["train.mixed_precision=fp8"])
     with pytest.raises(ConfigError, match="train.devices must be empty unless train.strategy is 'mirrored'"):
         load_config("plain_student", ["train.devices=[/gpu:0]"])
     with pytest.raises(StrategyError, match=r"train.devices: \['/gpu:7'\] not among this machine's devices"):

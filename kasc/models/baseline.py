@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kasc.models.blocks import conv_bn_relu
+from kasc.models.blocks import conv_bn_relu, logits_and_probabilities
 
 
 def build_dcase2023_baseline(input_shape=(51, 40, 1), n_classes: int = 10, dropout: float = 0.3,
@@ -34,6 +34,5 @@ def build_dcase2023_baseline(input_shape=(51, 40, 1), n_classes: int = 10, dropo
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(100, activation="relu", name="dense1")(x)
     x = layers.Dropout(dropout, name="dropout3")(x)
-    x = layers.Dense(n_classes, name="logits")(x)
-    outputs = layers.Softmax(name="probabilities")(x)
+    outputs = logits_and_probabilities(x, n_classes)
     return keras.Model(inputs, outputs, name=name)

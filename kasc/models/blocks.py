@@ -62,8 +62,14 @@ def classifier_head(x, n_classes: int, name: str = "head", dropout: float = 0.0)
     x = layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    x = layers.Dense(n_classes, name="logits")(x)
-    return layers.Softmax(name="probabilities")(x)
+    return logits_and_probabilities(x, n_classes)
+
+
+def logits_and_probabilities(x, n_classes: int):
+    """Dense ``logits`` -> softmax ``probabilities``, both computed in float32 whatever the
+    mixed-precision policy (``train.mixed_precision``), so that the losses are float32."""
+    x = layers.Dense(n_classes, name="logits", dtype="float32")(x)
+    return layers.Softmax(name="probabilities", dtype="float32")(x)
 
 
 def logits_model(model: keras.Model) -> keras.Model:

@@ -34,6 +34,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from kasc.models.blocks import logits_and_probabilities
 from kasc.models.layers import FusedBatchNormalization
 
 # (input channels, kernel, expanded channels, output channels, squeeze-excitation,
@@ -169,8 +170,7 @@ def build_efficientat_mn(input_shape=(None, 128, 1), n_classes: int = 527, width
     x = layers.Dense(make_divisible(LAST_CHANNELS * width), name="head_dense")(x)
     x = _activation(x, True, "head_dense_act")
     x = layers.Dropout(dropout, name="head_dropout")(x)
-    x = layers.Dense(n_classes, name="logits")(x)
-    outputs = layers.Softmax(name="probabilities")(x)
+    outputs = logits_and_probabilities(x, n_classes)
     model = keras.Model(inputs, outputs, name=name or f"efficientat_mn{int(round(width * 10)):02d}")
     if freeze_features:
         for layer in model.layers:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 def with_input_shape(model, input_shape: tuple):
     """Rebuild a functional model (nested ones included) with a fixed input shape, so
-    that every layer's output shape is static."""
+    that every layer's output shape is static, and in float32 throughout (a model trained
+    with a mixed-precision policy is exported and audited as the float32 network it is:
+    its variables are float32)."""
     import keras
 
     def patch(config):
         if isinstance(config, dict):
+            if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(config.get("config"), dict):
+                config["config"]["name"] = "float32"
             if config.get("class_name") == "InputLayer":
                 cfg = config["config"]
                 key = "batch_shape" if "batch_shape" in cfg else "batch_input_shape"
