@@ -104,7 +104,6 @@ def atomic_path(path: str | Path, expected_bytes: int | None = None):
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:
         if is_disk_full(err) and not isinstance(err, DiskFullError):
-            tmp.unlink(missing_ok=True)
             raise DiskFullError(path, expected_bytes, free_bytes(path.parent)) from None
         raise
     finally:

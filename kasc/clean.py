@@ -20,10 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import filelock
-
 from kasc.atomic import TEMPORARY_PATTERN, read_json
-from kasc.locks import pid_alive
+from kasc.locks import lock_is_free, orphaned_temporary, pid_alive
 
 
 @dataclass(frozen=True)
@@ -38,19 +36,6 @@ class Leftover:
         return self.path.stat().st_size if self.path.is_file() else 0
 
 
-def _lock_free(lock_file: Path) -> bool:
-    """True if no process holds ``lock_file`` (or it does not exist)."""
-    if not lock_file.exists():
-        return True
-    lock = filelock.FileLock(str(lock_file), thread_local=False)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        return False
-    lock.release()
-    return True
-
-
 def find_leftovers(folders: list[Path]) -> list[Leftover]:
     """Leftover files under ``folders`` (recursively), sorted by path."""
     found = []
@@ -63,16 +48,16 @@ def find_leftovers(folders: list[Path]) -> list[Leftover]:
             name = path.name
             temporary = TEMPORARY_PATTERN.search(name)
             if temporary:
-                if not pid_alive(int(temporary.group(1))):
+                if orphaned_temporary(path):
                     found.append(Leftover(path, f"temporary file of pid {temporary.group(1)}, no longer running"))
             elif name.endswith((".partial.npy", ".partial.json")):
                 key = name.split(".partial.")[0]
-                if _lock_free(path.with_name(f"{key}.lock")):
+                if lock_is_free(path.with_name(f"{key}.lock")):
                     found.append(Leftover(path, "unfinished audio cache entry (the run that started it "
                                                 "resumes it; no process is building it)"))
             elif name.endswith(".lock.json"):
                 owner = read_json(path)
-                if not pid_alive(owner.get("pid", -1)) and _lock_free(path.with_name(name[:-len(".json")])):
+                if not pid_alive(owner.get("pid", -1)) and lock_is_free(path.with_name(name[:-len(".json")])):
                     found.append(Leftover(path, f"owner record of pid {owner.get('pid')}, no longer running"))
     return found
 

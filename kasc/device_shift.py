@@ -46,7 +46,7 @@ def evaluate_shift(run: RunDir, dirs: Path, batch_size: int = 64) -> dict:
     from kasc.data.pipeline import prepare_splits
     from kasc.features import LogMel
     from kasc.inference import keras_probabilities
-    from kasc.metrics import classification_metrics
+    from kasc.metrics import classification_metrics, summary
     from kasc.models import load_model
 
     cfg = load_config(run.config_file)
@@ -58,7 +58,7 @@ def evaluate_shift(run: RunDir, dirs: Path, batch_size: int = 64) -> dict:
     for name, split in (("clean", valid), ("unseen_devices", shifted)):
         report = classification_metrics(split.labels, keras_probabilities(model, split, logmel, batch_size),
                                         split.class_names)
-        result[name] = {k: report[k] for k in ("clips", "accuracy", "macro_class_accuracy", "log_loss")}
+        result[name] = summary(report)
     write_json(run.device_shift_file, result)
     return result
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import filelock
 
-from kasc.atomic import read_json, write_json
+from kasc.atomic import TEMPORARY_PATTERN, read_json, write_json
 
 
 class LockBusy(RuntimeError):
@@ -53,6 +53,30 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def owner_record(lock_file: Path) -> Path:
+    """The owner record beside a lock: ``<name>.lock.json``."""
+    return lock_file.with_name(lock_file.name + ".json")
+
+
+def lock_is_free(lock_file: Path) -> bool:
+    """True if no process holds ``lock_file`` (or it does not exist)."""
+    if not lock_file.exists():
+        return True
+    lock = filelock.FileLock(str(lock_file), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return False
+    lock.release()
+    return True
+
+
+def orphaned_temporary(path: Path) -> bool:
+    """True for a temporary file of ``kasc.atomic`` (``*.tmp<pid>.*``) whose process has ended."""
+    match = TEMPORARY_PATTERN.search(path.name)
+    return bool(match) and path.is_file() and not pid_alive(int(match.group(1)))
+
+
 @contextlib.contextmanager
 def exclusive(lock_file: str | Path, what: str, wait: bool = False, say=None):
     """Hold the lock ``lock_file`` for the duration of the block.
@@ -68,7 +92,7 @@ def exclusive(lock_file: str | Path, what: str, wait: bool = False, say=None):
     """
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    owner_file = lock_file.with_name(lock_file.name + ".json")
+    owner_file = owner_record(lock_file)
     say = say or (lambda message: print(f"kasc: {message}", file=sys.stderr, flush=True))
     lock = filelock.FileLock(str(lock_file), thread_local=False)
     try:

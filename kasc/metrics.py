@@ -16,6 +16,15 @@ DEVICE_GROUPS = {"seen": TAU22_SEEN_DEVICES, "unseen": TAU22_UNSEEN_DEVICES}
 """TAU22 fold 1's devices seen in training and unseen (only in evaluation)."""
 
 
+SUMMARY_KEYS = ("clips", "accuracy", "macro_class_accuracy", "log_loss")
+"""The headline figures of a report, as tables and result files list them."""
+
+
+def summary(report: dict) -> dict:
+    """The ``SUMMARY_KEYS`` of a report (None where it lacks one)."""
+    return {key: report.get(key) for key in SUMMARY_KEYS}
+
+
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
     """Accuracy, class-macro accuracy, log loss, per-class accuracy and confusion matrix.
 

@@ -153,10 +153,9 @@ def to_int8_tflite(qat_model: tf_keras.Model, input_shape: tuple, representative
 
 
 def _scores(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
-    from kasc.metrics import classification_metrics
+    from kasc.metrics import classification_metrics, summary
 
-    report = classification_metrics(labels, probabilities, class_names)
-    return {k: report[k] for k in ("clips", "accuracy", "macro_class_accuracy", "log_loss")}
+    return summary(classification_metrics(labels, probabilities, class_names))
 
 
 def run_qat(run: RunDir, epochs: int = DEFAULT_EPOCHS, learning_rate: float = DEFAULT_LEARNING_RATE,
@@ -170,6 +169,7 @@ def run_qat(run: RunDir, epochs: int = DEFAULT_EPOCHS, learning_rate: float = DE
     from kasc.export import compare, sample_logmel
     from kasc.features import LogMel
     from kasc.inference import tflite_probabilities
+    from kasc.metrics import summary
     from kasc.models import load_model
     from kasc.targets import LABELS
     from kasc.train import per_second_complexity, training_dataset
@@ -210,8 +210,8 @@ def run_qat(run: RunDir, epochs: int = DEFAULT_EPOCHS, learning_rate: float = DE
     metrics = run.metrics()
     result = {
         "epochs": epochs, "learning_rate": learning_rate, "train_clips": len(train_data),
-        "float32": {k: metrics.get(k) for k in ("clips", "accuracy", "macro_class_accuracy", "log_loss")},
-        "ptq_int8": {k: metrics.get("int8", {}).get(k) for k in ("clips", "accuracy", "macro_class_accuracy", "log_loss")},
+        "float32": summary(metrics),
+        "ptq_int8": summary(metrics.get("int8", {})),
         "qat_keras": _scores(labels, qat_keras, names),
         "qat_int8": _scores(labels, qat_int8, names),
         "qat_int8_vs_qat_keras": compare(qat_keras, qat_int8),

@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from kasc.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
+from kasc.atomic import atomic_path, read_json, write_json, write_text
 from kasc.config import RUNS_DIR, ExperimentConfig
-from kasc.locks import exclusive, pid_alive
+from kasc.locks import exclusive, orphaned_temporary
 
 
 class RunConfigMismatch(RuntimeError):
@@ -101,8 +101,7 @@ class RunDir:
         removed = []
         if self.path.is_dir():
             for path in sorted(self.path.rglob("*.tmp*.*")):
-                match = TEMPORARY_PATTERN.search(path.name)
-                if match and path.is_file() and not pid_alive(int(match.group(1))):
+                if orphaned_temporary(path):
                     path.unlink(missing_ok=True)
                     removed.append(path)
         if removed and say:

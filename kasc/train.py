@@ -227,6 +227,7 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     student's run (``<name>[-<profile>]``), print them and their ensemble (the report's
     Table 2, also written to ``teachers.json``); return their run folders."""
     from kasc.evaluate import ensemble_report
+    from kasc.metrics import summary
 
     runs_dir = run.path.parent
     teacher_cfgs = [load_config(name, profile=profile) for name in cfg.distill.teachers]
@@ -249,8 +250,7 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
         teacher_runs.append(teacher_run)
     say("teachers and their ensemble on the teachers' validation split (report Table 2):")
     table = ensemble_report(teacher_runs, cfg.distill.teacher_weights, batch_size=cfg.train.batch_size)
-    write_json(run.teachers_file, {name: {k: r[k] for k in ("clips", "accuracy", "macro_class_accuracy",
-                                                              "log_loss", "per_class_accuracy")}
+    write_json(run.teachers_file, {name: {**summary(r), "per_class_accuracy": r["per_class_accuracy"]}
                                    for name, r in table.items()})
     return teacher_runs
 

@@ -17,7 +17,7 @@ cache can be built, and a changed file restarts it anyway).
 Two processes that need the same entry (two runs on a new dataset) do not both build
 it: the builder holds ``<key>.lock`` (``kasc.locks``) and the other waits for it, then
 reuses the finished cache. The space the array needs is checked before building.
-``python -m kasc.data clean`` lists (and with ``--delete`` removes) partial entries no
+``python -m kasc.clean`` lists (and with ``--delete`` removes) partial entries no
 process is building and temporary files left by killed processes.
 """
 
