@@ -32,6 +32,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kasc.distribute import in_multi_worker_mode
 from kasc.models.blocks import logits_model
 from kasc.models.ensemble import tempered_average
 from kasc.targets import LABELS, SOFT_TARGETS
@@ -158,7 +159,7 @@ class Distiller(keras.Model):
         grads = tape.gradient(objective, student_vars)
         self.optimizer.apply(grads, student_vars)
         self._record(labels, logits, label_loss, kd_loss, total)
-        return {m.name: m.result() for m in self.metrics}
+        return self._logs(self.metrics)
 
     def test_step(self, data):
         x, targets = self._unpack(data)
@@ -168,7 +169,24 @@ class Distiller(keras.Model):
         self.label_loss_tracker.update_state(label_loss)
         self.total_loss_tracker.update_state(label_loss)
         self.accuracy_tracker.update_state(labels, logits)
-        return {m.name: m.result() for m in (self.total_loss_tracker, self.label_loss_tracker, self.accuracy_tracker)}
+        return self._logs((self.total_loss_tracker, self.label_loss_tracker, self.accuracy_tracker))
+
+    @staticmethod
+    def _logs(metrics) -> dict:
+        """The step's logs. Under several workers Keras averages them with
+        ``strategy.reduce("MEAN", value, axis=0)``, which needs an axis: each is then (1,)."""
+        logs = {m.name: m.result() for m in metrics}
+        if in_multi_worker_mode(tf.distribute.get_strategy()):
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras builds a model from a first batch it averages across replicas, which
+        fails under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585);
+        :meth:`build_for_training` has built everything that would build."""
+        if self.built and (self.optimizer is None or self.optimizer.built):
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def build_for_training(self, input_shape) -> None:
         """Create the optimiser's slots before weights are loaded into it (resume)."""

@@ -3,7 +3,10 @@
 - ``default``: one device, as without a strategy;
 - ``mirrored``: ``tf.distribute.MirroredStrategy`` over the local GPUs, or over the
   devices named in ``train.devices`` (``["/cpu:0", "/cpu:1"]`` with logical CPU devices
-  is how the tests run it without a GPU).
+  is how the tests run it without a GPU);
+- ``multi_worker``: ``tf.distribute.MultiWorkerMirroredStrategy`` over the processes
+  named in ``TF_CONFIG`` (the same command started once per worker, each with its own
+  ``TF_CONFIG``; see the README).
 
 What makes N replicas train the network one device would, on the same global batch
 (``train.batch_size`` is the global batch; Keras splits each batch across replicas):
@@ -14,13 +17,27 @@ normalisation is synchronised over the global batch
 (``kasc.models.layers.FusedBatchNormalization``). Cached soft targets are computed
 once, before training, by the one process, and travel with the batches.
 
-Mixed precision is ``train.mixed_precision`` (``kasc.train.dtype_policy``). Not yet:
-``multi_worker`` (``MultiWorkerMirroredStrategy`` with the cluster from ``TF_CONFIG``).
+Multi-worker runs (:class:`WorkerRole`): every worker runs the same phases in lockstep.
+The chief (task ``chief``, else ``worker`` 0) owns the run folder and writes everything in
+it; another worker starts from a copy of the chief's folder, taken after the chief has
+prepared it (so all agree on resuming or finishing), writes its checkpoints, logs and
+TensorBoard to a temporary folder that is deleted at exit, skips the export, evaluation
+and QAT, and then takes a copy of the chief's finished folder (so the teachers' files,
+and the soft-target cache keyed by them, are the same on every worker). The run folder
+must be on storage every worker reads (one machine, or a shared file system). Each
+worker's input pipeline yields only its replicas' parts of every global batch
+(``Pipeline.training(shard=...)``), with its own augmentation seeds.
+
+Mixed precision is ``train.mixed_precision`` (``kasc.train.dtype_policy``).
 """
 
 from __future__ import annotations
 
-STRATEGIES = ("default", "mirrored")
+import dataclasses
+import json
+import os
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
 """The values of ``train.strategy``."""
 
 
@@ -58,7 +75,107 @@ def _new_strategy(name: str, devices: tuple[str, ...]):
                 raise StrategyError(f"train.devices: {missing} not among this machine's devices "
                                     f"({', '.join(sorted(known))})")
         return tf.distribute.MirroredStrategy(list(devices) or None)
+    if name == "multi_worker":
+        cluster_config()  # a clear error before TensorFlow's
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (ValueError, RuntimeError) as err:
+            raise StrategyError(f"multi_worker: TensorFlow cannot start the cluster of TF_CONFIG: {err}") from err
     raise StrategyError(f"train.strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+
+
+def cluster_config() -> dict:
+    """``TF_CONFIG`` as a dict, checked: ``{"cluster": {"worker": ["host:port", ...]
+    [, "chief": [...]]}, "task": {"type": "worker", "index": i}}``.
+
+    Raises:
+      StrategyError: unset, not JSON, or the task not in the cluster.
+    """
+    text = os.environ.get("TF_CONFIG", "")
+    if not text.strip():
+        raise StrategyError('train.strategy multi_worker needs TF_CONFIG, e.g. TF_CONFIG=\'{"cluster": {"worker": '
+                            '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' '
+                            '(one index per worker; see the README)')
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        members = cluster[task["type"]]
+        index = int(task["index"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise StrategyError(f"TF_CONFIG must be JSON with 'cluster' and 'task' ({{'type', 'index'}}) "
+                            f"naming a member of the cluster: {type(err).__name__} {err} in {text!r}") from None
+    if not 0 <= index < len(members):
+        raise StrategyError(f"TF_CONFIG: task {task['type']} {index} is not in the cluster's "
+                            f"{len(members)} {task['type']}(s)")
+    return config
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRole:
+    """This process's place in a multi-worker run: ``index`` of ``count`` processes
+    (the chief is 0); ``count`` 1 outside ``multi_worker``."""
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def is_chief(self) -> bool:
+        return self.index == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.count > 1
+
+
+def worker_role(strategy_name: str) -> WorkerRole:
+    """The role ``TF_CONFIG`` gives this process under ``train.strategy`` (chief, if not
+    multi-worker). A ``chief`` task is index 0 and the workers follow it; without one,
+    ``worker`` 0 is the chief (TensorFlow's rule)."""
+    if strategy_name != "multi_worker":
+        return WorkerRole()
+    config = cluster_config()
+    cluster, task = config["cluster"], config["task"]
+    chiefs = len(cluster.get("chief", []))
+    count = chiefs + len(cluster.get("worker", []))
+    index = 0 if task["type"] == "chief" else chiefs + int(task["index"])
+    if task["type"] not in ("chief", "worker"):
+        raise StrategyError(f"TF_CONFIG: task type {task['type']!r}; multi_worker runs tasks 'chief' and 'worker'")
+    return WorkerRole(index, count)
+
+
+def lost_a_worker(err: BaseException) -> bool:
+    """True for the errors TensorFlow raises in every worker when another worker of a
+    multi-worker run stops (its heartbeats stop: the collective operations abort)."""
+    return (type(err).__module__.startswith("tensorflow")
+            and type(err).__name__ in ("UnavailableError", "AbortedError", "DeadlineExceededError"))
+
+
+def in_multi_worker_mode(strategy) -> bool:
+    """True under ``MultiWorkerMirroredStrategy`` with more than one worker."""
+    import tensorflow as tf
+
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
+
+
+def agreed(strategy, value: int, what: str) -> int:
+    """Every worker's ``value`` compared through one all-reduce; also a barrier (each
+    worker returns once all have called it). A no-op on one worker.
+
+    Raises:
+      StrategyError: the workers hold different values (``what`` names it).
+    """
+    if not in_multi_worker_mode(strategy):
+        return value
+    import tensorflow as tf
+
+    # all n values are equal exactly when n * sum(v^2) == sum(v)^2
+    moments = tf.constant([1.0, value, float(value) ** 2], tf.float64)
+    per_replica = strategy.run(lambda: tf.identity(moments))
+    count, total, squares = (float(v) for v in strategy.reduce("SUM", per_replica, axis=None).numpy())
+    if count * squares != total**2:
+        raise StrategyError(f"the workers disagree on {what}: this one has {value}, their mean is {total / count:g}")
+    return value
 
 
 def split_cpu(n_devices: int) -> None:
@@ -68,3 +185,20 @@ def split_cpu(n_devices: int) -> None:
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n_devices)
+
+
+_SCRATCH: list = []
+
+
+def worker_folder(role: WorkerRole, name: str):
+    """A folder named ``name`` in this process's temporary folder, where a worker other
+    than the chief writes (deleted when the process exits)."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if not _SCRATCH:
+        _SCRATCH.append(Path(tempfile.mkdtemp(prefix=f"kasc-worker{role.index}-")))
+        atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
+    return _SCRATCH[0] / name

@@ -9,9 +9,18 @@ import numpy as np
 
 def keras_probabilities(model, data, logmel, batch_size: int = 64) -> np.ndarray:
     """Probabilities (n, C) of a Keras model on every clip of a split (no augmentation)."""
-    from kasc.data.pipeline import Pipeline
+    import tensorflow as tf
 
-    return model.predict(Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x), verbose=0)
+    from kasc.data.pipeline import Pipeline
+    from kasc.distribute import in_multi_worker_mode
+
+    spectra = Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x)
+    if not in_multi_worker_mode(model.distribute_strategy):
+        return model.predict(spectra, verbose=0)
+    # under several workers predict() is a collective step that every worker must join;
+    # here one worker looks at the network on its own
+    forward = tf.function(lambda x: model(x, training=False))
+    return np.concatenate([forward(x).numpy() for x in spectra])
 
 
 def tflite_probabilities(path: Path, data, logmel, batch_size: int = 64) -> np.ndarray:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from kasc.atomic import atomic_path, read_json, write_json, write_text
+from kasc.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
 from kasc.config import RUNS_DIR, ExperimentConfig
 from kasc.locks import exclusive, orphaned_temporary
 
@@ -108,6 +108,24 @@ class RunDir:
             say(f"removed {len(removed)} temporary file(s) left by a killed run: "
                 f"{', '.join(p.name for p in removed[:3])}{'...' if len(removed) > 3 else ''}")
         return removed
+
+    def copy_into(self, folder: Path) -> "RunDir":
+        """Replace ``folder`` with a copy of this run's files (not its lock, owner record,
+        TensorBoard logs or temporary files) and return it as a run: how a multi-worker
+        run's other workers start from, and end with, the chief's state
+        (``kasc.distribute``). Files are written here atomically, so a copy holds whole
+        files."""
+        import shutil
+
+        folder = Path(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        if self.path.is_dir():
+            shutil.copytree(self.path, folder, ignore=lambda _, names: [
+                n for n in names if n.startswith(self.lock_file.name) or n == self.tensorboard_dir.name
+                or TEMPORARY_PATTERN.search(n)])
+        else:
+            folder.mkdir(parents=True)
+        return RunDir(folder)
 
     @classmethod
     def locate(cls, path: str | Path) -> tuple["RunDir", Path]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
 from kasc.atomic import DiskFullError, is_disk_full, read_json, write_json
-from kasc.distribute import StrategyError
+from kasc.distribute import STRATEGIES, StrategyError
 from kasc.locks import LockBusy
 from kasc.runs import RunConfigMismatch, RunDir, default_run_dir
 from kasc.runtime import quiet_expected_retracing, set_cpu_threads
@@ -124,17 +124,27 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     process working there makes this one stop at once (``kasc.locks.LockBusy``), or
     wait with ``wait_for_folder``. The phases, each a function below: data, teachers,
     soft targets, distiller, fit (or resume), finish, QAT; the soft targets and the
-    distiller are built in the scope of ``train.strategy``.
+    distiller are built in the scope of ``train.strategy``. Under ``multi_worker``,
+    only the chief holds and writes ``run``; the other workers work on copies of it
+    (``kasc.distribute``) and return the chief's metrics.
     """
     import keras
 
-    from kasc.distribute import make_strategy
+    from kasc.distribute import agreed, make_strategy, worker_folder, worker_role
 
-    with run.owned(wait=wait_for_folder, say=say):
-        run.start(cfg, restart=restart)
+    strategy = make_strategy(cfg.train.strategy, cfg.train.devices)
+    role = worker_role(cfg.train.strategy)
+    chief_run = run
+    with run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext():
+        if role.is_chief:
+            run.start(cfg, restart=restart)
+        agreed(strategy, 0, "the start of the run")  # barrier: the chief's folder is ready
+        if not role.is_chief:
+            run = chief_run.copy_into(worker_folder(role, chief_run.path.name))
+            say(f"worker {role.index} of {role.count}: {chief_run.path} copied to {run.path}")
         if run.is_finished():
             metrics = run.metrics()
-            say(f"{cfg.name}: already finished in {run.path} (accuracy {metrics['accuracy']:.3f}); "
+            say(f"{cfg.name}: already finished in {chief_run.path} (accuracy {metrics['accuracy']:.3f}); "
                 f"--restart trains it again")
         else:
             started = time.monotonic()
@@ -142,13 +152,17 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             data = prepare_data(cfg, verbose)
             teacher_runs = prepare_teachers(cfg, run, profile, data.class_names, verbose) if cfg.distill.teachers else []
             keras.utils.set_random_seed(cfg.train.seed)
-            with make_strategy(cfg.train.strategy, cfg.train.devices).scope():  # kasc.distribute
+            with strategy.scope():  # kasc.distribute
                 targets = prepare_soft_targets(cfg, data, teacher_runs, verbose)
                 with dtype_policy(cfg.train.mixed_precision):
                     distiller = build_distiller(cfg, data, targets)
-            fit_or_resume(cfg, run, distiller, data, targets, verbose)
-            metrics = finish(cfg, run, distiller.student, data, started)
-    if cfg.train.qat_epochs:
+            fit_or_resume(cfg, run, distiller, data, targets, verbose, role)
+            metrics = finish(cfg, run, distiller.student, data, started) if role.is_chief else {}
+        agreed(strategy, 0, "the end of the run")  # barrier: the chief has written its results
+        if not role.is_chief:  # the chief's files, so that every worker sees the same teachers
+            run = chief_run.copy_into(run.path)
+            metrics = run.metrics()
+    if cfg.train.qat_epochs and role.is_chief:
         quantization_aware_training(cfg, run, verbose)
     return metrics
 
@@ -304,10 +318,11 @@ def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTarg
 
 
 def training_dataset(cfg: ExperimentConfig, train_data, logmel, extra_targets: dict, start_epoch: int,
-                     verbose: int):
+                     verbose: int, shard: tuple[int, int, int] = (1, 0, 1)):
     """The run's endless augmented training stream from ``start_epoch``: batches gather the
     cached log-mel (``data.cache_logmel``), or compute it per batch from waveforms convolved
-    with device impulse responses (``augment.dir_prob``)."""
+    with device impulse responses (``augment.dir_prob``); ``shard`` as in
+    ``Pipeline.training`` (this worker's parts of each global batch)."""
     from kasc.data.pipeline import Pipeline
 
     spectra, responses = None, None
@@ -324,18 +339,42 @@ def training_dataset(cfg: ExperimentConfig, train_data, logmel, extra_targets: d
         spectra = cached_logmel(train_data.waveforms, logmel, resolve_path(cfg.data.cache_dir).parent / "logmel",
                                 name=f"{cfg.name}/train", progress=verbose > 0)
     return Pipeline(train_data, logmel, cfg.train.batch_size, extra_targets, spectra, responses).training(
-        cfg.augment, seed=cfg.train.seed, start_epoch=start_epoch)
+        cfg.augment, seed=cfg.train.seed, start_epoch=start_epoch, shard=shard)
+
+
+def distributed_training_dataset(cfg: ExperimentConfig, strategy, train_data, logmel, extra_targets: dict,
+                                 start_epoch: int, verbose: int):
+    """The training stream for ``fit``: as :func:`training_dataset` on one worker; under
+    several workers, each worker's pipeline makes only its replicas' parts of every
+    global batch (``tf.distribute`` hands them out in order)."""
+    from kasc.distribute import in_multi_worker_mode
+
+    if not in_multi_worker_mode(strategy):
+        return training_dataset(cfg, train_data, logmel, extra_targets, start_epoch, verbose)
+    replicas = strategy.num_replicas_in_sync
+
+    def worker_stream(context):
+        local = replicas // context.num_input_pipelines
+        return training_dataset(cfg, train_data, logmel, extra_targets, start_epoch, verbose,
+                                shard=(replicas, context.input_pipeline_id * local, local))
+
+    return strategy.distribute_datasets_from_function(worker_stream)
 
 
 def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingData, targets: SoftTargets,
-                  verbose: int) -> None:
+                  verbose: int, role=None) -> None:
     """Phase 5: load the checkpoint if there is one, then ``fit`` the remaining epochs
-    (checkpoint, CSV log, TensorBoard and validation details after every epoch).
+    (checkpoint, CSV log, TensorBoard and validation details after every epoch; under
+    several workers, ``role`` says whether this one is the chief, which alone writes
+    the validation details).
 
     Raises:
       TrainingError: the loss became non-finite (the checkpoint keeps the last good epoch).
+      kasc.distribute.StrategyError: workers would resume from different epochs.
     """
     import keras
+
+    from kasc.distribute import WorkerRole, agreed
 
     from kasc.callbacks import EpochCheckpoint, LearningRateLogger, NanGuard, ValidationDetails
     from kasc.data.pipeline import Pipeline, steps_per_epoch
@@ -343,14 +382,16 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
     train_data, valid_data = data.splits["train"], data.splits["valid"]
     student = distiller.student
     state = run.state()
-    start_epoch = int(state.get("epoch", 0))
+    start_epoch = agreed(distiller.distribute_strategy, int(state.get("epoch", 0)), "the epoch to resume after")
+    role = role or WorkerRole()
     if start_epoch:
         distiller.load_weights(run.weights)
         say(f"resuming {run.path} after epoch {start_epoch} of {cfg.train.epochs}")
     run.trim_log(start_epoch)  # rows of epochs after the checkpoint are trained again
     if start_epoch >= cfg.train.epochs:  # killed after the last checkpoint, before the model was saved
         return
-    train_ds = training_dataset(cfg, train_data, data.logmel, targets.extra, start_epoch, verbose)
+    train_ds = distributed_training_dataset(cfg, distiller.distribute_strategy, train_data, data.logmel,
+                                            targets.extra, start_epoch, verbose)
     valid_ds = Pipeline(valid_data, data.logmel, cfg.train.batch_size).evaluation()
     steps = steps_per_epoch(len(train_data), cfg.train.batch_size)
     nan_guard = NanGuard()
@@ -359,8 +400,8 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
         LearningRateLogger(),
         keras.callbacks.CSVLogger(str(run.log_csv), append=start_epoch > 0),
         keras.callbacks.TensorBoard(str(run.tensorboard_dir), update_freq="epoch"),
-        ValidationDetails(student, valid_data, data.logmel, run.tensorboard_dir, cfg.train.details_every,
-                          cfg.train.batch_size),
+        ValidationDetails(student, valid_data, data.logmel, run.tensorboard_dir,
+                          cfg.train.details_every if role.is_chief else 0, cfg.train.batch_size),
         EpochCheckpoint(run, float(state.get("train_seconds", 0.0))),
     ]
     say(f"training {student.name} ({student.count_params():,} parameters) for epochs "
@@ -421,8 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=None, help="output folder (default saved_models/NAME[-PROFILE])")
     parser.add_argument("--restart", action="store_true", help="discard an existing checkpoint and train from scratch")
     parser.add_argument("--verbose", type=int, default=None, help="Keras verbosity: 1 progress bar, 2 one line per epoch")
-    parser.add_argument("--strategy", choices=("default", "mirrored"), default=None,
-                        help="tf.distribute strategy (train.strategy); mirrored: every local GPU, or train.devices")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=None,
+                        help="tf.distribute strategy (train.strategy); mirrored: every local GPU, or train.devices; "
+                             "multi_worker: the processes of TF_CONFIG (start the command once per worker)")
     parser.add_argument("--split-cpu", type=int, default=0, metavar="N",
                         help="make N logical CPU devices /cpu:0../cpu:N-1 (try mirrored training without a GPU)")
     args = parser.parse_args(argv)
@@ -438,6 +480,10 @@ def main(argv: list[str] | None = None) -> int:
         check_paths(cfg, str(args.config))
         set_cpu_threads(cfg.train.intra_op_threads, cfg.train.inter_op_threads)
         quiet_expected_retracing()
+        if cfg.train.strategy == "multi_worker":  # before TensorFlow starts its runtime
+            from kasc.distribute import make_strategy
+
+            make_strategy(cfg.train.strategy, cfg.train.devices)
         run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
     except (ConfigError, RunConfigMismatch, TrainingError, LockBusy, DiskFullError, StrategyError) as err:
@@ -453,6 +499,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no space left on device writing {where}; the last checkpoint is intact: free some "
               f"space, then run the same command again to resume", file=sys.stderr)
         return 2
+    except Exception as err:
+        from kasc.distribute import lost_a_worker
+
+        if not lost_a_worker(err):
+            raise
+        unhealthy = [line.strip() for line in str(err).splitlines() if line.strip().startswith("/job:")]
+        state = RunDir(args.run_dir or default_run_dir(cfg, args.profile)).state()
+        print(f"error: the multi-worker run lost a worker ({type(err).__name__}"
+              + (f"; stopped: {', '.join(sorted(set(unhealthy)))}" if unhealthy else "")
+              + f"); the checkpoint keeps epoch {state.get('epoch', 0)}: start every worker again to resume",
+              file=sys.stderr)
+        return 3
     return 0
 
 

@@ -112,7 +112,7 @@ def test_strategy_settings_are_checked():
     from kasc.config import ConfigError, load_config
     from kasc.distribute import StrategyError, make_strategy
 
-    with pytest.raises(ConfigError, match="train.strategy must be one of default, mirrored, got 'ring'"):
+    with pytest.raises(ConfigError, match="train.strategy must be one of default, mirrored, multi_worker, got 'ring'"):
         load_config("plain_student", ["train.strategy=ring"])
     with pytest.raises(ConfigError, match="train.mixed_precision must be one of none, mixed_float16, mixed_bfloat16"):
         load_config("plain_student", ["train.mixed_precision=fp8"])

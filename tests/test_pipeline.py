@@ -138,3 +138,31 @@ def test_cached_logmel_training_batches_match_per_batch_logmel(tmp_path):
         np.testing.assert_array_equal(y2[LABELS].numpy(), y1[LABELS].numpy())
     with pytest.raises(ValueError, match="cached log-mel has shape"):
         Pipeline(split, logmel, 4, spectra=np.zeros((9, 28, 32), DTYPE))
+
+
+@pytest.mark.parametrize("n_clips", [10, 9])  # 9 clips in batches of 4: a last batch of 1 for 2 replicas
+def test_worker_shards_split_each_global_batch_into_replica_parts(n_clips):
+    cfg = AugmentConfig(mixup_prob=0.0, freq_masks=0, time_masks=0)
+    ids = {"clip": np.arange(n_clips, dtype=np.float32)[:, None]}
+
+    def clips(shard, steps):
+        stream = _pipeline(extra=ids, n=n_clips).training(cfg, seed=3, shard=shard)
+        return [sorted(y["clip"].numpy()[:, 0].astype(int).tolist()) for _, y in stream.take(steps)]
+
+    steps = steps_per_epoch(n_clips, 4)
+    whole = clips((1, 0, 1), 2 * steps)
+    first, second = clips((2, 0, 1), 2 * steps), clips((2, 1, 1), 2 * steps)
+    both = clips((2, 0, 2), 4 * steps)  # one worker with both replicas: its parts in order
+    assert both[0::2] == first and both[1::2] == second
+    for step in range(2 * steps):
+        assert first[step] and second[step]  # no replica gets an empty part
+        if n_clips % 4 == 0 or (step + 1) % steps:
+            assert sorted(first[step] + second[step]) == whole[step]  # the parts are the global batch
+            assert abs(len(first[step]) - len(second[step])) <= 1
+        else:  # the short last batch borrows the epoch's first clips so that each replica has one
+            assert set(whole[step]) <= set(first[step] + second[step])
+            assert len(first[step]) == len(second[step]) == 1
+    with pytest.raises(ValueError, match="batch_size 4 cannot feed 5 replicas"):
+        _pipeline().training(cfg, shard=(5, 0, 1))
+    with pytest.raises(ValueError, match=r"shard \(2, 2, 1\): expected"):
+        _pipeline().training(cfg, shard=(2, 2, 1))

@@ -6,6 +6,10 @@ augmented with the seed (augment.seed, b). So a run started at epoch e reproduce
 batches an uninterrupted run would have seen, and nothing depends on tf.data's
 parallelism. Use ``steps_per_epoch`` with Keras ``fit``.
 
+A multi-worker run splits every global batch into one contiguous part per replica;
+each worker's pipeline yields only its replicas' parts (``training(shard=...)``), and
+part p of batch b is augmented with the seed (augment.seed, b) folded with p.
+
 Every batch is ``(spectra, targets)`` with spectra (batch, frames, mels, 1) float32 and
 targets a dict (``kasc.targets``): ``{LABELS: one-hot (batch, n_classes)}``, plus one
 entry (batch, k) per extra per-clip target (the cached soft targets of distillation);
@@ -188,20 +192,48 @@ class Pipeline:
             targets[name] = tf.gather(values, index)
         return spectra, targets
 
-    def training(self, augment: AugmentConfig, seed: int = 0, start_epoch: int = 0) -> tf.data.Dataset:
-        """Endless augmented batches starting at ``start_epoch`` (see module docstring)."""
+    def training(self, augment: AugmentConfig, seed: int = 0, start_epoch: int = 0,
+                 shard: tuple[int, int, int] = (1, 0, 1)) -> tf.data.Dataset:
+        """Endless augmented batches starting at ``start_epoch`` (see module docstring).
+
+        Args:
+          shard: (parts, first, count): split each global batch of ``batch_size`` clips
+            into ``parts`` contiguous parts (sizes differ by at most one) and yield parts
+            ``first`` .. ``first + count - 1`` of each, in order: one element per replica
+            of this worker. (1, 0, 1), the default, yields whole batches.
+        """
         check_augment(augment)
         if augment.dir_prob > 0 and self.impulse_responses is None:
             raise ValueError("augment.dir_prob > 0 needs impulse_responses (kasc.data.impulse_responses.load_responses)")
+        parts, first_part, own_parts = shard
+        if not (parts >= 1 and 0 <= first_part and own_parts >= 1 and first_part + own_parts <= parts):
+            raise ValueError(f"shard {shard}: expected (parts, first, count) with 0 <= first < first + count <= parts")
         n_clips, batch_size = len(self.data), self.batch_size
+        if parts > batch_size:
+            raise ValueError(f"train.batch_size {batch_size} cannot feed {parts} replicas: it must be at least the "
+                             f"number of replicas")
         steps = steps_per_epoch(n_clips, batch_size)
+        # a last batch smaller than `parts` would leave a replica empty: it borrows the epoch's first clips
+        short = (parts - n_clips % batch_size) if 0 < n_clips % batch_size < parts else 0
 
         def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
             order = tf.argsort(tf.random.stateless_uniform([n_clips], seed=tf.stack([tf.constant(seed, tf.int64), epoch])))
+            if short:
+                order = tf.concat([order, order[:short]], axis=0)
             return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).batch(batch_size)
 
-        def make(step: tf.Tensor, index: tf.Tensor):
+        def own_parts_of(step: tf.Tensor, index: tf.Tensor) -> tf.data.Dataset:
+            size = tf.shape(index, out_type=tf.int64)[0]
+
+            def part(p: tf.Tensor):
+                return step, p, index[p * size // parts:(p + 1) * size // parts]
+
+            return tf.data.Dataset.range(first_part, first_part + own_parts).map(part)
+
+        def make(step: tf.Tensor, part: tf.Tensor, index: tf.Tensor):
             batch_seed = tf.stack([tf.constant(augment.seed, tf.int64), step])
+            if parts > 1:
+                batch_seed = augment_ops.fold_seed(batch_seed, 1000 + part)
 
             def device_responses(waveforms):
                 return augment_ops.convolve_responses(waveforms, self.impulse_responses,
@@ -212,12 +244,18 @@ class Pipeline:
             return augment_ops.augment_batch(spectra, targets, batch_seed, augment)
 
         epochs = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
-        return (epochs.enumerate(start=start_epoch * steps)
-                .map(make, num_parallel_calls=tf.data.AUTOTUNE)
+        batches = epochs.enumerate(start=start_epoch * steps)
+        if parts > 1:
+            batches = batches.flat_map(own_parts_of)
+        else:
+            batches = batches.map(lambda step, index: (step, tf.constant(0, tf.int64), index))
+        return (batches.map(make, num_parallel_calls=tf.data.AUTOTUNE)
                 .prefetch(tf.data.AUTOTUNE))
 
     def evaluation(self) -> tf.data.Dataset:
         """Every clip once, in table order, without augmentation."""
         batches = tf.data.Dataset.range(len(self.data)).batch(self.batch_size)
+        options = tf.data.Options()  # under a multi-worker strategy, each worker evaluates its share of batches
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return (batches.map(self._batch, num_parallel_calls=tf.data.AUTOTUNE)
-                .prefetch(tf.data.AUTOTUNE))
+                .prefetch(tf.data.AUTOTUNE).with_options(options))
