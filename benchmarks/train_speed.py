@@ -38,11 +38,18 @@ into two logical devices, and SERFR-CNN-32 (one in-memory global batch of
 strategy) and mirrored over the two, rounds interleaved; samples/s of each and their
 ratio. Two logical devices share the same two cores, so this shows the cost of the
 replication machinery, not a speed-up (that needs two GPUs or machines).
+
+``--strategy multi_worker`` does the same with two worker processes on localhost ports
+(``MultiWorkerMirroredStrategy``, ``TF_CONFIG`` set here; each worker feeds half of the
+global batch) against one process: each round starts one process, then the two workers,
+each timing ``--steps`` steps after untimed tracing steps (start-up is not counted);
+medians over ``--rounds``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -227,6 +234,85 @@ def strategy_scaling(args) -> None:
     print(f"  2 replicas / 1 replica: {two / one:.2f}x (the same 2 cores: expect contention, not speed-up)")
 
 
+def _measure_in_process(args) -> None:
+    """One process of ``--strategy multi_worker``: time SERFR-CNN-32 steps on this worker's
+    part of the global batch; the chief prints {"samples_per_second": global rate}."""
+    from kasc.distribute import make_strategy, worker_role
+
+    name = args.measure
+    strategy = make_strategy(name)
+    role = worker_role(name)
+    import keras
+    import tensorflow as tf
+
+    from kasc.distill import Distiller
+    from kasc.models import build_model
+    from kasc.targets import LABELS
+
+    local = args.batch_size // role.count
+    rng = np.random.default_rng(role.index)
+    x = tf.constant(rng.standard_normal((local, 28, 256, 1)).astype(np.float32))
+    y = {LABELS: tf.one_hot(rng.integers(0, 10, local), 10)}
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        distiller = Distiller(build_model("serfr_cnn", (None, 256, 1), 10))
+        distiller.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-3))
+        distiller.build_for_training((None, 256, 1))
+    for _ in range(3):
+        distiller.train_on_batch(x, y)  # trace
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        distiller.train_on_batch(x, y)
+    rate = args.steps * local * role.count / (time.perf_counter() - start)
+    if role.is_chief:
+        print(json.dumps({"samples_per_second": rate}))
+
+
+def worker_scaling(args) -> None:
+    """samples/s of SERFR-CNN-32 in one process and in two worker processes."""
+    import socket
+    import subprocess
+
+    def start(strategy: str, n: int) -> list:
+        sockets = [socket.socket() for _ in range(n)]
+        for s in sockets:
+            s.bind(("localhost", 0))
+        ports = [s.getsockname()[1] for s in sockets]
+        for s in sockets:
+            s.close()
+        command = [sys.executable, __file__, "--measure", strategy, "--steps", str(args.steps),
+                   "--batch-size", str(args.batch_size)]
+        processes = []
+        for i in range(n):
+            env = dict(os.environ)
+            if strategy == "multi_worker":
+                env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                                               "task": {"type": "worker", "index": i}})
+            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True))
+        return processes
+
+    def rate(processes: list) -> float:
+        outputs = []
+        for process in processes:
+            out, _ = process.communicate(timeout=600)
+            if process.returncode:
+                raise SystemExit(f"a measuring process failed (exit {process.returncode})")
+            outputs += [line for line in out.splitlines() if line.startswith("{")]
+        return json.loads(outputs[0])["samples_per_second"]
+
+    rates = {"1 process (default)": [], "2 workers (multi_worker)": []}
+    for _ in range(args.rounds):
+        rates["1 process (default)"].append(rate(start("default", 1)))
+        rates["2 workers (multi_worker)"].append(rate(start("multi_worker", 2)))
+    median = {name: float(np.median(r)) for name, r in rates.items()}
+    print(f"SERFR-CNN-32, global batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds, "
+          f"{os.cpu_count()} CPU cores shared by the processes:")
+    for name, value in median.items():
+        print(f"  {name:<26} {value:8.1f} samples/s")
+    one, two = median.values()
+    print(f"  2 workers / 1 process: {two / one:.2f}x (the same 2 cores: expect contention, not speed-up)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="steps per timed epoch")
@@ -237,11 +323,19 @@ def main() -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--threads", default=None, metavar="INTRA,INTER",
                         help="TensorFlow thread pools (default: the config's train.intra_op_threads/inter_op_threads)")
-    parser.add_argument("--strategy", choices=("mirrored",), default=None,
-                        help="measure 1 replica against 2 mirrored replicas on 2 logical CPU devices instead")
+    parser.add_argument("--strategy", choices=("mirrored", "multi_worker"), default=None,
+                        help="measure 1 replica against 2 mirrored replicas on 2 logical CPU devices, or against "
+                             "2 worker processes, instead")
+    parser.add_argument("--measure", choices=("default", "multi_worker"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.strategy:
+    if args.measure:
+        _measure_in_process(args)
+        return
+    if args.strategy == "mirrored":
         strategy_scaling(args)
+        return
+    if args.strategy == "multi_worker":
+        worker_scaling(args)
         return
 
     import keras

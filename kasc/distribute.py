@@ -15,16 +15,21 @@ the student, its optimiser and the Distiller are built in the strategy's scope;
 are summed across replicas (``kasc.distill.scale_loss_for_replicas``); batch
 normalisation is synchronised over the global batch
 (``kasc.models.layers.FusedBatchNormalization``). Cached soft targets are computed
-once, before training, by the one process, and travel with the batches.
+before training, outside the strategy, and travel with the batches; under several
+workers each worker needs them for its own clips, and the cache entry (keyed by the
+teacher file's bytes, the same on every worker) is computed by the first worker to take
+it, the others waiting and reading it (on storage they share; elsewhere each computes
+the same values).
 
 Multi-worker runs (:class:`WorkerRole`): every worker runs the same phases in lockstep.
 The chief (task ``chief``, else ``worker`` 0) owns the run folder and writes everything in
 it; another worker starts from a copy of the chief's folder, taken after the chief has
 prepared it (so all agree on resuming or finishing), writes its checkpoints, logs and
 TensorBoard to a temporary folder that is deleted at exit, skips the export, evaluation
-and QAT, and then takes a copy of the chief's finished folder (so the teachers' files,
-and the soft-target cache keyed by them, are the same on every worker). The run folder
-must be on storage every worker reads (one machine, or a shared file system). Each
+and QAT, and waits for the chief to finish them. Teachers are trained the same way, and
+every worker then reads the chief's teacher files (so the soft-target cache, keyed by
+them, is the same on every worker). The run folder must be on storage every worker
+reads (one machine, or a shared file system). Each
 worker's input pipeline yields only its replicas' parts of every global batch
 (``Pipeline.training(shard=...)``), with its own augmentation seeds.
 

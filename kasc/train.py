@@ -150,18 +150,19 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             started = time.monotonic()
             keras.utils.set_random_seed(cfg.train.seed)
             data = prepare_data(cfg, verbose)
-            teacher_runs = prepare_teachers(cfg, run, profile, data.class_names, verbose) if cfg.distill.teachers else []
+            teacher_runs = (prepare_teachers(cfg, run, profile, data.class_names, verbose, chief_run.path.parent)
+                            if cfg.distill.teachers else [])
+            targets = prepare_soft_targets(cfg, data, teacher_runs, verbose, strategy)
+            # seeded after the soft targets: loading a teacher draws random initial values, and
+            # whether a process loads one depends on whether the cache entry existed
             keras.utils.set_random_seed(cfg.train.seed)
-            with strategy.scope():  # kasc.distribute
-                targets = prepare_soft_targets(cfg, data, teacher_runs, verbose)
-                with dtype_policy(cfg.train.mixed_precision):
-                    distiller = build_distiller(cfg, data, targets)
+            with strategy.scope(), dtype_policy(cfg.train.mixed_precision):  # kasc.distribute
+                distiller = build_distiller(cfg, data, targets)
             fit_or_resume(cfg, run, distiller, data, targets, verbose, role)
             metrics = finish(cfg, run, distiller.student, data, started) if role.is_chief else {}
         agreed(strategy, 0, "the end of the run")  # barrier: the chief has written its results
-        if not role.is_chief:  # the chief's files, so that every worker sees the same teachers
-            run = chief_run.copy_into(run.path)
-            metrics = run.metrics()
+        if not role.is_chief:
+            metrics = chief_run.metrics()
     if cfg.train.qat_epochs and role.is_chief:
         quantization_aware_training(cfg, run, verbose)
     return metrics
@@ -236,14 +237,15 @@ def prepare_data(cfg: ExperimentConfig, verbose: int) -> TrainingData:
 
 
 def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, class_names: list[str],
-                     verbose: int) -> list[RunDir]:
-    """Phase 2: train (or reuse) each teacher run of ``distill.teachers`` beside the
-    student's run (``<name>[-<profile>]``), print them and their ensemble (the report's
+                     verbose: int, runs_dir: Path | None = None) -> list[RunDir]:
+    """Phase 2: train (or reuse) each teacher run of ``distill.teachers`` in ``runs_dir``
+    (default: beside the student's run; a multi-worker run's other workers pass the
+    chief's) as ``<name>[-<profile>]``, print them and their ensemble (the report's
     Table 2, also written to ``teachers.json``); return their run folders."""
     from kasc.evaluate import ensemble_report
     from kasc.metrics import summary
 
-    runs_dir = run.path.parent
+    runs_dir = runs_dir or run.path.parent
     teacher_cfgs = [load_config(name, profile=profile) for name in cfg.distill.teachers]
     for teacher_cfg in teacher_cfgs:
         own_front_end = (teacher_cfg.features, teacher_cfg.data.sample_rate) != (cfg.features, cfg.data.sample_rate)
@@ -270,9 +272,11 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
 
 
 def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs: list[RunDir],
-                         verbose: int) -> SoftTargets:
+                         verbose: int, strategy=None) -> SoftTargets:
     """Phase 3: the teachers' soft targets, cached per training clip (``distill.soft_targets:
-    cached``, ``kasc.soft_targets``) or the teacher models for online targets."""
+    cached``, ``kasc.soft_targets``; computed outside ``strategy``, by whichever process
+    takes the cache entry first: under several workers on shared storage, once), or the
+    teacher models for online targets (loaded in the scope of ``strategy``)."""
     from kasc.models.ensemble import tempered_average
     from kasc.soft_targets import cached_teacher_logits
     from kasc.targets import SOFT_TARGETS
@@ -288,7 +292,8 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
         return SoftTargets({SOFT_TARGETS: soft}, [], distilled=True)
     from kasc.models import load_model
 
-    teachers = [load_model(teacher.model_file) for teacher in teacher_runs]
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        teachers = [load_model(teacher.model_file) for teacher in teacher_runs]
     say(f"soft targets: {len(teachers)} teacher(s) online, T = {distill.temperature}")
     return SoftTargets({}, teachers, distilled=True)
 

@@ -156,24 +156,32 @@ def test_two_workers_train_what_one_process_trains(tmp_path):
 
 @pytest.mark.slow
 def test_two_workers_run_the_command_and_resume_after_a_worker_is_killed(tiny_tau, tmp_path):
-    """One process trains a tiny config, and two workers do. Two workers train it again,
-    one is killed after the second checkpoint, the other stops with exit 3; started
-    again, both resume, and the run ends as the uninterrupted one did."""
-    config = tiny_config(tmp_path, "multi", tiny_tau, "augment: {mixup_prob: 0.0, freq_masks: 0, time_masks: 0}\n"
+    """One process trains a tiny distilled config (its teacher first), and two workers do.
+    Two workers train it again, one is killed after the student's second checkpoint, the
+    other stops with exit 3; started again, both resume, and the run ends as the
+    uninterrupted one did."""
+    plain = "augment: {mixup_prob: 0.0, freq_masks: 0, time_masks: 0}\n"
+    teacher = tiny_config(tmp_path, "teacher", tiny_tau, plain + "train: {epochs: 2, batch_size: 4, export: false}\n",
+                          base="default")
+    config = tiny_config(tmp_path, "multi", tiny_tau, plain + f"distill: {{teachers: ['{teacher}']}}\n"
                          "train: {epochs: 5, batch_size: 4, warmup_epochs: 1, decay_end_epoch: 5, export: false}\n")
     command = [sys.executable, "-m", "kasc.train", str(config), "--verbose", "2", "--run-dir"]
-    runs = tmp_path / "runs"
-    single = subprocess.run(command + [str(runs / "single")], cwd=REPO, capture_output=True, text=True,
+    runs = {name: tmp_path / name / "student" for name in ("single", "whole", "interrupted")}  # each its own teacher
+    single = subprocess.run(command + [str(runs["single"])], cwd=REPO, capture_output=True, text=True,
                             timeout=PROCESS_SECONDS)
     assert single.returncode == 0, single.stderr[-3000:]
-    with _Workers(command + [str(runs / "whole"), "--strategy", "multi_worker"], 2, tmp_path, "whole") as workers:
+    with _Workers(command + [str(runs["whole"]), "--strategy", "multi_worker"], 2, tmp_path, "whole") as workers:
         assert workers.wait() == [0, 0], workers.log(0)[-3000:] + workers.log(1)[-3000:]
-        scratch = workers.log(1).split("copied to ")[1].split()[0]
+        other = workers.log(1)
+    scratch = other.split("copied to ")[1].split()[0]
     assert not os.path.exists(os.path.dirname(scratch))  # the other worker's temporary folder is gone
-    listing = sorted(p.name for p in (runs / "single").iterdir())
-    assert sorted(p.name for p in (runs / "whole").iterdir()) == listing  # the chief wrote the run folder
+    for name in ("student", "teacher"):  # the chief wrote both run folders
+        listing = sorted(p.name for p in (tmp_path / "single" / name).iterdir())
+        assert sorted(p.name for p in (tmp_path / "whole" / name).iterdir()) == listing, name
+    # the soft targets were computed once: the other worker found the chief's cache entry
+    assert len(list((tmp_path / "cache" / "soft_targets").glob("teacher-*.npy"))) == 2  # single's and whole's
 
-    run = runs / "interrupted"
+    run = runs["interrupted"]
     multi = command + [str(run), "--strategy", "multi_worker"]
     state = run / "checkpoint" / "state.json"
     with _Workers(multi, 2, tmp_path, "first") as workers:
@@ -196,8 +204,9 @@ def test_two_workers_run_the_command_and_resume_after_a_worker_is_killed(tiny_ta
     log = (run / "training_log.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in log[1:]] == ["0", "1", "2", "3", "4"]  # each epoch once
 
-    whole, resumed, reference = (json.loads((runs / name / "metrics.json").read_text())
+    whole, resumed, reference = (json.loads((runs[name] / "metrics.json").read_text())
                                  for name in ("whole", "interrupted", "single"))
+    assert all(float(row.split(",")[2]) > 0 for row in log[1:])  # distillation_loss: distilled
     assert resumed["finished"] and resumed["log_loss"] == pytest.approx(whole["log_loss"], rel=1e-4)
     # one process: 10 Adam steps on batches of 4 drift apart in float32 summation order
     # (mirrored replicas on one machine drift as far, 1 %); what it computes is tested with SGD above

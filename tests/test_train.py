@@ -71,6 +71,9 @@ def test_distillation_from_a_teacher_run_with_cached_targets(tiny_tau, tmp_path)
     assert all(float(r["distillation_loss"]) > 0 for r in rows)
     caches = sorted((tmp_path / "cache" / "soft_targets").glob("teacher-*.npy"))
     assert len(caches) == 1 and np.load(caches[0]).shape == (8, 2)
+    # trained again with the cache entry present (no teacher loaded): the same run
+    assert train_main([str(student), "--run-dir", str(run), "--restart", "--verbose", "0"]) == 0
+    assert _log_rows(run) == rows
     # a changed teacher config is refused until the teacher is retrained; then its targets are recomputed
     teacher.write_text(teacher.read_text().replace("epochs: 1,", "epochs: 2,"))
     assert train_main([str(student), "--run-dir", str(run), "--restart", "--verbose", "0"]) == 2
