@@ -7,7 +7,10 @@ Looks in the caches (``.cache/``: audio, log-mel, soft targets) and the run fold
   process is building: a run killed while caching resumes them, so they are only
   removed on request;
 - temporary files of atomic writes (``*.tmp<pid>.*``) whose process has ended;
-- lock owner records (``*.lock.json``) of processes that have ended.
+- lock owner records (``*.lock.json``) of processes that have ended;
+- by default also the temporary folders of multi-worker runs' other workers
+  (``<tmp>/kasc-worker<i>-pid<pid>-*``, ``kasc.distribute.worker_folder``) whose process
+  was killed before it could delete its folder.
 
 Prints one line per file with its size and why it is there; ``--delete`` removes them.
 Files in use by a running process are never listed.
@@ -33,7 +36,17 @@ class Leftover:
 
     @property
     def size_bytes(self) -> int:
+        if self.path.is_dir():
+            return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         return self.path.stat().st_size if self.path.is_file() else 0
+
+    def remove(self) -> None:
+        if self.path.is_dir():
+            import shutil
+
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            self.path.unlink(missing_ok=True)
 
 
 def find_leftovers(folders: list[Path]) -> list[Leftover]:
@@ -62,6 +75,20 @@ def find_leftovers(folders: list[Path]) -> list[Leftover]:
     return found
 
 
+def worker_scratch_leftovers(temporary_root: Path | None = None) -> list[Leftover]:
+    """Multi-worker scratch folders (``kasc-worker<i>-pid<pid>-*``) of ended processes."""
+    import re
+    import tempfile
+
+    root = Path(temporary_root or tempfile.gettempdir())
+    found = []
+    for path in sorted(root.glob("kasc-worker*-pid*-*")):
+        match = re.match(r"kasc-worker\d+-pid(\d+)-", path.name)
+        if path.is_dir() and match and not pid_alive(int(match.group(1))):
+            found.append(Leftover(path, f"temporary folder of multi-worker process {match.group(1)}, no longer running"))
+    return found
+
+
 def default_folders() -> list[Path]:
     """The default cache root (``DataConfig.cache_dir``'s parent) and ``saved_models/``."""
     from kasc.config import RUNS_DIR, DataConfig, resolve_path
@@ -75,13 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delete", action="store_true", help="remove what is listed")
     args = parser.parse_args(argv)
     folders = args.folders or default_folders()
-    leftovers = find_leftovers(folders)
+    leftovers = find_leftovers(folders) + ([] if args.folders else worker_scratch_leftovers())
     total = 0
     for item in leftovers:
         size = item.size_bytes
         total += size
         if args.delete:
-            item.path.unlink(missing_ok=True)
+            item.remove()
         print(f"{'removed' if args.delete else 'leftover'}\t{size / 1e6:.2f} MB\t{item.path}\t{item.reason}")
     searched = ", ".join(map(str, folders))
     if not leftovers:

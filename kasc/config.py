@@ -229,8 +229,10 @@ class TrainConfig:
         quantization-aware training and export ``model_qat_int8.tflite`` (``kasc.qat``,
         tensorflow-model-optimization, in its own process; 0: no QAT). Needs ``export``.
       qat_learning_rate: Adam's learning rate during QAT.
-      strategy: ``default`` (one device) or ``mirrored`` (``tf.distribute.MirroredStrategy``
-        over the local GPUs or ``devices``); ``batch_size`` is the global batch
+      strategy: ``default`` (one device), ``mirrored`` (``tf.distribute.MirroredStrategy``
+        over the local GPUs or ``devices``) or ``multi_worker``
+        (``tf.distribute.MultiWorkerMirroredStrategy`` over the processes named in the
+        ``TF_CONFIG`` environment variable); ``batch_size`` is the global batch
         (``kasc.distribute``).
       devices: for ``mirrored``, the devices to mirror over (``["/gpu:0", "/gpu:1"]``);
         empty: every local GPU (or the CPU if there is none).

@@ -197,13 +197,15 @@ _SCRATCH: list = []
 
 def worker_folder(role: WorkerRole, name: str):
     """A folder named ``name`` in this process's temporary folder, where a worker other
-    than the chief writes (deleted when the process exits)."""
+    than the chief writes (deleted when the process exits; ``python -m kasc.clean``
+    finds those of killed processes)."""
     import atexit
     import shutil
     import tempfile
     from pathlib import Path
 
     if not _SCRATCH:
-        _SCRATCH.append(Path(tempfile.mkdtemp(prefix=f"kasc-worker{role.index}-")))
+        # the pid lets kasc.clean find the folders of killed workers
+        _SCRATCH.append(Path(tempfile.mkdtemp(prefix=f"kasc-worker{role.index}-pid{os.getpid()}-")))
         atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
     return _SCRATCH[0] / name

@@ -212,3 +212,18 @@ def test_two_workers_run_the_command_and_resume_after_a_worker_is_killed(tiny_ta
     # (mirrored replicas on one machine drift as far, 1 %); what it computes is tested with SGD above
     assert whole["accuracy"] == reference["accuracy"]
     assert whole["log_loss"] == pytest.approx(reference["log_loss"], rel=0.03)
+
+
+def test_clean_finds_the_temporary_folders_of_killed_workers(tmp_path):
+    from kasc.clean import worker_scratch_leftovers
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = tmp_path / f"kasc-worker1-pid{dead.stdout.strip()}-abc"
+    (killed / "run" / "checkpoint").mkdir(parents=True)
+    (killed / "run" / "checkpoint" / "state.json").write_text("{}")
+    alive = tmp_path / f"kasc-worker1-pid{os.getpid()}-def"
+    alive.mkdir()
+    found = worker_scratch_leftovers(tmp_path)
+    assert [item.path for item in found] == [killed] and found[0].size_bytes == 2
+    found[0].remove()
+    assert not killed.exists() and alive.exists()
