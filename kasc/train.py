@@ -123,8 +123,8 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     The run folder is held by this process throughout (``RunDir.owned``): another
     process working there makes this one stop at once (``kasc.locks.LockBusy``), or
     wait with ``wait_for_folder``. The phases, each a function below: data, teachers,
-    soft targets, distiller, fit (or resume), finish, QAT; the soft targets and the
-    distiller are built in the scope of ``train.strategy``. Under ``multi_worker``,
+    soft targets, distiller, fit (or resume), finish, QAT; the distiller (and online
+    teachers) are built in the scope of ``train.strategy``. Under ``multi_worker``,
     only the chief holds and writes ``run``; the other workers work on copies of it
     (``kasc.distribute``) and return the chief's metrics.
     """

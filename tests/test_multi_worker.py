@@ -166,7 +166,10 @@ def test_two_workers_run_the_command_and_resume_after_a_worker_is_killed(tiny_ta
     config = tiny_config(tmp_path, "multi", tiny_tau, plain + f"distill: {{teachers: ['{teacher}']}}\n"
                          "train: {epochs: 5, batch_size: 4, warmup_epochs: 1, decay_end_epoch: 5, export: false}\n")
     command = [sys.executable, "-m", "kasc.train", str(config), "--verbose", "2", "--run-dir"]
-    runs = {name: tmp_path / name / "student" for name in ("single", "whole", "interrupted")}  # each its own teacher
+    # the one-process run trains its own teacher; the interrupted two-worker run reuses the
+    # teacher the uninterrupted one trained
+    runs = {"single": tmp_path / "single" / "student", "whole": tmp_path / "multi" / "student",
+            "interrupted": tmp_path / "multi" / "interrupted"}
     single = subprocess.run(command + [str(runs["single"])], cwd=REPO, capture_output=True, text=True,
                             timeout=PROCESS_SECONDS)
     assert single.returncode == 0, single.stderr[-3000:]
@@ -177,7 +180,7 @@ def test_two_workers_run_the_command_and_resume_after_a_worker_is_killed(tiny_ta
     assert not os.path.exists(os.path.dirname(scratch))  # the other worker's temporary folder is gone
     for name in ("student", "teacher"):  # the chief wrote both run folders
         listing = sorted(p.name for p in (tmp_path / "single" / name).iterdir())
-        assert sorted(p.name for p in (tmp_path / "whole" / name).iterdir()) == listing, name
+        assert sorted(p.name for p in (tmp_path / "multi" / name).iterdir()) == listing, name
     # the soft targets were computed once: the other worker found the chief's cache entry
     assert len(list((tmp_path / "cache" / "soft_targets").glob("teacher-*.npy"))) == 2  # single's and whole's
 
@@ -200,6 +203,7 @@ def test_two_workers_run_the_command_and_resume_after_a_worker_is_killed(tiny_ta
         assert workers.wait() == [0, 0], workers.log(0)[-3000:] + workers.log(1)[-3000:]
         chief, other = workers.log(0), workers.log(1)
     assert f"resuming {run} after epoch {killed_at} of 5" in chief
+    assert "teacher: already finished" in chief
     assert f"after epoch {killed_at} of 5" in other.split("resuming ")[1]
     log = (run / "training_log.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in log[1:]] == ["0", "1", "2", "3", "4"]  # each epoch once
