@@ -25,6 +25,9 @@ for seed in 1 2; do
       --run-dir "saved_models/${run}_seed$seed" --verbose 2
   done
 done
+# three head-only AudioSet teachers (seeds 0, 1, 2; their ensemble) and the student
+# distilled from them (it trains the two new teachers first)
+python -m kasc.train us8k_kd_probe_ensemble_student --verbose 2
 python -m kasc.train us8k_baseline --verbose 2
 python -m kasc.train us8k_teacher_bcresnet --verbose 2
 python -m kasc.train us8k_teacher_mobilenetv2 --verbose 2

@@ -109,8 +109,16 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dic
         reports[cfg.name] = split_report(data.table, data.labels, probs, data.class_names)
     ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))
     reports["ensemble"] = split_report(data.table, data.labels, ensemble, data.class_names)
-    print(format_reports({name.split("teacher_")[-1][:11]: r for name, r in reports.items()}))
+    print(format_reports(dict(zip(column_labels([n.split("teacher_")[-1] for n in reports]), reports.values()))))
     return reports
+
+
+def column_labels(names: list[str], width: int = 11) -> list[str]:
+    """``names`` cut to ``width`` characters for a table's columns, each still distinct:
+    a name whose cut would collide keeps its head and its tail (``mn04_…seed1``)."""
+    cut = [name[:width] for name in names]
+    head = (width - 1) // 2
+    return [c if cut.count(c) == 1 else f"{n[:head]}…{n[-(width - head - 1):]}" for n, c in zip(names, cut)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,3 +114,11 @@ def test_evaluate_command_on_a_run_folder(tmp_path, capsys):
     table = pd.read_csv(run.path / "predictions_valid.csv", sep="\t")
     assert list(table.columns) == ["filename", "scene_label", "bus", "park"] and len(table) == 4
     assert evaluate_main([str(tmp_path / "nothing")]) == 2
+
+
+def test_table_columns_stay_distinct_when_names_are_cut():
+    from kasc.evaluate import column_labels
+
+    assert column_labels(["mn04_probe", "mn04_probe_seed1", "mn04_probe_seed2", "ensemble"]) == [
+        "mn04_probe", "mn04_…seed1", "mn04_…seed2", "ensemble"]
+    assert column_labels(["bcresnet", "a_very_long_name"]) == ["bcresnet", "a_very_long"]
