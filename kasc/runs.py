@@ -47,10 +47,19 @@ def default_run_dir(cfg: ExperimentConfig, profile: str | None) -> Path:
     return RUNS_DIR / (f"{cfg.name}-{profile}" if profile else cfg.name)
 
 
+EXECUTION_SETTINGS = frozenset({"train.strategy", "train.devices", "train.intra_op_threads",
+                                "train.inter_op_threads"})
+"""Config keys that say how a run is executed, not what it trains: a run may resume, or
+be reused as a teacher, under other values (e.g. started on one machine, continued on
+several)."""
+
+
 def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     keys = sorted(set(a) | set(b))
     out = []
     for key in keys:
+        if f"{prefix}{key}" in EXECUTION_SETTINGS:
+            continue
         va, vb = a.get(key), b.get(key)
         if isinstance(va, dict) and isinstance(vb, dict):
             out += _differences(va, vb, f"{prefix}{key}.")

@@ -246,7 +246,10 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     from kasc.metrics import summary
 
     runs_dir = runs_dir or run.path.parent
-    teacher_cfgs = [load_config(name, profile=profile) for name in cfg.distill.teachers]
+    # teachers run under the student's distribution settings (the process's strategy)
+    execution = {"strategy": cfg.train.strategy, "devices": cfg.train.devices}
+    teacher_cfgs = [dataclasses.replace(c, train=dataclasses.replace(c.train, **execution))
+                    for c in (load_config(name, profile=profile) for name in cfg.distill.teachers)]
     for teacher_cfg in teacher_cfgs:
         own_front_end = (teacher_cfg.features, teacher_cfg.data.sample_rate) != (cfg.features, cfg.data.sample_rate)
         if own_front_end and cfg.distill.soft_targets == "online":

@@ -176,6 +176,8 @@ def test_two_workers_run_the_command_and_resume_after_a_worker_is_killed(tiny_ta
     with _Workers(command + [str(runs["whole"]), "--strategy", "multi_worker"], 2, tmp_path, "whole") as workers:
         assert workers.wait() == [0, 0], workers.log(0)[-3000:] + workers.log(1)[-3000:]
         other = workers.log(1)
+    # the teacher too was trained by both workers
+    assert f"worker 1 of 2: {tmp_path / 'multi' / 'teacher'} copied to" in other
     scratch = other.split("copied to ")[1].split()[0]
     assert not os.path.exists(os.path.dirname(scratch))  # the other worker's temporary folder is gone
     for name in ("student", "teacher"):  # the chief wrote both run folders

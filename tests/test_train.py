@@ -234,6 +234,9 @@ def test_a_run_folder_of_another_config_is_refused(tmp_path, capsys):
     run.config_file.write_text(run.config_file.read_text().replace("  details_every: 10\n", ""))
     run.start(load_config("plain_student", ["train.epochs=3"]))
     assert "details_every: 10" in run.config_file.read_text()
+    # how a run is executed is not what it trains: it resumes on another strategy or thread count
+    run.start(load_config("plain_student", ["train.epochs=3", "train.strategy=mirrored", "train.intra_op_threads=1"]))
+    assert "strategy: mirrored" in run.config_file.read_text()
 
 
 def test_init_from_copies_matching_layers_and_names_the_rest(tmp_path):
