@@ -17,9 +17,10 @@ Layout:
 Every file is written to a temporary name and renamed, so a killed run never leaves a
 half-written checkpoint or model, and a full disk is reported before a write where
 possible (``kasc.atomic``). A folder belongs to one process at a time (:meth:`RunDir.owned`).
-Running the same command again resumes from ``checkpoint/`` if the config is the same,
-and refuses (naming the differing keys) if it is not, unless no epoch was ever finished
-there (a run that failed at the start does not block a corrected one).
+Running the same command again resumes from ``checkpoint/`` if the config is the same
+(apart from how it is executed: ``EXECUTION_SETTINGS``), and refuses (naming the
+differing keys) if it is not, unless no epoch was ever finished there (a run that
+failed at the start does not block a corrected one).
 """
 
 from __future__ import annotations
