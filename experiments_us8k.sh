@@ -28,6 +28,10 @@ done
 # three head-only AudioSet teachers (seeds 0, 1, 2; their ensemble) and the student
 # distilled from them (it trains the two new teachers first)
 python -m kasc.train us8k_kd_probe_ensemble_student --verbose 2
+for seed in 1 2; do
+  python -m kasc.train us8k_kd_probe_ensemble_student --set train.seed=$seed --set augment.seed=$seed \
+    --run-dir "saved_models/us8k_kd_probe_ensemble_student_seed$seed" --verbose 2
+done
 python -m kasc.train us8k_baseline --verbose 2
 python -m kasc.train us8k_teacher_bcresnet --verbose 2
 python -m kasc.train us8k_teacher_mobilenetv2 --verbose 2
