@@ -193,28 +193,52 @@ def torch_comparison(args, n_mels: int) -> dict:
     return ratios
 
 
+def _scaling_distiller(strategy):
+    """SERFR-CNN-32 in a Distiller (Adam, weight decay) built in ``strategy``'s scope."""
+    import keras
+
+    from kasc.distill import Distiller
+    from kasc.models import build_model
+
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        distiller = Distiller(build_model("serfr_cnn", (None, 256, 1), 10))
+        distiller.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-3))
+        distiller.build_for_training((None, 256, 1))
+    return distiller
+
+
+def _random_batch(batch_size: int, seed: int):
+    """One in-memory batch: (log-mel (batch, 28, 256, 1), {LABELS: one-hot (batch, 10)})."""
+    import tensorflow as tf
+
+    from kasc.targets import LABELS
+
+    rng = np.random.default_rng(seed)
+    x = tf.constant(rng.standard_normal((batch_size, 28, 256, 1)).astype(np.float32))
+    return x, {LABELS: tf.one_hot(rng.integers(0, 10, batch_size), 10)}
+
+
+def _print_scaling(args, rates: dict, setting: str, ratio: str) -> None:
+    """The median samples/s of two setups (one, then two replicas or workers) and their ratio."""
+    median = {name: float(np.median(r)) for name, r in rates.items()}
+    print(f"SERFR-CNN-32, global batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds, "
+          f"{os.cpu_count()} CPU cores {setting}:")
+    for name, value in median.items():
+        print(f"  {name:<26} {value:8.1f} samples/s")
+    one, two = median.values()
+    print(f"  {ratio}: {two / one:.2f}x (the same 2 cores: expect contention, not speed-up)")
+
+
 def strategy_scaling(args) -> None:
     """samples/s of SERFR-CNN-32 on one replica and mirrored over two logical CPU devices."""
     from kasc.distribute import make_strategy, split_cpu
 
     split_cpu(2)
-    import keras
-    import tensorflow as tf
-
-    from kasc.distill import Distiller
-    from kasc.models import build_model
-    from kasc.targets import LABELS
-
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((args.batch_size, 28, 256, 1)).astype(np.float32))
-    y = {LABELS: tf.one_hot(rng.integers(0, 10, args.batch_size), 10)}
+    x, y = _random_batch(args.batch_size, 0)
     setups = {}
     for name, devices in (("1 replica (default)", ()), ("2 replicas (mirrored)", ("/cpu:0", "/cpu:1"))):
-        strategy = make_strategy("default" if not devices else "mirrored", devices)
-        with strategy.scope():
-            keras.utils.set_random_seed(0)
-            distiller = Distiller(build_model("serfr_cnn", (None, 256, 1), 10))
-            distiller.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-3))
+        distiller = _scaling_distiller(make_strategy("default" if not devices else "mirrored", devices))
         for _ in range(2):
             distiller.train_on_batch(x, y)  # trace
         setups[name] = distiller
@@ -225,13 +249,7 @@ def strategy_scaling(args) -> None:
             for _ in range(args.steps):
                 distiller.train_on_batch(x, y)
             rates[name].append(args.steps * args.batch_size / (time.perf_counter() - start))
-    median = {name: float(np.median(r)) for name, r in rates.items()}
-    print(f"SERFR-CNN-32, global batch {args.batch_size}, {args.steps} steps x {args.rounds} interleaved rounds, "
-          f"{os.cpu_count()} CPU cores split into 2 logical devices:")
-    for name, rate in median.items():
-        print(f"  {name:<24} {rate:8.1f} samples/s")
-    one, two = median.values()
-    print(f"  2 replicas / 1 replica: {two / one:.2f}x (the same 2 cores: expect contention, not speed-up)")
+    _print_scaling(args, rates, "split into 2 logical devices, rounds interleaved", "2 replicas / 1 replica")
 
 
 def _measure_in_process(args) -> None:
@@ -239,25 +257,11 @@ def _measure_in_process(args) -> None:
     part of the global batch; the chief prints {"samples_per_second": global rate}."""
     from kasc.distribute import make_strategy, worker_role
 
-    name = args.measure
-    strategy = make_strategy(name)
-    role = worker_role(name)
-    import keras
-    import tensorflow as tf
-
-    from kasc.distill import Distiller
-    from kasc.models import build_model
-    from kasc.targets import LABELS
-
+    strategy = make_strategy(args.measure)
+    role = worker_role(args.measure)
     local = args.batch_size // role.count
-    rng = np.random.default_rng(role.index)
-    x = tf.constant(rng.standard_normal((local, 28, 256, 1)).astype(np.float32))
-    y = {LABELS: tf.one_hot(rng.integers(0, 10, local), 10)}
-    with strategy.scope():
-        keras.utils.set_random_seed(0)
-        distiller = Distiller(build_model("serfr_cnn", (None, 256, 1), 10))
-        distiller.compile(optimizer=keras.optimizers.Adam(1e-3, weight_decay=1e-3))
-        distiller.build_for_training((None, 256, 1))
+    x, y = _random_batch(local, role.index)
+    distiller = _scaling_distiller(strategy)
     for _ in range(3):
         distiller.train_on_batch(x, y)  # trace
     start = time.perf_counter()
@@ -270,26 +274,16 @@ def _measure_in_process(args) -> None:
 
 def worker_scaling(args) -> None:
     """samples/s of SERFR-CNN-32 in one process and in two worker processes."""
-    import socket
     import subprocess
 
+    from kasc.distribute import local_tf_configs
+
     def start(strategy: str, n: int) -> list:
-        sockets = [socket.socket() for _ in range(n)]
-        for s in sockets:
-            s.bind(("localhost", 0))
-        ports = [s.getsockname()[1] for s in sockets]
-        for s in sockets:
-            s.close()
         command = [sys.executable, __file__, "--measure", strategy, "--steps", str(args.steps),
                    "--batch-size", str(args.batch_size)]
-        processes = []
-        for i in range(n):
-            env = dict(os.environ)
-            if strategy == "multi_worker":
-                env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
-                                               "task": {"type": "worker", "index": i}})
-            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True))
-        return processes
+        tf_configs = local_tf_configs(n) if strategy == "multi_worker" else [None] * n
+        return [subprocess.Popen(command, env={**os.environ, **({"TF_CONFIG": c} if c else {})},
+                                 stdout=subprocess.PIPE, text=True) for c in tf_configs]
 
     def rate(processes: list) -> float:
         outputs = []
@@ -304,13 +298,7 @@ def worker_scaling(args) -> None:
     for _ in range(args.rounds):
         rates["1 process (default)"].append(rate(start("default", 1)))
         rates["2 workers (multi_worker)"].append(rate(start("multi_worker", 2)))
-    median = {name: float(np.median(r)) for name, r in rates.items()}
-    print(f"SERFR-CNN-32, global batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds, "
-          f"{os.cpu_count()} CPU cores shared by the processes:")
-    for name, value in median.items():
-        print(f"  {name:<26} {value:8.1f} samples/s")
-    one, two = median.values()
-    print(f"  2 workers / 1 process: {two / one:.2f}x (the same 2 cores: expect contention, not speed-up)")
+    _print_scaling(args, rates, "shared by the processes", "2 workers / 1 process")
 
 
 def main() -> None:

@@ -77,15 +77,16 @@ def find_leftovers(folders: list[Path]) -> list[Leftover]:
 
 def worker_scratch_leftovers(temporary_root: Path | None = None) -> list[Leftover]:
     """Multi-worker scratch folders (``kasc-worker<i>-pid<pid>-*``) of ended processes."""
-    import re
     import tempfile
+
+    from kasc.distribute import WORKER_FOLDER_PATTERN
 
     root = Path(temporary_root or tempfile.gettempdir())
     found = []
-    for path in sorted(root.glob("kasc-worker*-pid*-*")):
-        match = re.match(r"kasc-worker\d+-pid(\d+)-", path.name)
-        if path.is_dir() and match and not pid_alive(int(match.group(1))):
-            found.append(Leftover(path, f"temporary folder of multi-worker process {match.group(1)}, no longer running"))
+    for path in sorted(root.glob("kasc-worker*")):
+        match = WORKER_FOLDER_PATTERN.match(path.name)
+        if path.is_dir() and match and not pid_alive(int(match.group(2))):
+            found.append(Leftover(path, f"temporary folder of multi-worker process {match.group(2)}, no longer running"))
     return found
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 """The values of ``train.strategy``."""
@@ -127,10 +128,6 @@ class WorkerRole:
     def is_chief(self) -> bool:
         return self.index == 0
 
-    @property
-    def distributed(self) -> bool:
-        return self.count > 1
-
 
 def worker_role(strategy_name: str) -> WorkerRole:
     """The role ``TF_CONFIG`` gives this process under ``train.strategy`` (chief, if not
@@ -146,6 +143,23 @@ def worker_role(strategy_name: str) -> WorkerRole:
     if task["type"] not in ("chief", "worker"):
         raise StrategyError(f"TF_CONFIG: task type {task['type']!r}; multi_worker runs tasks 'chief' and 'worker'")
     return WorkerRole(index, count)
+
+
+def local_tf_configs(n_workers: int) -> list[str]:
+    """``TF_CONFIG`` values of an ``n_workers`` cluster on localhost, one per worker, on
+    ports free when asked (how the tests and the scaling benchmark start workers)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(n_workers)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        workers = [f"localhost:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
+            for i in range(n_workers)]
 
 
 def lost_a_worker(err: BaseException) -> bool:
@@ -193,6 +207,9 @@ def split_cpu(n_devices: int) -> None:
 
 
 _SCRATCH: list = []
+
+WORKER_FOLDER_PATTERN = re.compile(r"kasc-worker(\d+)-pid(\d+)-")
+"""Names of the workers' temporary folders (``worker_folder``): worker index, pid."""
 
 
 def worker_folder(role: WorkerRole, name: str):

@@ -122,8 +122,8 @@ class RunDir:
     def copy_into(self, folder: Path) -> "RunDir":
         """Replace ``folder`` with a copy of this run's files (not its lock, owner record,
         TensorBoard logs or temporary files) and return it as a run: how a multi-worker
-        run's other workers start from the chief's state (``kasc.distribute``). Files are written here atomically, so a copy holds whole
-        files."""
+        run's other workers start from the chief's state (``kasc.distribute``). Files
+        are written here atomically, so a copy holds whole files."""
         import shutil
 
         folder = Path(folder)

@@ -158,7 +158,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             keras.utils.set_random_seed(cfg.train.seed)
             with strategy.scope(), dtype_policy(cfg.train.mixed_precision):  # kasc.distribute
                 distiller = build_distiller(cfg, data, targets)
-            fit_or_resume(cfg, run, distiller, data, targets, verbose, role)
+            fit_or_resume(cfg, run, distiller, data, targets, verbose)
             metrics = finish(cfg, run, distiller.student, data, started) if role.is_chief else {}
         agreed(strategy, 0, "the end of the run")  # barrier: the chief has written its results
         if not role.is_chief:
@@ -370,11 +370,10 @@ def distributed_training_dataset(cfg: ExperimentConfig, strategy, train_data, lo
 
 
 def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingData, targets: SoftTargets,
-                  verbose: int, role=None) -> None:
+                  verbose: int) -> None:
     """Phase 5: load the checkpoint if there is one, then ``fit`` the remaining epochs
     (checkpoint, CSV log, TensorBoard and validation details after every epoch; under
-    several workers, ``role`` says whether this one is the chief, which alone writes
-    the validation details).
+    several workers, only the chief writes the validation details).
 
     Raises:
       TrainingError: the loss became non-finite (the checkpoint keeps the last good epoch).
@@ -382,7 +381,7 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
     """
     import keras
 
-    from kasc.distribute import WorkerRole, agreed
+    from kasc.distribute import agreed, worker_role
 
     from kasc.callbacks import EpochCheckpoint, LearningRateLogger, NanGuard, ValidationDetails
     from kasc.data.pipeline import Pipeline, steps_per_epoch
@@ -391,7 +390,7 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
     student = distiller.student
     state = run.state()
     start_epoch = agreed(distiller.distribute_strategy, int(state.get("epoch", 0)), "the epoch to resume after")
-    role = role or WorkerRole()
+    role = worker_role(cfg.train.strategy)
     if start_epoch:
         distiller.load_weights(run.weights)
         say(f"resuming {run.path} after epoch {start_epoch} of {cfg.train.epochs}")
@@ -486,13 +485,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, args.overrides, args.profile)  # every value checked (kasc.validate)
         check_paths(cfg, str(args.config))
+        run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         set_cpu_threads(cfg.train.intra_op_threads, cfg.train.inter_op_threads)
         quiet_expected_retracing()
         if cfg.train.strategy == "multi_worker":  # before TensorFlow starts its runtime
             from kasc.distribute import make_strategy
 
             make_strategy(cfg.train.strategy, cfg.train.devices)
-        run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
     except (ConfigError, RunConfigMismatch, TrainingError, LockBusy, DiskFullError, StrategyError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -513,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         if not lost_a_worker(err):
             raise
         unhealthy = [line.strip() for line in str(err).splitlines() if line.strip().startswith("/job:")]
-        state = RunDir(args.run_dir or default_run_dir(cfg, args.profile)).state()
+        state = run.state()
         print(f"error: the multi-worker run lost a worker ({type(err).__name__}"
               + (f"; stopped: {', '.join(sorted(set(unhealthy)))}" if unhealthy else "")
               + f"); the checkpoint keeps epoch {state.get('epoch', 0)}: start every worker again to resume",

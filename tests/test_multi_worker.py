@@ -6,7 +6,6 @@ Every process a test starts is ended by it (``_Workers``), each within a time li
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from kasc.distribute import StrategyError, WorkerRole, cluster_config, worker_role
+from kasc.distribute import StrategyError, WorkerRole, cluster_config, local_tf_configs, worker_folder, worker_role
 from tests.conftest import REPO, tiny_config
 
 TOLERANCE = 2e-3
@@ -25,31 +24,15 @@ PROCESS_SECONDS = 300
 """The longest any worker process of these tests may run."""
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _tf_config(ports: list[int], index: int) -> str:
-    return json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
-                       "task": {"type": "worker", "index": index}})
-
-
 class _Workers:
     """N processes of one command, worker i with its TF_CONFIG; all killed on exit."""
 
     def __init__(self, command: list[str], n: int, tmp_path, tag: str):
-        ports = _free_ports(n)
+        tf_configs = local_tf_configs(n)
         self.logs = [tmp_path / f"{tag}-worker{i}.log" for i in range(n)]
         self.processes = []
         for i in range(n):
-            env = {**os.environ, "TF_CONFIG": _tf_config(ports, i), "TF_CPP_MIN_LOG_LEVEL": "2"}
+            env = {**os.environ, "TF_CONFIG": tf_configs[i], "TF_CPP_MIN_LOG_LEVEL": "2"}
             with open(self.logs[i], "w") as log:
                 self.processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
                                                        stderr=subprocess.STDOUT, start_new_session=True))
@@ -80,13 +63,15 @@ def test_tf_config_gives_each_process_its_role(monkeypatch):
     assert worker_role("default") == WorkerRole(0, 1) and WorkerRole().is_chief
     with pytest.raises(StrategyError, match="train.strategy multi_worker needs TF_CONFIG"):
         worker_role("multi_worker")
-    monkeypatch.setenv("TF_CONFIG", _tf_config([1, 2, 3], 2))
+    monkeypatch.setenv("TF_CONFIG", local_tf_configs(3)[2])
     assert worker_role("multi_worker") == WorkerRole(2, 3)
     assert not worker_role("multi_worker").is_chief
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1", "c:1"]},
                                                 "task": {"type": "worker", "index": 0}}))
     assert worker_role("multi_worker") == WorkerRole(1, 3)  # the chief task comes first
-    monkeypatch.setenv("TF_CONFIG", _tf_config([1, 2], 2))
+    beyond = json.loads(local_tf_configs(2)[1])
+    beyond["task"]["index"] = 2
+    monkeypatch.setenv("TF_CONFIG", json.dumps(beyond))
     with pytest.raises(StrategyError, match="task worker 2 is not in the cluster's 2 worker"):
         cluster_config()
     monkeypatch.setenv("TF_CONFIG", "{cluster: }")
@@ -227,9 +212,10 @@ def test_clean_finds_the_temporary_folders_of_killed_workers(tmp_path):
     killed = tmp_path / f"kasc-worker1-pid{dead.stdout.strip()}-abc"
     (killed / "run" / "checkpoint").mkdir(parents=True)
     (killed / "run" / "checkpoint" / "state.json").write_text("{}")
-    alive = tmp_path / f"kasc-worker1-pid{os.getpid()}-def"
-    alive.mkdir()
-    found = worker_scratch_leftovers(tmp_path)
-    assert [item.path for item in found] == [killed] and found[0].size_bytes == 2
+    alive = worker_folder(WorkerRole(1, 2), "run").parent  # this process's, named by the code that makes it
+    found = worker_scratch_leftovers(tmp_path) + worker_scratch_leftovers(alive.parent)
+    assert killed in [item.path for item in found] and alive not in [item.path for item in found]
+    found = [item for item in found if item.path == killed]
+    assert found[0].size_bytes == 2
     found[0].remove()
     assert not killed.exists() and alive.exists()
