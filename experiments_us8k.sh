@@ -32,6 +32,13 @@ for seed in 1 2; do
   python -m kasc.train us8k_kd_probe_ensemble_student --set train.seed=$seed --set augment.seed=$seed \
     --run-dir "saved_models/us8k_kd_probe_ensemble_student_seed$seed" --verbose 2
 done
+# cross-fitted soft targets: the head-only teacher trained 4 times, each without a quarter
+# of fold 1 (by source recording), each clip labelled by the run that never heard it
+python -m kasc.train us8k_kd_crossfit_student --verbose 2
+for seed in 1 2; do
+  python -m kasc.train us8k_kd_crossfit_student --set train.seed=$seed --set augment.seed=$seed \
+    --run-dir "saved_models/us8k_kd_crossfit_student_seed$seed" --verbose 2
+done
 python -m kasc.train us8k_baseline --verbose 2
 python -m kasc.train us8k_teacher_bcresnet --verbose 2
 python -m kasc.train us8k_teacher_mobilenetv2 --verbose 2

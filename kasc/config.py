@@ -57,6 +57,9 @@ class DataConfig:
         manifest's folder.
       path_column / label_column / device_column / fold_column: column names of the
         manifest (device and fold columns optional: empty string means absent).
+      recording_column: for ``csv``, the manifest column naming each clip's source
+        recording (UrbanSound8K: ``fsID``), so that clips of one recording stay together
+        (cross-fitting, ``kasc.data.parts``); empty: every clip is its own recording.
       subset_csv: a DCASE 2024 data-efficient split file (``split25.csv``) that selects a
         subset of the training split; empty means the whole split.
       rebuild_10s: rebuild 10 s recordings from TAU22's 1 s segments (teacher training).
@@ -70,6 +73,10 @@ class DataConfig:
         every batch. Results agree to float16 precision of the stored log-mel.
       allow_overlap: accept clips that are in both the training and the validation split
         (by default an error naming them: validation on training clips is not validation).
+      train_parts / held_out_part: train without part ``held_out_part`` (1..train_parts)
+        of the training split cut into ``train_parts`` parts by recording
+        (``kasc.data.parts``); 0 / 0 trains on the whole split. Set by a cross-fitted
+        distillation on the teachers it derives (``distill.cross_fit_parts``).
     """
 
     format: str = "tau22"
@@ -82,6 +89,7 @@ class DataConfig:
     label_column: str = "scene_label"
     device_column: str = ""
     fold_column: str = ""
+    recording_column: str = ""
     subset_csv: str = ""
     rebuild_10s: bool = False
     sample_rate: int = 16000
@@ -90,6 +98,8 @@ class DataConfig:
     cache_dir: str = ".cache/audio"
     cache_logmel: bool = True
     allow_overlap: bool = False
+    train_parts: int = 0
+    held_out_part: int = 0
 
     @property
     def clip_samples(self) -> int:
@@ -286,6 +296,11 @@ class DistillConfig:
       teacher_input: for cached targets, ``clip`` (the teacher sees the student's clip)
         or ``recording`` (the teacher sees the whole 10 s recording the 1 s clip was cut
         from, as it was trained; TAU22 only).
+      cross_fit_parts: 0, or cut the training clips into this many parts by recording
+        (``kasc.data.parts``), train every teacher once without each part (runs
+        ``<teacher>-without<k>of<n>``) and give each clip the soft targets of the teachers
+        that never heard its recording (cross-fitting; cached targets only). Teachers
+        scored on the clips they trained on are near one-hot; held-out ones are not.
     """
 
     teachers: tuple[str, ...] = ()
@@ -294,6 +309,7 @@ class DistillConfig:
     label_weight: float = 0.5
     soft_targets: str = "cached"
     teacher_input: str = "clip"
+    cross_fit_parts: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -85,7 +85,8 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dic
     """The report's Table 2: each teacher run and their ensemble (weighted average of
     probabilities) on the teachers' validation split; printed, and returned as
     ``{name: split_report}``. All teachers must share the data config, except the sample
-    rate: each teacher sees the clips at its own rate, through its own front end."""
+    rate (each teacher sees the clips at its own rate, through its own front end) and
+    the part of the training split a cross-fitted teacher held out (``kasc.cross_fit``)."""
     import dataclasses
 
     from kasc.config import load_config
@@ -95,7 +96,7 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dic
     from kasc.models.ensemble import tempered_average
 
     configs = [load_config(run.config_file) for run in runs]
-    clips = [dataclasses.replace(cfg.data, sample_rate=0, cache_logmel=False) for cfg in configs]
+    clips = [dataclasses.replace(cfg.data, sample_rate=0, cache_logmel=False, held_out_part=0) for cfg in configs]
     if any(c != clips[0] for c in clips):
         raise ValueError("the teachers were trained on different data configs; their ensemble cannot be evaluated "
                          f"on one split ({', '.join(str(r.path) for r in runs)})")

@@ -256,10 +256,18 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
             raise ConfigError(f"distill.soft_targets: 'online' needs teachers on the student's front end; teacher "
                               f"{teacher_cfg.name} has its own ({teacher_cfg.data.sample_rate} Hz, "
                               f"{teacher_cfg.features.n_mels} mels): use 'cached'")
+    weights = cfg.distill.teacher_weights
+    if cfg.distill.cross_fit_parts:  # kasc.cross_fit: each teacher once per held-out part
+        from kasc.cross_fit import held_out_configs, member_weights, require_same_training_clips
+
+        for teacher_cfg in teacher_cfgs:
+            require_same_training_clips(cfg, teacher_cfg)
+        teacher_cfgs = [c for teacher_cfg in teacher_cfgs for c in held_out_configs(cfg, teacher_cfg)]
+        weights = member_weights(weights, len(cfg.distill.teachers), cfg.distill.cross_fit_parts)
     teacher_runs = []
-    for name, teacher_cfg in zip(cfg.distill.teachers, teacher_cfgs):
+    for teacher_cfg in teacher_cfgs:
         teacher_run = RunDir(runs_dir / default_run_dir(teacher_cfg, profile).name)
-        say(f"teacher {name}: {teacher_run.path}")
+        say(f"teacher {teacher_cfg.name}: {teacher_run.path}")
         # reuses a finished run of the same config; waits if another student is training it
         train(teacher_cfg, teacher_run, profile=profile, verbose=verbose, wait_for_folder=True)
         teacher_classes = teacher_run.metrics().get("class_names")
@@ -268,7 +276,7 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
                                 f"the student's data has {class_names}")
         teacher_runs.append(teacher_run)
     say("teachers and their ensemble on the teachers' validation split (report Table 2):")
-    table = ensemble_report(teacher_runs, cfg.distill.teacher_weights, batch_size=cfg.train.batch_size)
+    table = ensemble_report(teacher_runs, weights, batch_size=cfg.train.batch_size)
     write_json(run.teachers_file, {name: {**summary(r), "per_class_accuracy": r["per_class_accuracy"]}
                                    for name, r in table.items()})
     return teacher_runs
@@ -287,6 +295,12 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
     distill = cfg.distill
     if not teacher_runs:
         return SoftTargets({}, [], distilled=False)
+    if distill.soft_targets == "cached" and distill.cross_fit_parts:
+        logits = cross_fitted_teacher_logits(cfg, data.splits["train"], teacher_runs, verbose)
+        say(f"soft targets: cross-fitted logits of {len(logits)} teacher(s) ({distill.cross_fit_parts} held-out runs "
+            f"each), T = {distill.temperature}")
+        soft = np.asarray(tempered_average(logits, distill.temperature, distill.teacher_weights))
+        return SoftTargets({SOFT_TARGETS: soft}, [], distilled=True)
     if distill.soft_targets == "cached":
         logits = [cached_teacher_logits(cfg, data.splits["train"], teacher.model_file, progress=verbose > 0)
                   for teacher in teacher_runs]
@@ -299,6 +313,29 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
         teachers = [load_model(teacher.model_file) for teacher in teacher_runs]
     say(f"soft targets: {len(teachers)} teacher(s) online, T = {distill.temperature}")
     return SoftTargets({}, teachers, distilled=True)
+
+
+def cross_fitted_teacher_logits(cfg: ExperimentConfig, train_data, teacher_runs: list[RunDir],
+                                verbose: int) -> list[np.ndarray]:
+    """Each teacher's logits (n_clips, C) on the training clips, every clip's from the run
+    of that teacher that held out its part (``kasc.cross_fit``); ``teacher_runs`` holds
+    ``distill.cross_fit_parts`` runs per teacher, teacher-major. Cached per run and part."""
+    from kasc.cross_fit import cross_fitted_logits
+    from kasc.data.parts import clip_parts, full_training_table
+    from kasc.soft_targets import cached_teacher_logits
+
+    parts = cfg.distill.cross_fit_parts
+    part_of_clip = clip_parts(train_data.table, parts, whole=full_training_table(cfg.data))
+    say(f"cross-fitting: {parts} parts of {', '.join(str(int((part_of_clip == k).sum())) for k in range(1, parts + 1))} "
+        f"training clips (grouped by recording)")
+    out = []
+    for first in range(0, len(teacher_runs), parts):
+        per_part = [cached_teacher_logits(cfg, train_data.subset(np.flatnonzero(part_of_clip == k)),
+                                          teacher_runs[first + k - 1].model_file, progress=verbose > 0)
+                    if (part_of_clip == k).any() else np.zeros((0, len(train_data.class_names)), np.float32)
+                    for k in range(1, parts + 1)]
+        out.append(cross_fitted_logits(part_of_clip, per_part))
+    return out
 
 
 def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTargets):

@@ -69,6 +69,15 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
     check.at_least("data.sample_rate", data.sample_rate, 1)
     check.at_least("data.clip_seconds", data.clip_seconds, 0.0, strict=True)
     check.at_least("data.max_clips_per_split", data.max_clips_per_split, 0)
+    if data.recording_column and data.format != "csv":
+        check.fail("data.recording_column", data.recording_column,
+                   f"empty unless data.format is 'csv' (TAU layouts name the recording in the file name; data.format "
+                   f"is '{data.format}')")
+    if data.train_parts == 1 or data.train_parts < 0:
+        check.fail("data.train_parts", data.train_parts, "0 (the whole training split) or at least 2")
+    if data.held_out_part and not 1 <= data.held_out_part <= data.train_parts:
+        check.fail("data.held_out_part", data.held_out_part,
+                   f"0 (none) or a part from 1 to data.train_parts ({data.train_parts})")
 
     check.at_least("features.n_fft", features.n_fft, 1)
     check.at_least("features.hop_samples", features.hop_samples, 1)
@@ -126,6 +135,12 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
         check.fail("distill.teacher_input", distill.teacher_input,
                    f"'clip' unless data.format is 'tau22' (only TAU22 1 s segments come from 10 s recordings; "
                    f"data.format is '{data.format}')")
+    if distill.cross_fit_parts == 1 or distill.cross_fit_parts < 0:
+        check.fail("distill.cross_fit_parts", distill.cross_fit_parts, "0 (no cross-fitting) or at least 2")
+    if distill.cross_fit_parts and distill.soft_targets != "cached":
+        check.fail("distill.cross_fit_parts", distill.cross_fit_parts,
+                   f"0 unless distill.soft_targets is 'cached' (each clip's targets come from the teachers that did "
+                   f"not train on it; soft_targets is '{distill.soft_targets}')")
     check.at_least("distill.temperature", distill.temperature, 0.0, strict=True)
     check.probability("distill.label_weight", distill.label_weight)
     if distill.teacher_weights and len(distill.teacher_weights) != len(distill.teachers):

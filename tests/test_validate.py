@@ -35,6 +35,10 @@ BAD_SETTINGS = [  # (override, words the error must contain)
     ("distill.teachers=[no_such_teacher]", ["distill.teachers", "no_such_teacher"]),
     ("distill.teacher_weights=[1.0]", ["distill.teacher_weights", "one weight per teacher"]),
     ("train.decay_end_epoch=10", ["train.decay_end_epoch", ">= 300"]),
+    ("data.recording_column=fsID", ["data.recording_column", "'csv'", "tau22"]),
+    ("data.train_parts=1", ["data.train_parts", "at least 2"]),
+    ("data.held_out_part=3", ["data.held_out_part", "1 to data.train_parts (0)"]),
+    ("distill.cross_fit_parts=1", ["distill.cross_fit_parts", "at least 2"]),
     ("data.rebuild_10s=true", None),  # allowed on TAU22 (submission3 reads TAU22)
 ]
 
@@ -50,6 +54,12 @@ def test_bad_setting_named_when_loading(override, words):
     assert "configs/submission3.yaml" in message and "--set" in message  # the file and where the value came from
     for word in words:
         assert word in message, (word, message)
+
+
+def test_cross_fitting_needs_cached_soft_targets():
+    load_config("submission3", ["distill.cross_fit_parts=4"])
+    with pytest.raises(ConfigError, match=r"distill.cross_fit_parts must be 0 unless distill.soft_targets is 'cached'.*'online'"):
+        load_config("submission3", ["distill.cross_fit_parts=4", "distill.soft_targets=online"])
 
 
 def test_teacher_input_recording_needs_tau22():

@@ -6,6 +6,7 @@ import pandas as pd
 
 from kasc.config import DATA_FORMATS, DataConfig, resolve_path
 from kasc.data.manifest import read_manifest
+from kasc.data.parts import without_part
 from kasc.data.table import DatasetError, limit_per_split
 from kasc.data.tau import read_dcase24_subset, read_tau, rebuild_recordings
 
@@ -14,8 +15,9 @@ from kasc.data.tau import read_dcase24_subset, read_tau, rebuild_recordings
 def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
     """Clip table of the ``train`` or ``valid`` split described by ``cfg``.
 
-    TAU22 training tables are narrowed by ``subset_csv`` (DCASE 2024 splits) before 10 s
-    recordings are rebuilt (``rebuild_10s``); ``max_clips_per_split`` applies last.
+    TAU22 training tables are narrowed by ``subset_csv`` (DCASE 2024 splits) and lose
+    their ``held_out_part`` (cross-fitting, ``kasc.data.parts``) before 10 s recordings
+    are rebuilt (``rebuild_10s``); ``max_clips_per_split`` applies last.
     """
     if which not in ("train", "valid"):
         raise ValueError(f"split must be 'train' or 'valid', got {which!r}")
@@ -28,7 +30,7 @@ def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
             raise DatasetError("data.manifest: a manifest file is required for format 'csv'")
         table = read_manifest(
             resolve_path(cfg.manifest), cfg.path_column, cfg.label_column, cfg.device_column,
-            cfg.fold_column, folds=(split,) if split else (), audio_dir=cfg.audio_dir,
+            cfg.fold_column, cfg.recording_column, folds=(split,) if split else (), audio_dir=cfg.audio_dir,
         )
     else:
         if not root.is_dir():
@@ -36,6 +38,8 @@ def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
         table = read_tau(root, split, layout=cfg.format)
     if which == "train" and cfg.subset_csv:
         table = read_dcase24_subset(table, resolve_path(cfg.subset_csv))
+    if which == "train" and cfg.held_out_part:
+        table = without_part(table, cfg.train_parts, cfg.held_out_part)
     if cfg.rebuild_10s:
         if cfg.format != "tau22":
             raise DatasetError(f"data.rebuild_10s: only TAU22 segments can be rebuilt, format is '{cfg.format}'")

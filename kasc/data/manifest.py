@@ -2,7 +2,7 @@
 
 The manifest has one row per file: an audio path (absolute, or relative to
 ``audio_dir``, itself relative to the manifest's folder), a label, and optionally a
-device and a fold. Tab or comma separation is detected from the header line.
+device, a fold and a source recording. Tab or comma separation is detected from the header line.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ def read_manifest(
     label_column: str = "label",
     device_column: str = "",
     fold_column: str = "",
+    recording_column: str = "",
     folds: tuple[str, ...] = (),
     audio_dir: str = "",
 ) -> pd.DataFrame:
@@ -28,7 +29,8 @@ def read_manifest(
     Args:
       manifest: the CSV file.
       path_column / label_column: required columns.
-      device_column / fold_column: optional columns ("" = the manifest has none).
+      device_column / fold_column / recording_column: optional columns ("" = the
+        manifest has none); the recording column names each clip's source recording.
       folds: keep rows whose fold (as a string) is one of these; () keeps all.
       audio_dir: folder of relative audio paths, relative to the manifest's folder; it
         may name columns of the row in braces (``audio/fold{fold}``).
@@ -38,7 +40,7 @@ def read_manifest(
         twice in the folds read, or folds were asked for without a fold column.
     """
     manifest = Path(manifest)
-    required = [path_column, label_column] + [c for c in (device_column, fold_column) if c]
+    required = [path_column, label_column] + [c for c in (device_column, fold_column, recording_column) if c]
     frame = read_csv(manifest, required, sep=None)
     if folds:
         if not fold_column:
@@ -62,6 +64,6 @@ def read_manifest(
         "paths": paths,
         "label": frame[label_column].to_numpy(),
         "device": frame[device_column].to_numpy() if device_column else "",
-        "recording": "",
+        "recording": frame[recording_column].astype(str).str.strip().to_numpy() if recording_column else "",
     })
     return make_table(table)

@@ -56,6 +56,12 @@ class SplitData:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, rows: np.ndarray) -> "SplitData":
+        """The clips at ``rows`` (indices, in that order), waveforms read into memory."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return SplitData(self.table.iloc[rows].reset_index(drop=True), np.asarray(self.waveforms[rows]),
+                         self.labels[rows], self.class_names)
+
 
 def encode_labels(table: pd.DataFrame, class_names: list[str], split: str) -> np.ndarray:
     """Class indices of a table's labels; a label outside ``class_names`` is an error."""
