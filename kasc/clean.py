@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kasc.atomic import TEMPORARY_PATTERN, read_json
-from kasc.locks import lock_is_free, orphaned_temporary, pid_alive
+from kasc.locks import lock_is_free, lock_of_owner_record, orphaned_temporary, pid_alive
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def find_leftovers(folders: list[Path]) -> list[Leftover]:
                                                 "resumes it; no process is building it)"))
             elif name.endswith(".lock.json"):
                 owner = read_json(path)
-                if not pid_alive(owner.get("pid", -1)) and lock_is_free(path.with_name(name[:-len(".json")])):
+                if not pid_alive(owner.get("pid", -1)) and lock_is_free(lock_of_owner_record(path)):
                     found.append(Leftover(path, f"owner record of pid {owner.get('pid')}, no longer running"))
     return found
 

@@ -42,18 +42,12 @@ def shifted_split(data, cfg, dirs: Path, progress: bool = False):
 
 def evaluate_shift(run: RunDir, dirs: Path, batch_size: int = 64) -> dict:
     """Clean and shifted accuracy / log loss of one finished run; written to ``device_shift.json``."""
-    from kasc.config import load_config
-    from kasc.data.pipeline import prepare_splits
-    from kasc.features import LogMel
-    from kasc.inference import keras_probabilities
+    from kasc.inference import finished_run, keras_probabilities
     from kasc.metrics import classification_metrics, summary
-    from kasc.models import load_model
 
-    cfg = load_config(run.config_file)
-    valid = prepare_splits(cfg, progress=False)["valid"]
+    loaded = finished_run(run)
+    cfg, model, logmel, valid = loaded.cfg, loaded.model, loaded.logmel, loaded.splits["valid"]
     shifted, devices = shifted_split(valid, cfg, dirs)
-    model = load_model(run.model_file)
-    logmel = LogMel(cfg.features, cfg.data.sample_rate)
     result = {"dirs": str(dirs), "held_out_responses": sorted(set(devices)), "seed": SHIFT_SEED}
     for name, split in (("clean", valid), ("unseen_devices", shifted)):
         report = classification_metrics(split.labels, keras_probabilities(model, split, logmel, batch_size),

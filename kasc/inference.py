@@ -1,10 +1,35 @@
-"""A model's probabilities on every clip of a split (no augmentation), Keras or TFLite."""
+"""A model's probabilities on every clip of a split (no augmentation), Keras or TFLite,
+and a finished run read back with what it needs to run again (``finished_run``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
+
+
+@dataclasses.dataclass
+class FinishedRun:
+    """A finished run read back: its config, ``model.keras``, decoded splits and front end."""
+
+    cfg: object  # kasc.config.ExperimentConfig
+    model: object  # keras.Model
+    splits: dict  # "train" / "valid" -> kasc.data.pipeline.SplitData
+    logmel: object  # kasc.features.LogMel
+
+
+def finished_run(run, splits: tuple[str, ...] = ("train", "valid")) -> FinishedRun:
+    """Load ``run`` (a :class:`kasc.runs.RunDir`): config, model, the ``splits`` through
+    the audio cache, and the run's own front end."""
+    from kasc.config import load_config
+    from kasc.data.pipeline import prepare_splits
+    from kasc.features import LogMel
+    from kasc.models import load_model
+
+    cfg = load_config(run.config_file)
+    return FinishedRun(cfg, load_model(run.model_file), prepare_splits(cfg, splits, progress=False),
+                       LogMel(cfg.features, cfg.data.sample_rate))
 
 
 def keras_probabilities(model, data, logmel, batch_size: int = 64) -> np.ndarray:

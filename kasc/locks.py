@@ -53,9 +53,17 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+OWNER_RECORD_SUFFIX = ".json"
+
+
 def owner_record(lock_file: Path) -> Path:
     """The owner record beside a lock: ``<name>.lock.json``."""
-    return lock_file.with_name(lock_file.name + ".json")
+    return lock_file.with_name(lock_file.name + OWNER_RECORD_SUFFIX)
+
+
+def lock_of_owner_record(record: Path) -> Path:
+    """The lock an owner record (``<name>.lock.json``) belongs to: ``<name>.lock``."""
+    return record.with_name(record.name.removesuffix(OWNER_RECORD_SUFFIX))
 
 
 def lock_is_free(lock_file: Path) -> bool:

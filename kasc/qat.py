@@ -164,22 +164,17 @@ def run_qat(run: RunDir, epochs: int = DEFAULT_EPOCHS, learning_rate: float = DE
     ``model_qat_int8.tflite``, evaluate, write ``qat.json``; return its content."""
     from kasc.atomic import atomic_path, write_json
     from kasc.complexity import audit_tflite
-    from kasc.config import load_config
-    from kasc.data.pipeline import Pipeline, prepare_splits, steps_per_epoch
+    from kasc.data.pipeline import Pipeline, steps_per_epoch
     from kasc.export import compare, sample_logmel
-    from kasc.features import LogMel
-    from kasc.inference import tflite_probabilities
+    from kasc.inference import finished_run, tflite_probabilities
     from kasc.metrics import summary
-    from kasc.models import load_model
     from kasc.targets import LABELS
     from kasc.train import per_second_complexity, training_dataset
 
     started = time.monotonic()
-    cfg = load_config(run.config_file)
-    student = load_model(run.model_file)
-    splits = prepare_splits(cfg, progress=False)
-    train_data, valid_data = splits["train"], splits["valid"]
-    logmel = LogMel(cfg.features, cfg.data.sample_rate)
+    loaded = finished_run(run)
+    cfg, student, logmel = loaded.cfg, loaded.model, loaded.logmel
+    train_data, valid_data = loaded.splits["train"], loaded.splits["valid"]
 
     twin = tf_keras_twin(student)
     probe = sample_logmel(valid_data, logmel, 16, seed=cfg.train.seed + 2)
