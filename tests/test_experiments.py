@@ -1,0 +1,26 @@
+"""The measurement scripts under ``experiments/``: their arithmetic on tiny arrays."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_soft_target_statistics():
+    stats = _script("soft_target_stats").target_statistics(
+        np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.2, 0.7, 0.1]]), np.array([0, 2, 0]))
+    assert stats["clips"] == 3
+    assert stats["top1_agreement"] == pytest.approx(1 / 3)  # only the one-hot clip: the uniform one ties (argmax 0), the third tops class 1
+    assert stats["label_probability"] == pytest.approx((1.0 + 1 / 3 + 0.2) / 3)
+    assert stats["top_probability"] == pytest.approx((1.0 + 1 / 3 + 0.7) / 3)
+    expected_entropy = (0.0 + np.log(3) - (0.2 * np.log(0.2) + 0.7 * np.log(0.7) + 0.1 * np.log(0.1))) / 3
+    assert stats["entropy_nats"] == pytest.approx(expected_entropy, rel=1e-6)
