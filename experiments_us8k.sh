@@ -3,8 +3,9 @@
 # the plain reference recipe (log-mel statistics + logistic regression), a plain
 # SERFR-CNN-32, the DCASE 2023 baseline, three teachers, their ensemble and a distilled
 # SERFR-CNN-32 (cached soft targets of the ensemble), the AudioSet-pretrained EfficientAT
-# mn04 teacher fine-tuned on its own 32 kHz front end and a SERFR-CNN-32 distilled from it,
-# all through the same pipeline.
+# mn04 teacher fine-tuned on its own 32 kHz front end and SERFR-CNN-32 students distilled
+# from it, from ensembles of it, with cross-fitted soft targets, and from a mixed ensemble
+# (AudioSet heads and the scratch CNN), all through the same pipeline.
 # Each line is one row's command; every run resumes if interrupted (run it again).
 # The table: python -m kasc.compare saved_models/us8k_* --teachers saved_models/us8k_kd_as_ensemble_student
 set -euo pipefail
@@ -44,3 +45,9 @@ python -m kasc.train us8k_teacher_bcresnet --verbose 2
 python -m kasc.train us8k_teacher_mobilenetv2 --verbose 2
 python -m kasc.train us8k_teacher_cnn --verbose 2
 python -m kasc.train us8k_kd_student --verbose 2
+# two head-only AudioSet teachers and the scratch CNN teacher (trained above), 3 seeds
+python -m kasc.train us8k_kd_mixed_student --verbose 2
+for seed in 1 2; do
+  python -m kasc.train us8k_kd_mixed_student --set train.seed=$seed --set augment.seed=$seed \
+    --run-dir "saved_models/us8k_kd_mixed_student_seed$seed" --verbose 2
+done
