@@ -115,11 +115,10 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dic
 
 
 def column_labels(names: list[str], width: int = 11) -> list[str]:
-    """``names`` cut to ``width`` characters for a table's columns, each still distinct:
-    a name whose cut would collide keeps its head and its tail (``mn04_…seed1``)."""
-    cut = [name[:width] for name in names]
+    """``names`` fitted to ``width`` characters for a table's columns: a longer name keeps
+    its head and its tail (``mn04_…seed1``), where run names differ (seeds, held-out parts)."""
     head = (width - 1) // 2
-    return [c if cut.count(c) == 1 else f"{n[:head]}…{n[-(width - head - 1):]}" for n, c in zip(names, cut)]
+    return [n if len(n) <= width else f"{n[:head]}…{n[-(width - head - 1):]}" for n in names]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -121,4 +121,5 @@ def test_table_columns_stay_distinct_when_names_are_cut():
 
     assert column_labels(["mn04_probe", "mn04_probe_seed1", "mn04_probe_seed2", "ensemble"]) == [
         "mn04_probe", "mn04_…seed1", "mn04_…seed2", "ensemble"]
-    assert column_labels(["bcresnet", "a_very_long_name"]) == ["bcresnet", "a_very_long"]
+    assert column_labels(["bcresnet", "a_very_long_name"]) == ["bcresnet", "a_ver…_name"]
+    assert column_labels(["mn04_probe-without1of4", "mn04_probe-without2of4"]) == ["mn04_…t1of4", "mn04_…t2of4"]
