@@ -90,13 +90,14 @@ def teacher_front_end(teacher_path: Path, cfg: ExperimentConfig) -> tuple[Featur
 
 
 def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path,
-                          progress: bool = True) -> np.ndarray:
-    """Logits (n_clips, C) of the teacher saved at ``teacher_path`` on ``data``'s clips,
-    read from the cache or computed and stored there.
+                          progress: bool = True, rows: np.ndarray | None = None) -> np.ndarray:
+    """Logits (n_clips, C) of the teacher saved at ``teacher_path`` on ``data``'s clips
+    (only those at the indices ``rows``, in that order, if given: cross-fitting), read
+    from the cache or computed and stored there.
 
     The teacher hears each clip through its own front end (``teacher_front_end``): a
     teacher at another sample rate (the 32 kHz AudioSet-pretrained MobileNetV3) gets the
-    clips decoded at its rate.
+    clips decoded at its rate, from the audio cache entry of the whole split.
 
     Raises:
       DatasetError: the teacher's class count differs from the data's.
@@ -105,7 +106,7 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
     features, sample_rate = teacher_front_end(teacher_path, cfg)
     key_source = {
         "teacher": file_digest(teacher_path),
-        "clips": [list(p) for p in data.table["paths"]],
+        "clips": [list(p) for p in (data.table["paths"] if rows is None else data.table["paths"].iloc[rows])],
         "features": dataclasses.asdict(features),
         "sample_rate": sample_rate,
         "clip_seconds": cfg.data.clip_seconds,
@@ -119,15 +120,16 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
     with exclusive(path.with_suffix(".lock"), f"the soft-target cache entry {path}", wait=True):
         if path.is_file():  # computed by another run while this one waited
             return np.load(path)
-        logits = _teacher_logits(cfg, data, teacher_path, features, sample_rate, progress)
+        logits = _teacher_logits(cfg, data, teacher_path, features, sample_rate, progress, rows)
         with atomic_path(path, expected_bytes=logits.nbytes + 4096) as tmp:
             np.save(tmp, logits)
     return logits
 
 
 def _teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, features: FeatureConfig,
-                    sample_rate: int, progress: bool) -> np.ndarray:
-    """Run the teacher over ``data``'s clips (or their recordings) through its own front end."""
+                    sample_rate: int, progress: bool, rows: np.ndarray | None = None) -> np.ndarray:
+    """Run the teacher over ``data``'s clips (those at ``rows`` if given; or their
+    recordings) through its own front end."""
     from kasc.models import load_model
 
     mode = cfg.distill.teacher_input
@@ -139,7 +141,7 @@ def _teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, 
     teacher_logmel = LogMel(features, sample_rate)
     if mode == "recording":
         recording_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, sample_rate=sample_rate))
-        waveforms, row = _recording_waveforms(recording_cfg, data, progress)
+        waveforms, row = _recording_waveforms(recording_cfg, data if rows is None else data.subset(rows), progress)
         return predict_logits(teacher, waveforms, teacher_logmel)[row]
-    own = at_sample_rate(cfg, data, sample_rate, progress)
-    return predict_logits(teacher, own.waveforms, teacher_logmel)
+    own = at_sample_rate(cfg, data, sample_rate, progress).waveforms
+    return predict_logits(teacher, own if rows is None else own[rows], teacher_logmel)

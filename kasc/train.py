@@ -259,9 +259,11 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     weights = cfg.distill.teacher_weights
     if cfg.distill.cross_fit_parts:  # kasc.cross_fit: each teacher once per held-out part
         from kasc.cross_fit import held_out_configs, member_weights, require_same_training_clips
+        from kasc.data.parts import full_training_table
 
+        student_table = full_training_table(cfg.data)
         for teacher_cfg in teacher_cfgs:
-            require_same_training_clips(cfg, teacher_cfg)
+            require_same_training_clips(cfg, student_table, teacher_cfg)
         teacher_cfgs = [c for teacher_cfg in teacher_cfgs for c in held_out_configs(cfg, teacher_cfg)]
         weights = member_weights(weights, len(cfg.distill.teachers), cfg.distill.cross_fit_parts)
     teacher_runs = []
@@ -330,8 +332,8 @@ def cross_fitted_teacher_logits(cfg: ExperimentConfig, train_data, teacher_runs:
         f"training clips (grouped by recording)")
     out = []
     for first in range(0, len(teacher_runs), parts):
-        per_part = [cached_teacher_logits(cfg, train_data.subset(np.flatnonzero(part_of_clip == k)),
-                                          teacher_runs[first + k - 1].model_file, progress=verbose > 0)
+        per_part = [cached_teacher_logits(cfg, train_data, teacher_runs[first + k - 1].model_file,
+                                          progress=verbose > 0, rows=np.flatnonzero(part_of_clip == k))
                     if (part_of_clip == k).any() else np.zeros((0, len(train_data.class_names)), np.float32)
                     for k in range(1, parts + 1)]
         out.append(cross_fitted_logits(part_of_clip, per_part))
