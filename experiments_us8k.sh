@@ -51,3 +51,12 @@ for seed in 1 2; do
   python -m kasc.train us8k_kd_mixed_student --set train.seed=$seed --set augment.seed=$seed \
     --run-dir "saved_models/us8k_kd_mixed_student_seed$seed" --verbose 2
 done
+# the mixed-ensemble and the cross-fitted students again with the label term weighted 0.02
+# (CP-JKU's DCASE 2023 weighting), 3 seeds each
+for run in us8k_kd_mixed_label_weight002_student us8k_kd_crossfit_label_weight002_student; do
+  python -m kasc.train "$run" --verbose 2
+  for seed in 1 2; do
+    python -m kasc.train "$run" --set train.seed=$seed --set augment.seed=$seed \
+      --run-dir "saved_models/${run}_seed$seed" --verbose 2
+  done
+done
