@@ -1,4 +1,4 @@
-"""Compare finished runs: ``python -m kasc.compare RUN_DIR... [--teachers RUN_DIR]``.
+"""Compare finished runs: ``python -m kasc.compare RUN_DIR... [--teachers RUN_DIR] [--paired-with NAME]``.
 
 Prints a markdown table, one row per run, from each run's ``metrics.json``: validation
 accuracy, class-macro accuracy, log loss, int8 accuracy (runs that exported), epochs,
@@ -8,6 +8,13 @@ distilled run (its ``teachers.json``).
 Runs of one config repeated with other seeds (folders ``NAME_seed<N>`` beside ``NAME``,
 as ``experiments_us8k.sh`` writes them) become one row, ``NAME (k seeds)``, each figure
 the mean ± sample standard deviation over the seeds.
+
+``--paired-with NAME`` adds a second table: each other row's gain over the row ``NAME``
+(one of the runs given, e.g. the plain student), seed by seed. Runs are paired by the
+``train.seed`` of their ``config.yaml``, so a pair shares initial weights' seed, clip
+order and augmentation draws; the gain is the mean ± sample standard deviation of the
+per-seed differences, with the two-sided p-value of a paired t-test (scipy) where there
+are at least 2 pairs. With 3 seeds only a large, consistent gain gets a small p.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import re
 import statistics
 import sys
 from pathlib import Path
+
+import yaml
 
 from kasc.runs import RunDir
 
@@ -52,7 +61,8 @@ def _mean_sd(values: list, pattern: str = "{:.3f}") -> str:
         return "-"
     if len(values) == 1:
         return pattern.format(values[0])
-    return f"{pattern.format(statistics.mean(values))} ± {pattern.format(statistics.stdev(values))}"
+    spread = pattern.replace("+", "")  # a spread has no sign, even where the means have one
+    return f"{pattern.format(statistics.mean(values))} ± {spread.format(statistics.stdev(values))}"
 
 
 def seeds_row(name: str, runs: list[Path]) -> list[str]:
@@ -92,22 +102,73 @@ def markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def run_seed(run: Path) -> int:
+    """``train.seed`` of a run folder's ``config.yaml``; a folder without one is an error naming it."""
+    config_file = run / "config.yaml"
+    try:
+        return int(yaml.safe_load(config_file.read_text())["train"]["seed"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{config_file}: no readable train.seed to pair runs by ({err})") from err
+
+
+PAIRED_HEADER = ["run", "paired with", "seeds", "accuracy gain", "per seed", "seeds better",
+                 "paired t-test p", "log loss change"]
+
+
+def paired_row(name: str, runs: list[Path], baseline: dict[int, dict]) -> list[str]:
+    """Gain of one row's runs over the baseline's runs of the same seeds (accuracy in
+    points of a fraction, e.g. +0.041; log loss change negative when better)."""
+    by_seed = {run_seed(run): _metrics(run) for run in runs}
+    seeds = sorted(set(by_seed) & set(baseline))
+    if not seeds:
+        return [name, "", "0", "-", "no seed in common", "-", "-", "-"]
+    gains = [by_seed[s]["accuracy"] - baseline[s]["accuracy"] for s in seeds]
+    loss_changes = [by_seed[s]["log_loss"] - baseline[s]["log_loss"] for s in seeds]
+    p_value = "-"
+    if len(seeds) >= 2:
+        from scipy.stats import ttest_rel
+        p_value = f"{ttest_rel([by_seed[s]['accuracy'] for s in seeds], [baseline[s]['accuracy'] for s in seeds]).pvalue:.2f}"
+    return [name, "", str(len(seeds)), _mean_sd(gains, "{:+.3f}"),
+            ", ".join(f"{s}: {g:+.3f}" for s, g in zip(seeds, gains)),
+            f"{sum(g > 0 for g in gains)}/{len(seeds)}", p_value, _mean_sd(loss_changes, "{:+.3f}")]
+
+
+def paired_table(groups: list[tuple[str, list[Path]]], baseline_name: str) -> str:
+    """The ``--paired-with`` table: every group but the baseline against the baseline."""
+    runs_of = dict(groups)
+    if baseline_name not in runs_of:
+        raise KeyError(f"--paired-with {baseline_name}: not among the runs given ({', '.join(runs_of)})")
+    baseline = {run_seed(run): _metrics(run) for run in runs_of[baseline_name]}
+    rows = [paired_row(name, runs, baseline) for name, runs in groups if name != baseline_name]
+    for row in rows:
+        row[1] = baseline_name
+    lines = ["| " + " | ".join(PAIRED_HEADER) + " |", "|" + "|".join(" --- " for _ in PAIRED_HEADER) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kasc.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, nargs="+", help="run folders with metrics.json")
     parser.add_argument("--teachers", type=Path, action="append", default=[],
                         help="a distilled run whose teacher ensemble gets a row")
+    parser.add_argument("--paired-with", metavar="NAME", default="",
+                        help="also print every row's gain over row NAME, paired by seed")
     args = parser.parse_args(argv)
     rows = []
+    groups = group_seeds(args.runs)
     try:
-        for name, runs in group_seeds(args.runs):
+        for name, runs in groups:
             rows.append(run_row(runs[0]) if len(runs) == 1 else seeds_row(name, runs))
         for run in args.teachers:
             rows.append(ensemble_row(run))
-    except (OSError, KeyError, json.JSONDecodeError) as err:
+        paired = paired_table(groups, args.paired_with) if args.paired_with else ""
+    except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
         print(f"error: {err} (is every folder a finished run?)", file=sys.stderr)
         return 2
     print(markdown(rows))
+    if paired:
+        print()
+        print(paired)
     return 0
 
 

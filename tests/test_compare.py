@@ -37,3 +37,41 @@ def test_seed_repeats_become_one_row_with_mean_and_spread(tmp_path, capsys):
     assert lines[2] == ("| plain (3 seeds) | 0.520 ± 0.020 | 0.520 ± 0.020 | 1.520 ± 0.020 | 0.510 ± 0.020 | 40 "
                         "| 5 min each |")
     assert lines[3].startswith("| other | 0.400 |") and len(lines) == 4
+
+
+def _finished_run(folder, accuracy, log_loss, seed):
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps({
+        "accuracy": accuracy, "macro_class_accuracy": accuracy, "log_loss": log_loss, "epochs": 40,
+        "train_seconds": 300}))
+    (folder / "config.yaml").write_text(f"train:\n  seed: {seed}\n")
+
+
+def test_paired_with_gives_per_seed_gains_and_a_paired_t_test(tmp_path, capsys):
+    for seed, (plain, distilled) in enumerate(((0.40, 0.45), (0.50, 0.56), (0.45, 0.49))):
+        suffix = f"_seed{seed}" if seed else ""
+        _finished_run(tmp_path / f"plain{suffix}", plain, 1.5, seed)
+        _finished_run(tmp_path / f"kd{suffix}", distilled, 1.4, seed)
+    # the base folder of this group was trained with seed 2: pairing follows config.yaml, not names
+    _finished_run(tmp_path / "other", 0.30, 1.6, 2)
+    runs = sorted(str(p) for p in tmp_path.iterdir())
+    assert compare_main(runs + ["--paired-with", "plain"]) == 0
+    out = capsys.readouterr().out
+    paired = out.split("\n\n")[1].splitlines()
+    assert paired[0].startswith("| run | paired with | seeds | accuracy gain | per seed |")
+    kd = next(line for line in paired if line.startswith("| kd |"))
+    # gains 0.05, 0.06, 0.04: mean 0.05, sd 0.01; t = 0.05 / (0.01 / sqrt 3) = 8.66, p = 0.013
+    assert kd == ("| kd | plain | 3 | +0.050 ± 0.010 | 0: +0.050, 1: +0.060, 2: +0.040 | 3/3 | 0.01 "
+                  "| -0.100 ± 0.000 |")
+    other = next(line for line in paired if line.startswith("| other |"))
+    assert "| 1 | -0.150 | 2: -0.150 | 0/1 | - |" in other
+
+
+def test_paired_with_an_unknown_row_or_a_run_without_seed_is_an_error(tmp_path, capsys):
+    _finished_run(tmp_path / "plain", 0.4, 1.5, 0)
+    assert compare_main([str(tmp_path / "plain"), "--paired-with", "nothing"]) == 2
+    assert "--paired-with nothing: not among the runs given (plain)" in capsys.readouterr().err
+    (tmp_path / "kd").mkdir()
+    (tmp_path / "kd" / "metrics.json").write_text(json.dumps({"accuracy": 0.5, "log_loss": 1.4}))
+    assert compare_main([str(tmp_path / "plain"), str(tmp_path / "kd"), "--paired-with", "plain"]) == 2
+    assert "kd/config.yaml: no readable train.seed" in capsys.readouterr().err
