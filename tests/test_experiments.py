@@ -24,3 +24,17 @@ def test_soft_target_statistics():
     assert stats["top_probability"] == pytest.approx((1.0 + 1 / 3 + 0.7) / 3)
     expected_entropy = (0.0 + np.log(3) - (0.2 * np.log(0.2) + 0.7 * np.log(0.7) + 0.1 * np.log(0.1))) / 3
     assert stats["entropy_nats"] == pytest.approx(expected_entropy, rel=1e-6)
+
+
+def test_every_run_of_experiments_us8k_is_a_valid_config():
+    """A typo in a run name of ``experiments_us8k.sh`` would only show hours into the script."""
+    import re
+
+    from kasc.config import load_config
+
+    script = (REPO / "experiments_us8k.sh").read_text()
+    names = set(re.findall(r"^\s*(?:python -m kasc\.train|three_seeds) ([a-z0-9_]+)", script, re.MULTILINE))
+    assert len(names) >= 15 and "us8k_plain_student" in names
+    for name in sorted(names):
+        cfg = load_config(name)
+        assert cfg.data.format == "csv" and cfg.data.train_split == "1", name
