@@ -96,15 +96,15 @@ def ensemble_row(run: Path) -> list[str]:
 HEADER = ["run", "accuracy", "class-macro accuracy", "log loss", "int8 accuracy", "epochs", "training time"]
 
 
-def markdown(rows: list[list[str]]) -> str:
-    """A markdown table with the standard header."""
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(" --- " for _ in HEADER) + "|"]
+def markdown(rows: list[list[str]], header: list[str] = HEADER) -> str:
+    """A markdown table, by default with the standard header."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def run_seed(run: Path) -> int:
     """``train.seed`` of a run folder's ``config.yaml``; a folder without one is an error naming it."""
-    config_file = run / "config.yaml"
+    config_file = RunDir(run).config_file
     try:
         return int(yaml.safe_load(config_file.read_text())["train"]["seed"])
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as err:
@@ -115,20 +115,23 @@ PAIRED_HEADER = ["run", "paired with", "seeds", "accuracy gain", "per seed", "se
                  "paired t-test p", "log loss change"]
 
 
-def paired_row(name: str, runs: list[Path], baseline: dict[int, dict]) -> list[str]:
-    """Gain of one row's runs over the baseline's runs of the same seeds (accuracy in
-    points of a fraction, e.g. +0.041; log loss change negative when better)."""
+def paired_row(name: str, runs: list[Path], baseline_name: str, baseline: dict[int, dict]) -> list[str]:
+    """Gain of one row's runs over the baseline's runs of the same seeds (``baseline``:
+    seed -> metrics; accuracy in points of a fraction, e.g. +0.041; log loss change
+    negative when better)."""
     by_seed = {run_seed(run): _metrics(run) for run in runs}
     seeds = sorted(set(by_seed) & set(baseline))
     if not seeds:
-        return [name, "", "0", "-", "no seed in common", "-", "-", "-"]
-    gains = [by_seed[s]["accuracy"] - baseline[s]["accuracy"] for s in seeds]
+        return [name, baseline_name, "0", "-", "no seed in common", "-", "-", "-"]
+    ours = [by_seed[s]["accuracy"] for s in seeds]
+    theirs = [baseline[s]["accuracy"] for s in seeds]
+    gains = [a - b for a, b in zip(ours, theirs)]
     loss_changes = [by_seed[s]["log_loss"] - baseline[s]["log_loss"] for s in seeds]
     p_value = "-"
     if len(seeds) >= 2:
         from scipy.stats import ttest_rel
-        p_value = f"{ttest_rel([by_seed[s]['accuracy'] for s in seeds], [baseline[s]['accuracy'] for s in seeds]).pvalue:.2f}"
-    return [name, "", str(len(seeds)), _mean_sd(gains, "{:+.3f}"),
+        p_value = f"{ttest_rel(ours, theirs).pvalue:.2f}"
+    return [name, baseline_name, str(len(seeds)), _mean_sd(gains, "{:+.3f}"),
             ", ".join(f"{s}: {g:+.3f}" for s, g in zip(seeds, gains)),
             f"{sum(g > 0 for g in gains)}/{len(seeds)}", p_value, _mean_sd(loss_changes, "{:+.3f}")]
 
@@ -139,11 +142,8 @@ def paired_table(groups: list[tuple[str, list[Path]]], baseline_name: str) -> st
     if baseline_name not in runs_of:
         raise KeyError(f"--paired-with {baseline_name}: not among the runs given ({', '.join(runs_of)})")
     baseline = {run_seed(run): _metrics(run) for run in runs_of[baseline_name]}
-    rows = [paired_row(name, runs, baseline) for name, runs in groups if name != baseline_name]
-    for row in rows:
-        row[1] = baseline_name
-    lines = ["| " + " | ".join(PAIRED_HEADER) + " |", "|" + "|".join(" --- " for _ in PAIRED_HEADER) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    return markdown([paired_row(name, runs, baseline_name, baseline) for name, runs in groups
+                     if name != baseline_name], PAIRED_HEADER)
 
 
 def main(argv: list[str] | None = None) -> int:
