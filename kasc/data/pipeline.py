@@ -10,6 +10,11 @@ A multi-worker run splits every global batch into one contiguous part per replic
 each worker's pipeline yields only its replicas' parts (``training(shard=...)``), and
 part p of batch b is augmented with the seed (augment.seed, b) folded with p.
 
+With a view plan (``augment.views``, ``kasc.data.views``), epoch e trains on view
+e mod K of every clip: the batch's waveforms are rendered from the plan (mixup, shift,
+gain and DIR on the waveforms), its labels are the view's mixed labels and each extra
+target is given per view, (K, n_clips, k), and gathered at (e mod K, clip).
+
 Every batch is ``(spectra, targets)`` with spectra (batch, frames, mels, 1) float32 and
 targets a dict (``kasc.targets``): ``{LABELS: one-hot (batch, n_classes)}``, plus one
 entry (batch, k) per extra per-clip target (the cached soft targets of distillation);
@@ -32,6 +37,7 @@ from kasc.data.audio import INT16_SCALE, from_int16
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
 from kasc.data.table import DatasetError, class_names as table_class_names, require_disjoint
+from kasc.data.views import ViewPlan, render, view_labels
 from kasc.features import LogMel
 from kasc.targets import LABELS
 from kasc.validate import check_augment
@@ -132,11 +138,14 @@ class Pipeline:
       impulse_responses: float32 (n_responses, response_samples) at the data's rate, for
         DIR augmentation (``augment.dir_prob``); training then computes each batch's
         log-mel from the convolved waveforms (``spectra`` is not used).
+      views: the view plan of the training clips (``kasc.data.views.ViewPlan``): training
+        renders view e mod K in epoch e (``spectra`` is not used); extra targets are then
+        per view, (K, n_clips, k).
     """
 
     def __init__(self, data: SplitData, logmel: LogMel, batch_size: int,
                  extra_targets: Mapping[str, np.ndarray] | None = None, spectra: np.ndarray | None = None,
-                 impulse_responses: np.ndarray | None = None):
+                 impulse_responses: np.ndarray | None = None, views: ViewPlan | None = None):
         if batch_size < 1:
             raise ValueError(f"train.batch_size must be >= 1, got {batch_size}")
         self.data = data
@@ -144,12 +153,18 @@ class Pipeline:
         self.batch_size = batch_size
         self.n_classes = len(data.class_names)
         self.labels = tf.constant(data.labels, tf.int32)
+        if views is not None and views.clips != len(data):
+            raise ValueError(f"the view plan is for {views.clips} clips; the split has {len(data)}")
+        self.views = views
         self.extra_targets = {}
         for name, values in (extra_targets or {}).items():
             if name == LABELS:
                 raise ValueError(f"extra target name '{LABELS}' is taken by the labels")
-            if len(values) != len(data):
+            if views is None and len(values) != len(data):
                 raise ValueError(f"extra target '{name}' has {len(values)} rows for {len(data)} clips")
+            if views is not None and (np.ndim(values) != 3 or np.shape(values)[:2] != (views.views, len(data))):
+                raise ValueError(f"extra target '{name}' has shape {np.shape(values)}; with views it must be "
+                                 f"(views, clips, k) = ({views.views}, {len(data)}, k)")
             self.extra_targets[name] = tf.constant(np.asarray(values, np.float32))
         clip_samples = data.waveforms.shape[1]
         self._waveform_spec = tf.TensorSpec([None, clip_samples], tf.int16)
@@ -198,6 +213,24 @@ class Pipeline:
             targets[name] = tf.gather(values, index)
         return spectra, targets
 
+    def _view_batch(self, epoch: tf.Tensor, index: tf.Tensor):
+        """(spectra, targets) of view ``epoch`` mod K of the clips ``index`` (sorted)."""
+        plan, waveforms, labels = self.views, self.data.waveforms, self.data.labels
+        responses = None if self.impulse_responses is None else self.impulse_responses.numpy()
+        view = tf.math.floormod(epoch, plan.views)
+
+        def render_batch(view: np.ndarray, idx: np.ndarray):
+            return (render(waveforms, plan, int(view), idx, responses),
+                    view_labels(labels, plan, int(view), idx, self.n_classes))
+
+        audio, mixed = tf.numpy_function(render_batch, [view, index], [tf.float32, tf.float32], stateful=False)
+        audio.set_shape(self._waveform_spec.shape)
+        mixed.set_shape([None, self.n_classes])
+        targets = {LABELS: mixed}
+        for name, values in self.extra_targets.items():
+            targets[name] = tf.gather(tf.gather(values, view), index)
+        return self.logmel(audio), targets
+
     def training(self, augment: AugmentConfig, seed: int = 0, start_epoch: int = 0,
                  shard: tuple[int, int, int] = (1, 0, 1)) -> tf.data.Dataset:
         """Endless augmented batches starting at ``start_epoch`` (see module docstring).
@@ -209,6 +242,9 @@ class Pipeline:
             of this worker. (1, 0, 1), the default, yields whole batches.
         """
         check_augment(augment)
+        if bool(augment.views) != (self.views is not None):
+            raise ValueError(f"augment.views is {augment.views} but the pipeline was built "
+                             f"{'with' if self.views is not None else 'without'} a view plan")
         if augment.dir_prob > 0 and self.impulse_responses is None:
             raise ValueError("augment.dir_prob > 0 needs impulse_responses (kasc.data.impulse_responses.load_responses)")
         parts, first_part, own_parts = shard
@@ -226,17 +262,22 @@ class Pipeline:
             order = tf.argsort(tf.random.stateless_uniform([n_clips], seed=tf.stack([tf.constant(seed, tf.int64), epoch])))
             if short:
                 order = tf.concat([order, order[:short]], axis=0)
-            return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).batch(batch_size)
+            return (tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64)).batch(batch_size)
+                    .map(lambda index: (epoch, index)))
 
-        def own_parts_of(step: tf.Tensor, index: tf.Tensor) -> tf.data.Dataset:
+        def own_parts_of(step: tf.Tensor, batch) -> tf.data.Dataset:
+            epoch, index = batch
             size = tf.shape(index, out_type=tf.int64)[0]
 
             def part(p: tf.Tensor):
-                return step, p, index[p * size // parts:(p + 1) * size // parts]
+                return step, epoch, p, index[p * size // parts:(p + 1) * size // parts]
 
             return tf.data.Dataset.range(first_part, first_part + own_parts).map(part)
 
-        def make(step: tf.Tensor, part: tf.Tensor, index: tf.Tensor):
+        # with views, mixup and DIR happened on the waveforms of the view
+        spectrogram_augment = dataclasses.replace(augment, mixup_prob=0.0) if self.views is not None else augment
+
+        def make(step: tf.Tensor, epoch: tf.Tensor, part: tf.Tensor, index: tf.Tensor):
             batch_seed = tf.stack([tf.constant(augment.seed, tf.int64), step])
             if parts > 1:
                 batch_seed = augment_ops.fold_seed(batch_seed, 1000 + part)
@@ -245,16 +286,19 @@ class Pipeline:
                 return augment_ops.convolve_responses(waveforms, self.impulse_responses,
                                                       augment_ops.fold_seed(batch_seed, 50), augment.dir_prob)
 
-            spectra, targets = self._batch(index, use_cache=True,
-                                           waveform_augment=device_responses if augment.dir_prob > 0 else None)
-            return augment_ops.augment_batch(spectra, targets, batch_seed, augment)
+            if self.views is not None:
+                spectra, targets = self._view_batch(epoch, tf.sort(index))
+            else:
+                spectra, targets = self._batch(index, use_cache=True,
+                                               waveform_augment=device_responses if augment.dir_prob > 0 else None)
+            return augment_ops.augment_batch(spectra, targets, batch_seed, spectrogram_augment)
 
         epochs = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
         batches = epochs.enumerate(start=start_epoch * steps)
         if parts > 1:
             batches = batches.flat_map(own_parts_of)
         else:
-            batches = batches.map(lambda step, index: (step, tf.constant(0, tf.int64), index))
+            batches = batches.map(lambda step, batch: (step, batch[0], tf.constant(0, tf.int64), batch[1]))
         return (batches.map(make, num_parallel_calls=tf.data.AUTOTUNE)
                 .prefetch(tf.data.AUTOTUNE))
 
