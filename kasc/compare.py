@@ -9,6 +9,16 @@ Runs of one config repeated with other seeds (folders ``NAME_seed<N>`` beside ``
 as ``experiments_us8k.sh`` writes them) become one row, ``NAME (k seeds)``, each figure
 the mean ± sample standard deviation over the seeds.
 
+``--cv`` reads the runs as a cross-validation instead (``experiments_cv.sh``): runs are
+grouped by the config name, training and validation split and seed of their
+``config.yaml``; one row per config, for each direction (``fold 1→2``: trained on split 1,
+validated on split 2) the accuracy, log loss and top-1 agreement with the teacher ensemble
+of that direction (mean ± sd over seeds), then the mean over the directions. A distilled
+run keeps its teachers' validation predictions (``teachers_valid.csv``); their ensemble
+gets a row of its own, and every run of the same direction, plain ones included, is
+compared with it. With ``--paired-with NAME`` the second table gives each row's gain over
+row NAME per direction, paired by seed.
+
 ``--paired-with NAME`` adds a second table: each other row's gain over the row ``NAME``
 (one of the runs given, e.g. the plain student), seed by seed. Runs are paired by the
 ``train.seed`` of their ``config.yaml``, so a pair shares initial weights' seed, clip
@@ -20,6 +30,7 @@ are at least 2 pairs. With 3 seeds only a large, consistent gain gets a small p.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import statistics
@@ -146,6 +157,98 @@ def paired_table(groups: list[tuple[str, list[Path]]], baseline_name: str) -> st
                      if name != baseline_name], PAIRED_HEADER)
 
 
+@dataclasses.dataclass
+class CvRun:
+    """One run of a cross-validation: its config's name, direction and seed, its metrics."""
+
+    path: Path
+    name: str
+    direction: str
+    seed: int
+    metrics: dict
+
+
+def cv_run(path: Path) -> CvRun:
+    """Read a finished run's config.yaml and metrics.json (errors name the file)."""
+    run = RunDir(path)
+    try:
+        cfg = yaml.safe_load(run.config_file.read_text())
+        name, data, seed = cfg["name"], cfg["data"], int(cfg["train"]["seed"])
+        direction = f"fold {data['train_split']}→{data['valid_split']}"
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{run.config_file}: no readable name, data splits and train.seed ({err})") from err
+    return CvRun(path, name, direction, seed, _metrics(path))
+
+
+def _agreement(run: CvRun, reference: Path | None) -> float | None:
+    from kasc.evaluate import top1_agreement
+
+    if "teacher_agreement" in run.metrics:
+        return run.metrics["teacher_agreement"]
+    if reference is None or not RunDir(run.path).predictions_file.is_file():
+        return None
+    return top1_agreement(RunDir(run.path).predictions_file, reference)
+
+
+def cv_tables(paths: list[Path], paired_with: str = "") -> str:
+    """The ``--cv`` tables (see the module docstring)."""
+    runs = [cv_run(p) for p in paths]
+    directions = sorted({r.direction for r in runs})
+    teachers: dict[str, Path] = {}  # direction -> a distilled run's teacher predictions
+    ensembles: dict[str, list[dict]] = {}
+    for run in runs:
+        folder = RunDir(run.path)
+        if folder.teacher_predictions_file.is_file() and folder.teachers_file.is_file():
+            teachers.setdefault(run.direction, folder.teacher_predictions_file)
+            ensemble = json.loads(folder.teachers_file.read_text())["ensemble"]
+            if ensemble not in ensembles.setdefault(run.direction, []):
+                ensembles[run.direction].append(ensemble)
+    names = list(dict.fromkeys(r.name for r in runs))
+    header = ["run"] + [f"{d}: {what}" for d in directions for what in ("accuracy", "log loss", "agreement")] + [
+        "mean accuracy", "mean log loss"]
+    rows = []
+    if ensembles:
+        cells = ["teacher ensemble (per direction)"]
+        for d in directions:
+            members = ensembles.get(d, [])
+            cells += [_mean_sd([e["accuracy"] for e in members]), _mean_sd([e["log_loss"] for e in members]), "1"]
+        cells += [_mean_sd([statistics.mean(e["accuracy"] for e in ensembles[d]) for d in directions if d in ensembles]),
+                  _mean_sd([statistics.mean(e["log_loss"] for e in ensembles[d]) for d in directions if d in ensembles])]
+        rows.append(cells)
+    for name in names:
+        cells, accuracy_means, loss_means = [], [], []
+        seeds = {d: sorted(r.seed for r in runs if r.name == name and r.direction == d) for d in directions}
+        for d in directions:
+            group = [r for r in runs if r.name == name and r.direction == d]
+            accuracies = [r.metrics["accuracy"] for r in group]
+            losses = [r.metrics["log_loss"] for r in group]
+            cells += [_mean_sd(accuracies), _mean_sd(losses), _mean_sd([_agreement(r, teachers.get(d)) for r in group])]
+            if group:
+                accuracy_means.append(statistics.mean(accuracies))
+                loss_means.append(statistics.mean(losses))
+        counts = sorted({len(s) for s in seeds.values()})
+        label = f"{name} ({'/'.join(map(str, counts))} seeds)"
+        complete = len(accuracy_means) == len(directions)
+        cells += [_cell(statistics.mean(accuracy_means)) if complete else "-",
+                  _cell(statistics.mean(loss_means)) if complete else "-"]
+        rows.append([label] + cells)
+    out = markdown(rows, header)
+    if paired_with:
+        if paired_with not in names:
+            raise KeyError(f"--paired-with {paired_with}: no run of that config among the runs given "
+                           f"({', '.join(names)})")
+        paired_rows = []
+        for d in directions:
+            base = {r.seed: r.metrics for r in runs if r.name == paired_with and r.direction == d}
+            for name in names:
+                if name != paired_with:
+                    group = [r.path for r in runs if r.name == name and r.direction == d]
+                    if group:
+                        paired_rows.append([f"{d}: {name}"] + paired_row(name, group, paired_with, base)[1:])
+        out += "\n\n" + markdown(paired_rows, PAIRED_HEADER)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kasc.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, nargs="+", help="run folders with metrics.json")
@@ -153,7 +256,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="a distilled run whose teacher ensemble gets a row")
     parser.add_argument("--paired-with", metavar="NAME", default="",
                         help="also print every row's gain over row NAME, paired by seed")
+    parser.add_argument("--cv", action="store_true",
+                        help="cross-validation: group runs by config, direction (training -> validation split) "
+                             "and seed; both directions and their mean")
     args = parser.parse_args(argv)
+    if args.cv:
+        try:
+            print(cv_tables(args.runs, args.paired_with))
+        except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
+            print(f"error: {err} (is every folder a finished run?)", file=sys.stderr)
+            return 2
+        return 0
     rows = []
     groups = group_seeds(args.runs)
     try:

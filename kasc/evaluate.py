@@ -73,6 +73,8 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     save_confusion_png(run.confusion_file, keras_report["confusion_matrix"], keras_report["class_names"],
                        f"{cfg.name}: accuracy {keras_report['accuracy']:.3f} on {keras_report['clips']} clips")
     metrics = {**run.metrics(), **keras_report}
+    if run.teacher_predictions_file.is_file():  # a distilled run: how often it names its teachers' class
+        metrics["teacher_agreement"] = top1_agreement(run.predictions_file, run.teacher_predictions_file)
     if "int8" in reports:
         metrics["int8"] = {k: v for k, v in reports["int8"].items() if k not in ("class_names",)}
         metrics["int8_accuracy_drop"] = keras_report["accuracy"] - reports["int8"]["accuracy"]
@@ -81,10 +83,29 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     return metrics
 
 
-def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dict:
+def top1_agreement(predictions_file, reference_file) -> float:
+    """Fraction of the files of ``reference_file`` whose predicted class (``scene_label``)
+    in ``predictions_file`` is the same (two DCASE output CSVs of one split).
+
+    Raises:
+      ValueError: a file of the reference has no prediction.
+    """
+    import pandas as pd
+
+    ours = pd.read_csv(predictions_file, sep="\t").set_index("filename")["scene_label"]
+    theirs = pd.read_csv(reference_file, sep="\t").set_index("filename")["scene_label"]
+    missing = theirs.index.difference(ours.index)
+    if len(missing):
+        raise ValueError(f"{predictions_file} has no prediction for {len(missing)} file(s) of {reference_file} "
+                         f"(e.g. {missing[0]}): not the same split")
+    return float((ours.loc[theirs.index].to_numpy() == theirs.to_numpy()).mean())
+
+
+def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predictions_file=None) -> dict:
     """The report's Table 2: each teacher run and their ensemble (weighted average of
     probabilities) on the teachers' validation split; printed, and returned as
-    ``{name: split_report}``. All teachers must share the data config, except the sample
+    ``{name: split_report}``; the ensemble's probabilities are written to
+    ``predictions_file`` (DCASE output CSV) if given. All teachers must share the data config, except the sample
     rate (each teacher sees the clips at its own rate, through its own front end) and
     the part of the training split a cross-fitted teacher held out (``kasc.cross_fit``)."""
     import dataclasses
@@ -110,6 +131,10 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32) -> dic
         reports[cfg.name] = split_report(data.table, data.labels, probs, data.class_names)
     ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))
     reports["ensemble"] = split_report(data.table, data.labels, ensemble, data.class_names)
+    if predictions_file is not None:
+        from kasc.output_csv import write_predictions
+
+        write_predictions(predictions_file, data.table["filename"], ensemble, data.class_names)
     print(format_reports(dict(zip(column_labels([n.split("teacher_")[-1] for n in reports]), reports.values()))))
     return reports
 

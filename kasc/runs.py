@@ -12,6 +12,8 @@ Layout:
   model_qat_int8.tflite, qat.json   quantization-aware training (``kasc.qat``)
   device_shift.json       accuracy on unseen devices (``kasc.device_shift``)
   metrics.json            validation metrics; ``"finished": true`` once the run is done
+  teachers.json, teachers_valid.csv   a distilled run's teachers and their ensemble's
+                          validation predictions (``teacher_agreement`` in metrics.json)
   .kasc.lock, .kasc.lock.json   held while a process works in the folder (``kasc.locks``)
 
 Every file is written to a temporary name and renamed, so a killed run never leaves a
@@ -84,6 +86,7 @@ class RunDir:
         self.tensorboard_dir = self.path / "tensorboard"
         self.complexity_file = self.path / "complexity.json"
         self.teachers_file = self.path / "teachers.json"  # a distilled run's teacher table
+        self.teacher_predictions_file = self.path / "teachers_valid.csv"  # their ensemble on the validation split
         self.int8_file = self.path / "model_int8.tflite"
         self.predictions_file = self.path / "predictions_valid.csv"  # DCASE output format
         self.confusion_file = self.path / "confusion.png"

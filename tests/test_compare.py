@@ -75,3 +75,54 @@ def test_paired_with_an_unknown_row_or_a_run_without_seed_is_an_error(tmp_path, 
     (tmp_path / "kd" / "metrics.json").write_text(json.dumps({"accuracy": 0.5, "log_loss": 1.4}))
     assert compare_main([str(tmp_path / "plain"), str(tmp_path / "kd"), "--paired-with", "plain"]) == 2
     assert "kd/config.yaml: no readable train.seed" in capsys.readouterr().err
+
+
+def _cv_run(folder, name, train, valid, seed, accuracy, log_loss, predicted=None, teachers=None, agreement=None):
+    """A finished cross-validation run: config.yaml, metrics.json, and optionally its validation
+    predictions (``predicted``: file -> class) and its teachers' (ensemble and predictions)."""
+    folder.mkdir()
+    (folder / "config.yaml").write_text(
+        f"name: {name}\ndata:\n  train_split: '{train}'\n  valid_split: '{valid}'\ntrain:\n  seed: {seed}\n")
+    metrics = {"accuracy": accuracy, "log_loss": log_loss}
+    if agreement is not None:
+        metrics["teacher_agreement"] = agreement
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+    def write(path, labels):
+        lines = ["filename\tscene_label\ta\tb"] + [f"{f}\t{c}\t0.5\t0.5" for f, c in labels.items()]
+        path.write_text("\n".join(lines) + "\n")
+
+    if predicted:
+        write(folder / "predictions_valid.csv", predicted)
+    if teachers:
+        ensemble, labels = teachers
+        (folder / "teachers.json").write_text(json.dumps({"ensemble": ensemble}))
+        write(folder / "teachers_valid.csv", labels)
+
+
+def test_cv_table_shows_both_directions_their_mean_and_agreement(tmp_path, capsys):
+    teacher_labels = {"x.wav": "a", "y.wav": "b", "z.wav": "a", "w.wav": "b"}
+    for d, (train, valid) in enumerate(((1, 2), (2, 1))):
+        ensemble = {"accuracy": 0.8 - 0.1 * d, "log_loss": 0.7 + 0.1 * d}
+        for seed in (0, 1):
+            _cv_run(tmp_path / f"kd-{d}-{seed}", "kd", train, valid, seed, 0.6 + 0.04 * seed - 0.1 * d, 1.2,
+                    teachers=(ensemble, teacher_labels), agreement=0.75)
+            # the plain student names the teachers' class on 2 of 4 files
+            _cv_run(tmp_path / f"plain-{d}-{seed}", "plain", train, valid, seed, 0.5 - 0.1 * d + 0.02 * seed, 1.5,
+                    predicted={"x.wav": "a", "y.wav": "a", "z.wav": "b", "w.wav": "b"})
+    runs = sorted(str(p) for p in tmp_path.iterdir())
+    assert compare_main(["--cv", *runs, "--paired-with", "plain"]) == 0
+    tables = capsys.readouterr().out.split("\n\n")
+    lines = tables[0].splitlines()
+    assert lines[0] == ("| run | fold 1→2: accuracy | fold 1→2: log loss | fold 1→2: agreement | fold 2→1: accuracy "
+                        "| fold 2→1: log loss | fold 2→1: agreement | mean accuracy | mean log loss |")
+    assert lines[2].startswith("| teacher ensemble (per direction) | 0.800 | 0.700 | 1 | 0.700 | 0.800 | 1 | "
+                               "0.750 ± 0.071 |")
+    assert lines[3] == ("| kd (2 seeds) | 0.620 ± 0.028 | 1.200 ± 0.000 | 0.750 ± 0.000 | 0.520 ± 0.028 "
+                        "| 1.200 ± 0.000 | 0.750 ± 0.000 | 0.570 | 1.200 |")
+    assert lines[4] == ("| plain (2 seeds) | 0.510 ± 0.014 | 1.500 ± 0.000 | 0.500 ± 0.000 | 0.410 ± 0.014 "
+                        "| 1.500 ± 0.000 | 0.500 ± 0.000 | 0.460 | 1.500 |")
+    paired = tables[1].splitlines()
+    assert paired[2].startswith("| fold 1→2: kd | plain | 2 | +0.110 ± 0.014 | 0: +0.100, 1: +0.120 | 2/2 |")
+    assert paired[3].startswith("| fold 2→1: kd | plain | 2 | +0.110 ± 0.014 |")
+    assert compare_main(["--cv", *runs, "--paired-with", "nothing"]) == 2
