@@ -176,6 +176,15 @@ class AugmentConfig:
       dir_folder: folder of impulse-response WAV files (relative to the repository root).
       dir_subset: ``all`` responses of the folder, or the ``training_half`` (even positions
         by sorted name), keeping the ``held_out_half`` for ``python -m kasc.device_shift``.
+      views: 0, or train on this many augmented views per clip drawn once from ``seed``
+        (``kasc.data.views``): mixup (``mixup_prob``, ``mixup_alpha``), circular time
+        shift, gain and DIR happen on the waveforms, the student trains on view
+        e mod ``views`` in epoch e, and cached teachers label exactly those views
+        (consistent distillation). Masks, time stretch and Freq-MixStyle still apply to
+        the student's own log-mel.
+      shift_prob: with ``views``: probability that a clip (and its mixup partner) is
+        shifted circularly by a uniform fraction of its length (0 disables).
+      gain_db: with ``views``: each view gets a gain uniform in +-``gain_db`` dB (0 disables).
     """
 
     seed: int = 0
@@ -193,6 +202,9 @@ class AugmentConfig:
     dir_prob: float = 0.0
     dir_folder: str = "../shared/data/dirs"
     dir_subset: str = "training_half"
+    views: int = 0
+    shift_prob: float = 0.0
+    gain_db: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,7 +261,9 @@ class TrainConfig:
       mixed_precision: ``none``, ``mixed_float16`` (GPUs; dynamic loss scaling) or
         ``mixed_bfloat16``: the Keras dtype policy the student is built with (variables
         stay float32; the logits, softmax and losses are float32). Export and audit see the
-        float32 network.
+        float32 network. ``auto``: ``mixed_bfloat16`` on a CPU with native bfloat16
+        arithmetic (AVX-512 BF16 or AMX), else ``none`` (``kasc.runtime.cpu_has_bfloat16``;
+        elsewhere bfloat16 is emulated and slower).
       details_every: every this many epochs (and after the last) write per-device and
         per-class validation accuracy and a confusion-matrix image to TensorBoard (0: never).
       intra_op_threads / inter_op_threads: TensorFlow's CPU thread pools (threads per op,
@@ -296,6 +310,10 @@ class DistillConfig:
       teacher_input: for cached targets, ``clip`` (the teacher sees the student's clip)
         or ``recording`` (the teacher sees the whole 10 s recording the 1 s clip was cut
         from, as it was trained; TAU22 only).
+      teacher_set: settings applied to every teacher's config (dotted keys, as ``--set``:
+        ``{data.train_split: "2", data.valid_split: "1"}`` trains the teachers on the
+        student's folds); a teacher with settings runs in ``<teacher>--<settings>``
+        (``teacher_run_name``), beside the plain one.
       cross_fit_parts: 0, or cut the training clips into this many parts by recording
         (``kasc.data.parts``), train every teacher once without each part (runs
         ``<teacher>-without<k>of<n>``) and give each clip the soft targets of the teachers
@@ -309,6 +327,7 @@ class DistillConfig:
     label_weight: float = 0.5
     soft_targets: str = "cached"
     teacher_input: str = "clip"
+    teacher_set: Any = dataclasses.field(default_factory=dict)
     cross_fit_parts: int = 0
 
 
@@ -404,6 +423,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
             raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
         return value
     if tp is str:
+        if isinstance(value, int) and not isinstance(value, bool):  # `train_split: 2` (a fold) means "2"
+            return str(value)
         if not isinstance(value, str):
             raise ConfigError(f"{source}: '{key}' must be a string, got {value!r}")
         return value
@@ -478,6 +499,27 @@ def _merge_profiles(base: Mapping, child: Mapping) -> dict:
     return merged
 
 
+def changed_settings(base: "ExperimentConfig", changed: "ExperimentConfig",
+                     settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The entries of ``settings`` (dotted keys) whose value differs between ``base`` and
+    ``changed`` (the config loaded without and with them)."""
+    def get(tree: Any, dotted: str) -> Any:
+        for part in dotted.split("."):
+            tree = tree.get(part) if isinstance(tree, Mapping) else None
+        return tree
+
+    before, after = base.to_dict(), changed.to_dict()
+    return {key: value for key, value in (settings or {}).items() if get(before, key) != get(after, key)}
+
+
+def teacher_run_name(name: str, settings: Mapping[str, Any] | None) -> str:
+    """The run folder name of teacher ``name`` under ``settings``: the name alone, or with
+    each setting as ``--<last key part><value>`` in key order
+    (``us8k_teacher_cnn--train_split2--valid_split1``)."""
+    parts = [f"{key.rsplit('.', 1)[-1]}{value}" for key, value in sorted((settings or {}).items())]
+    return "--".join([name, *("".join(c if c.isalnum() or c in "._-" else "_" for c in p) for p in parts)])
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``"train.epochs=2"`` -> ``("train.epochs", 2)``; the value is parsed as YAML."""
     key, sep, value = text.partition("=")
@@ -494,8 +536,10 @@ def load_config(
     name_or_path: str | Path,
     overrides: list[str] | tuple[str, ...] = (),
     profile: str | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> ExperimentConfig:
-    """Load a named experiment (or YAML path), apply a profile, then ``--set`` overrides."""
+    """Load a named experiment (or YAML path), apply a profile, then ``settings`` (dotted
+    keys to values, e.g. a student's ``distill.teacher_set``), then ``--set`` overrides."""
     path = config_path(name_or_path)
     tree, profiles = _read_tree(path)
     if profile:
@@ -504,11 +548,14 @@ def load_config(
                 f"{path}: no profile '{profile}' (profiles: {', '.join(sorted(profiles)) or 'none'})"
             )
         tree = _apply_overrides(tree, profiles[profile])
+    if settings:
+        tree = _apply_overrides(tree, settings)
     for text in overrides:
         key, value = parse_override(text)
         tree = _set_dotted(tree, key, value)
     tree.setdefault("name", path.stem)
-    source = f"{path}" + (f" (profile {profile})" if profile else "") + (" + --set" if overrides else "")
+    source = (f"{path}" + (f" (profile {profile})" if profile else "") + (" + teacher_set" if settings else "")
+              + (" + --set" if overrides else ""))
     cfg = from_dict(ExperimentConfig, tree, source=source)
     from kasc.validate import check_values
 

@@ -45,3 +45,46 @@ def quiet_expected_retracing() -> None:
     logger = tf.get_logger()
     if not any(isinstance(f, _DropExpectedRetracing) for f in logger.filters):
         logger.addFilter(_DropExpectedRetracing())
+
+
+def _cpu_flags() -> set[str]:
+    """The ``flags`` of ``/proc/cpuinfo`` (empty where it cannot be read)."""
+    from pathlib import Path
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX BF16), where
+    ``mixed_bfloat16`` trains the student faster (``benchmarks/distill_costs.py``)."""
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_mixed_precision(setting: str) -> str:
+    """``train.mixed_precision`` for this machine: ``auto`` becomes ``mixed_bfloat16``
+    where :func:`cpu_has_bfloat16`, else ``none``; other settings are returned as they are."""
+    if setting != "auto":
+        return setting
+    return "mixed_bfloat16" if cpu_has_bfloat16() else "none"
+
+
+def cpu_summary() -> str:
+    """``"2 cores of <model name> (AVX-512 BF16: yes)"``, read from ``/proc/cpuinfo``
+    (benchmarks print it beside their figures: speeds differ between machines)."""
+    import os
+    from pathlib import Path
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{os.cpu_count()} cores (no /proc/cpuinfo)"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 "unknown CPU")
+    flags = _cpu_flags()
+    features = ", ".join(f"{name}: {'yes' if flag in flags else 'no'}"
+                         for name, flag in (("AVX-512", "avx512f"), ("AVX-512 BF16", "avx512_bf16"), ("AMX", "amx_bf16")))
+    return f"{os.cpu_count()} cores of {model} ({features})"

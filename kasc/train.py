@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kasc.config import ConfigError, ExperimentConfig, load_config, resolve_path
+from kasc.config import (ConfigError, ExperimentConfig, changed_settings, load_config, resolve_path,
+                         teacher_run_name)
 from kasc.atomic import DiskFullError, is_disk_full, read_json, write_json
 from kasc.distribute import STRATEGIES, StrategyError
 from kasc.locks import LockBusy
@@ -150,7 +151,8 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             started = time.monotonic()
             keras.utils.set_random_seed(cfg.train.seed)
             data = prepare_data(cfg, verbose)
-            teacher_runs = (prepare_teachers(cfg, run, profile, data.class_names, verbose, chief_run.path.parent)
+            teacher_runs = (prepare_teachers(cfg, run, profile, data.class_names, verbose, chief_run.path.parent,
+                                             valid_table=data.splits["valid"].table)
                             if cfg.distill.teachers else [])
             targets = prepare_soft_targets(cfg, data, teacher_runs, verbose, strategy)
             # seeded after the soft targets: loading a teacher draws random initial values, and
@@ -190,12 +192,16 @@ def quantization_aware_training(cfg: ExperimentConfig, run: RunDir, verbose: int
 
 @contextlib.contextmanager
 def dtype_policy(mixed_precision: str):
-    """Build the student under ``train.mixed_precision`` (``none``: float32), then restore
+    """Build the student under ``train.mixed_precision`` (``none``: float32; ``auto``
+    resolved for this CPU), then restore
     the previous global policy (teachers, export and evaluation are unaffected)."""
     import keras
 
+    from kasc.runtime import resolve_mixed_precision
+
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32" if mixed_precision == "none" else mixed_precision)
+    policy = resolve_mixed_precision(mixed_precision)
+    keras.mixed_precision.set_global_policy("float32" if policy == "none" else policy)
     try:
         yield
     finally:
@@ -237,25 +243,44 @@ def prepare_data(cfg: ExperimentConfig, verbose: int) -> TrainingData:
 
 
 def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, class_names: list[str],
-                     verbose: int, runs_dir: Path | None = None) -> list[RunDir]:
+                     verbose: int, runs_dir: Path | None = None, valid_table=None) -> list[RunDir]:
     """Phase 2: train (or reuse) each teacher run of ``distill.teachers`` in ``runs_dir``
     (default: beside the student's run; a multi-worker run's other workers pass the
     chief's) as ``<name>[-<profile>]``, print them and their ensemble (the report's
-    Table 2, also written to ``teachers.json``); return their run folders."""
+    Table 2, also written to ``teachers.json``, and its validation predictions to
+    ``teachers_valid.csv``); return their run folders.
+
+    Raises:
+      DatasetError: a teacher's training split holds a clip of ``valid_table`` (the
+        student's validation split), unless the student's ``data.allow_overlap``.
+    """
     from kasc.evaluate import ensemble_report
     from kasc.metrics import summary
 
     runs_dir = runs_dir or run.path.parent
     # teachers run under the student's distribution settings (the process's strategy)
     execution = {"strategy": cfg.train.strategy, "devices": cfg.train.devices}
+    teacher_set = cfg.distill.teacher_set or None
     teacher_cfgs = [dataclasses.replace(c, train=dataclasses.replace(c.train, **execution))
-                    for c in (load_config(name, profile=profile) for name in cfg.distill.teachers)]
+                    for c in (load_config(name, profile=profile, settings=teacher_set)
+                              for name in cfg.distill.teachers)]
+    # a teacher's folder is named by the settings that change it (none: the teacher's own run)
+    run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, teacher_set))
+                 for name, c in zip(cfg.distill.teachers, teacher_cfgs)]
     for teacher_cfg in teacher_cfgs:
         own_front_end = (teacher_cfg.features, teacher_cfg.data.sample_rate) != (cfg.features, cfg.data.sample_rate)
         if own_front_end and cfg.distill.soft_targets == "online":
             raise ConfigError(f"distill.soft_targets: 'online' needs teachers on the student's front end; teacher "
                               f"{teacher_cfg.name} has its own ({teacher_cfg.data.sample_rate} Hz, "
                               f"{teacher_cfg.features.n_mels} mels): use 'cached'")
+    if valid_table is not None and not cfg.data.allow_overlap:
+        from kasc.data.datasets import load_split
+        from kasc.data.table import require_disjoint
+
+        for teacher_cfg in teacher_cfgs:  # a teacher that heard the validation clips would leak them
+            require_disjoint(load_split(teacher_cfg.data, "train"), valid_table,
+                             (f"teacher {teacher_cfg.name}'s training", "student's validation"),
+                             f"distill.teachers{' with distill.teacher_set' if teacher_set else ''}")
     weights = cfg.distill.teacher_weights
     if cfg.distill.cross_fit_parts:  # kasc.cross_fit: each teacher once per held-out part
         from kasc.cross_fit import held_out_configs, member_weights, require_same_training_clips
@@ -264,11 +289,13 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
         student_table = full_training_table(cfg.data)
         for teacher_cfg in teacher_cfgs:
             require_same_training_clips(cfg, student_table, teacher_cfg)
+        run_names = [f"{c.name}{run_name[len(teacher_cfg.name):]}" for teacher_cfg, run_name in zip(teacher_cfgs, run_names)
+                     for c in held_out_configs(cfg, teacher_cfg)]
         teacher_cfgs = [c for teacher_cfg in teacher_cfgs for c in held_out_configs(cfg, teacher_cfg)]
         weights = member_weights(weights, len(cfg.distill.teachers), cfg.distill.cross_fit_parts)
     teacher_runs = []
-    for teacher_cfg in teacher_cfgs:
-        teacher_run = RunDir(runs_dir / default_run_dir(teacher_cfg, profile).name)
+    for teacher_cfg, run_name in zip(teacher_cfgs, run_names):
+        teacher_run = RunDir(runs_dir / default_run_dir(dataclasses.replace(teacher_cfg, name=run_name), profile).name)
         say(f"teacher {teacher_cfg.name}: {teacher_run.path}")
         # reuses a finished run of the same config; waits if another student is training it
         train(teacher_cfg, teacher_run, profile=profile, verbose=verbose, wait_for_folder=True)
@@ -278,7 +305,8 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
                                 f"the student's data has {class_names}")
         teacher_runs.append(teacher_run)
     say("teachers and their ensemble on the teachers' validation split (report Table 2):")
-    table = ensemble_report(teacher_runs, weights, batch_size=cfg.train.batch_size)
+    table = ensemble_report(teacher_runs, weights, batch_size=cfg.train.batch_size,
+                            predictions_file=run.teacher_predictions_file)
     write_json(run.teachers_file, {name: {**summary(r), "per_class_accuracy": r["per_class_accuracy"]}
                                    for name, r in table.items()})
     return teacher_runs
@@ -297,6 +325,18 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
     distill = cfg.distill
     if not teacher_runs:
         return SoftTargets({}, [], distilled=False)
+    if cfg.augment.views:  # kasc.data.views: every teacher labels every view the student will hear
+        from kasc.soft_targets import cached_view_logits
+
+        plan, files = view_plan(cfg, data.splits["train"])
+        logits = [cached_view_logits(cfg, data.splits["train"], teacher.model_file, plan, files, progress=verbose > 0)
+                  for teacher in teacher_runs]
+        shape = logits[0].shape
+        soft = np.asarray(tempered_average([z.reshape(-1, shape[-1]) for z in logits], distill.temperature,
+                                           distill.teacher_weights)).reshape(shape)
+        say(f"soft targets: logits of {len(logits)} teacher(s) on {plan.views} views of each training clip "
+            f"(consistent: the audio the student hears), T = {distill.temperature}")
+        return SoftTargets({SOFT_TARGETS: soft}, [], distilled=True)
     if distill.soft_targets == "cached" and distill.cross_fit_parts:
         logits = cross_fitted_teacher_logits(cfg, data.splits["train"], teacher_runs, verbose)
         say(f"soft targets: cross-fitted logits of {len(logits)} teacher(s) ({distill.cross_fit_parts} held-out runs "
@@ -364,6 +404,19 @@ def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTarg
     return distiller
 
 
+def view_plan(cfg: ExperimentConfig, train_data):
+    """The training clips' views (``augment.views``, ``kasc.data.views``) and the
+    impulse-response files their DIR draws index (empty without ``augment.dir_prob``)."""
+    from kasc.data.views import plan_for
+
+    files = []
+    if cfg.augment.dir_prob > 0:
+        from kasc.data.impulse_responses import response_files
+
+        files = response_files(resolve_path(cfg.augment.dir_folder), cfg.augment.dir_subset)
+    return plan_for(cfg.augment, len(train_data), len(files)), files
+
+
 def training_dataset(cfg: ExperimentConfig, train_data, logmel, extra_targets: dict, start_epoch: int,
                      verbose: int, shard: tuple[int, int, int] = (1, 0, 1)):
     """The run's endless augmented training stream from ``start_epoch``: batches gather the
@@ -372,8 +425,17 @@ def training_dataset(cfg: ExperimentConfig, train_data, logmel, extra_targets: d
     ``Pipeline.training`` (this worker's parts of each global batch)."""
     from kasc.data.pipeline import Pipeline
 
-    spectra, responses = None, None
-    if cfg.augment.dir_prob > 0:  # waveform augmentation: the log-mel is computed per batch
+    spectra, responses, plan = None, None, None
+    if cfg.augment.views:
+        plan, files = view_plan(cfg, train_data)
+        if files:
+            from kasc.data.impulse_responses import load_responses
+
+            responses = load_responses(files, cfg.data.sample_rate, resolve_path(cfg.data.cache_dir).parent / "dirs")
+        say(f"views: {plan.views} per clip (mixup p = {cfg.augment.mixup_prob}, shift p = {cfg.augment.shift_prob}, "
+            f"gain +-{cfg.augment.gain_db:g} dB, DIR p = {cfg.augment.dir_prob}); epoch e trains on view e mod "
+            f"{plan.views}; log-mel computed per batch")
+    elif cfg.augment.dir_prob > 0:  # waveform augmentation: the log-mel is computed per batch
         from kasc.data.impulse_responses import load_responses, response_files
 
         files = response_files(resolve_path(cfg.augment.dir_folder), cfg.augment.dir_subset)
@@ -385,7 +447,7 @@ def training_dataset(cfg: ExperimentConfig, train_data, logmel, extra_targets: d
 
         spectra = cached_logmel(train_data.waveforms, logmel, resolve_path(cfg.data.cache_dir).parent / "logmel",
                                 name=f"{cfg.name}/train", progress=verbose > 0)
-    return Pipeline(train_data, logmel, cfg.train.batch_size, extra_targets, spectra, responses).training(
+    return Pipeline(train_data, logmel, cfg.train.batch_size, extra_targets, spectra, responses, plan).training(
         cfg.augment, seed=cfg.train.seed, start_epoch=start_epoch, shard=shard)
 
 
@@ -473,7 +535,10 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
 
     valid_data = data.splits["valid"]
     run.save_model(student)
-    summary = {"run": cfg.name, "epochs": cfg.train.epochs, "train_seconds": run.state().get("train_seconds", 0.0)}
+    from kasc.runtime import resolve_mixed_precision
+
+    summary = {"run": cfg.name, "epochs": cfg.train.epochs, "train_seconds": run.state().get("train_seconds", 0.0),
+               "mixed_precision": resolve_mixed_precision(cfg.train.mixed_precision)}
     if cfg.train.export:
         result = export_and_audit(cfg, run, student, data.splits, data.logmel)
         limits, check = result["per_second"], result["report"]["int8"]
@@ -489,7 +554,9 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
     write_json(run.metrics_file, metrics)
     say(f"{cfg.name}: validation accuracy {metrics['accuracy']:.3f}, class-macro accuracy "
         f"{metrics['macro_class_accuracy']:.3f}, log loss {metrics['log_loss']:.3f}"
-        + (f"; int8 accuracy {metrics['int8']['accuracy']:.3f}" if "int8" in metrics else ""))
+        + (f"; int8 accuracy {metrics['int8']['accuracy']:.3f}" if "int8" in metrics else "")
+        + (f"; top-1 agreement with the teachers {metrics['teacher_agreement']:.3f}"
+           if "teacher_agreement" in metrics else ""))
     say(f"{cfg.name}: outputs in {run.path} (model.keras, metrics.json, confusion.png, predictions_valid.csv, "
         "training_log.csv, tensorboard/" + (", model_int8.tflite, complexity.json)" if cfg.train.export else ")"))
     if cfg.train.export and cfg.model.check_limits and not summary["complexity"]["within_limits"]:

@@ -38,7 +38,7 @@ class _Checker:
 def check_augment(augment, source: str = "augment") -> None:
     """The augmentation settings (``AugmentConfig``): probabilities, Beta parameter, rates, mask sizes."""
     check = _Checker(source)
-    for name in ("mixup_prob", "stretch_prob", "mixstyle_prob", "dir_prob"):
+    for name in ("mixup_prob", "stretch_prob", "mixstyle_prob", "dir_prob", "shift_prob"):
         check.probability(f"augment.{name}", getattr(augment, name))
     check.at_least("augment.mixup_alpha", augment.mixup_alpha, 0.0, strict=True)
     check.at_least("augment.mixstyle_alpha", augment.mixstyle_alpha, 0.0, strict=True)
@@ -52,6 +52,13 @@ def check_augment(augment, source: str = "augment") -> None:
     check.one_of("augment.dir_subset", augment.dir_subset, DIR_SUBSETS)
     if augment.dir_prob > 0 and not augment.dir_folder:
         check.fail("augment.dir_folder", augment.dir_folder, "a folder of impulse responses when augment.dir_prob > 0")
+    check.at_least("augment.views", augment.views, 0)
+    check.at_least("augment.gain_db", augment.gain_db, 0.0)
+    if not augment.views:
+        for name in ("shift_prob", "gain_db"):
+            if getattr(augment, name):
+                check.fail(f"augment.{name}", getattr(augment, name),
+                           "0 unless augment.views > 0 (time shift and gain are drawn into the views)")
 
 
 def check_values(cfg: ExperimentConfig, source: str) -> None:
@@ -119,7 +126,7 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
     from kasc.distribute import STRATEGIES
 
     check.one_of("train.strategy", train.strategy, STRATEGIES)
-    check.one_of("train.mixed_precision", train.mixed_precision, ("none", "mixed_float16", "mixed_bfloat16"))
+    check.one_of("train.mixed_precision", train.mixed_precision, ("none", "mixed_float16", "mixed_bfloat16", "auto"))
     if train.devices and train.strategy != "mirrored":
         check.fail("train.devices", list(train.devices), "empty unless train.strategy is 'mirrored'")
     check.at_least("train.qat_epochs", train.qat_epochs, 0)
@@ -141,6 +148,16 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
         check.fail("distill.cross_fit_parts", distill.cross_fit_parts,
                    f"0 unless distill.soft_targets is 'cached' (each clip's targets come from the teachers that did "
                    f"not train on it; soft_targets is '{distill.soft_targets}')")
+    if cfg.augment.views and distill.teachers and distill.soft_targets != "cached":
+        check.fail("distill.soft_targets", distill.soft_targets,
+                   "'cached' when augment.views > 0 (the teachers label every view once, through their own front end)")
+    if cfg.augment.views and distill.cross_fit_parts:
+        check.fail("augment.views", cfg.augment.views,
+                   "0 with distill.cross_fit_parts (a view mixes clips of different parts, which one held-out "
+                   "teacher may have heard)")
+    if cfg.augment.views and distill.teacher_input != "clip":
+        check.fail("augment.views", cfg.augment.views,
+                   f"0 unless distill.teacher_input is 'clip' (views are made of clips; it is '{distill.teacher_input}')")
     check.at_least("distill.temperature", distill.temperature, 0.0, strict=True)
     check.probability("distill.label_weight", distill.label_weight)
     if distill.teacher_weights and len(distill.teacher_weights) != len(distill.teachers):
@@ -148,6 +165,10 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
                    f"one weight per teacher ({len(distill.teachers)}: {', '.join(distill.teachers)})")
     for i, weight in enumerate(distill.teacher_weights):
         check.at_least(f"distill.teacher_weights[{i}]", weight, 0.0)
+    if not isinstance(distill.teacher_set, dict) or not all(isinstance(k, str) for k in distill.teacher_set):
+        check.fail("distill.teacher_set", distill.teacher_set, "a mapping of dotted config keys to values")
+    if distill.teacher_set and not distill.teachers:
+        check.fail("distill.teacher_set", distill.teacher_set, "empty when distill.teachers is empty")
     for teacher in distill.teachers:
         try:
             config_path(teacher)

@@ -22,6 +22,33 @@ def test_int_accepted_for_float_but_not_the_reverse():
         load_config("default", ["train.epochs=2.5"])
 
 
+def test_an_integer_is_accepted_for_a_string_setting():
+    assert load_config("us8k_plain_student", ["data.train_split=2"]).data.train_split == "2"
+
+
+def test_teacher_run_names_show_the_settings_that_change_the_teacher():
+    from kasc.config import changed_settings, teacher_run_name
+
+    settings = {"data.train_split": 2, "data.valid_split": "1", "train.batch_size": 32}
+    base, changed = load_config("us8k_teacher_cnn"), load_config("us8k_teacher_cnn", settings=settings)
+    assert changed.data.train_split == "2" and changed.train.batch_size == 32
+    assert changed_settings(base, changed, settings) == {"data.train_split": 2, "data.valid_split": "1"}
+    assert teacher_run_name("t", changed_settings(base, changed, settings)) == "t--train_split2--valid_split1"
+    assert teacher_run_name("t", {}) == "t"
+    assert teacher_run_name("t", {"data.root": "a/b c"}) == "t--roota_b_c"
+
+
+def test_mixed_precision_auto_follows_the_cpu(monkeypatch):
+    from kasc import runtime
+
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert runtime.resolve_mixed_precision("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx2"})
+    assert runtime.resolve_mixed_precision("auto") == "none"
+    assert runtime.resolve_mixed_precision("mixed_bfloat16") == "mixed_bfloat16"
+    assert load_config("default", ["train.mixed_precision=auto"]).train.mixed_precision == "auto"
+
+
 def test_unknown_key_names_the_key():
     with pytest.raises(ConfigError, match="unknown key 'train.epoch'"):
         load_config("default", ["train.epoch=3"])

@@ -82,6 +82,30 @@ def test_distillation_from_a_teacher_run_with_cached_targets(tiny_tau, tmp_path)
     assert len(sorted((tmp_path / "cache" / "soft_targets").glob("teacher-*.npy"))) == 2
 
 
+@pytest.mark.slow
+def test_teacher_set_trains_the_teachers_alike_and_a_leaking_teacher_is_refused(tiny_tau, tmp_path, capsys):
+    teacher = _config(tmp_path, "teacher", tiny_tau, "train: {epochs: 1, batch_size: 4, export: false}\n", base="default")
+    student = _config(tmp_path, "kd", tiny_tau, f"distill: {{teachers: ['{teacher}'], teacher_set: {{train.seed: 3}}}}\n")
+    run = tmp_path / "runs" / "kd"
+    assert train_main([str(student), "--run-dir", str(run), "--verbose", "0"]) == 0
+    trained = RunDir(tmp_path / "runs" / "teacher--seed3")  # named by the setting that changed it
+    assert load_config(trained.config_file).train.seed == 3 and not (tmp_path / "runs" / "teacher").exists()
+    agreement = json.loads((run / "metrics.json").read_text())["teacher_agreement"]
+    assert 0.0 <= agreement <= 1.0 and (run / "teachers_valid.csv").is_file()
+    # settings that leave the teacher as it is keep its own folder name
+    same = _config(tmp_path, "kd_same", tiny_tau, f"distill: {{teachers: ['{teacher}'], teacher_set: {{train.seed: 0}}}}\n")
+    assert train_main([str(same), "--run-dir", str(tmp_path / "runs" / "kd_same"), "--verbose", "0"]) == 0
+    assert (tmp_path / "runs" / "teacher" / "model.keras").is_file()
+    capsys.readouterr()
+    # a teacher trained on the student's validation clips would leak them: refused before it trains
+    leak = _config(tmp_path, "kd_leak", tiny_tau, f"distill: {{teachers: ['{teacher}'], teacher_set: "
+                   f"{{data.train_split: fold1_evaluate, data.valid_split: fold1_train}}}}\n")
+    assert train_main([str(leak), "--run-dir", str(tmp_path / "runs" / "kd_leak"), "--verbose", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "teacher teacher's training and the student's validation split" in err and "4 audio file(s)" in err
+    assert not (tmp_path / "runs" / "teacher--train_splitfold1_evaluate--valid_splitfold1_train").exists()
+
+
 def _train_command(config: Path, run: Path) -> list[str]:
     return [sys.executable, "-m", "kasc.train", str(config), "--run-dir", str(run), "--verbose", "2"]
 
