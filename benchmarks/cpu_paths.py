@@ -119,11 +119,10 @@ def main() -> None:
                 rates[(setting, model)].append(rate)
             print(f"round {round_ + 1}/{args.rounds} {setting}: done", file=sys.stderr, flush=True)
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
-    avx512 = "avx512f" in Path("/proc/cpuinfo").read_text()
+    from kasc.runtime import cpu_summary
+
     print(f"training samples/s, median of {args.rounds} interleaved rounds of {args.steps} steps; "
-          f"{os.cpu_count()} cores of {cpu} ({'with' if avx512 else 'no'} AVX-512); "
+          f"{cpu_summary()}; "
           f"student batch {args.student_batch} x 28 frames, teachers batch {args.teacher_batch} x 313 frames")
     header = f"{'setting':<36}" + "".join(f"{m:>22}" for m in models)
     print(header)

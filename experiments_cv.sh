@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Issue 20's evidence: recipes judged by 2-fold cross-validation on the UrbanSound8K dev data,
+# both directions (fold 1 trains and fold 2 validates, then the reverse), 3 seeds each.
+# A distilled run's teachers are trained on its own training fold (distill.teacher_set), so
+# no teacher has heard the clips its student is scored on (kasc.train refuses otherwise).
+# Runs land in saved_models/NAME--fold<train>to<valid>--seed<N>, teachers beside them as
+# saved_models/TEACHER (fold 1) and saved_models/TEACHER--train_split2--valid_split1 (fold 2).
+# Every run resumes if interrupted and is skipped once finished: run the script again.
+# The table: python -m kasc.compare --cv saved_models/*--fold*--seed*
+set -euo pipefail
+cd "$(dirname "$0")"
+SEEDS=${SEEDS:-"0 1 2"}
+
+# NAME TRAIN VALID SEED [--set ...]: one run of NAME trained on fold TRAIN, validated on VALID
+one_run() {
+  local name=$1 train=$2 valid=$3 seed=$4
+  shift 4
+  python -m kasc.train "$name" --verbose 2 \
+    --set data.train_split="$train" --set data.valid_split="$valid" \
+    --set train.seed="$seed" --set augment.seed="$seed" \
+    --set "distill.teacher_set={data.train_split: '$train', data.valid_split: '$valid'}" \
+    --run-dir "saved_models/$name--fold${train}to${valid}--seed$seed" "$@"
+}
+# the plain twin gets no teachers, so no teacher_set either
+one_plain() {
+  local name=$1 train=$2 valid=$3 seed=$4
+  shift 4
+  python -m kasc.train "$name" --verbose 2 \
+    --set data.train_split="$train" --set data.valid_split="$valid" \
+    --set train.seed="$seed" --set augment.seed="$seed" \
+    --run-dir "saved_models/$name--fold${train}to${valid}--seed$seed" "$@"
+}
+
+for seed in $SEEDS; do
+  for direction in "1 2" "2 1"; do
+    set -- $direction
+    one_run us8k_consistent_kd_student "$1" "$2" "$seed"
+    one_plain us8k_consistent_plain_student "$1" "$2" "$seed"
+  done
+done
