@@ -6,6 +6,7 @@ import math
 import time
 
 import keras
+import numpy as np
 from keras import ops
 
 from kasc.runs import RunDir
@@ -21,10 +22,14 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 class NanGuard(keras.callbacks.Callback):
-    """Stops training at the first batch whose loss is NaN or infinite, and remembers where.
+    """Stops training at the first non-finite value and remembers where: a batch whose
+    loss is NaN or infinite, or at the end of an epoch any non-finite training or
+    validation metric or student weight (on oneDNN a diverged network can keep a finite
+    training loss while its validation loss is NaN).
 
-    After ``fit`` returns, ``where`` is None or a dict (epoch, batch, loss, learning rate);
-    ``model.diverged`` is set so that the checkpoint callback keeps the last good epoch.
+    After ``fit`` returns, ``where`` is None or a dict (epoch, batch or None, ``what``
+    went non-finite, learning rate); ``model.diverged`` is set so that the checkpoint
+    callback keeps the last good epoch. Place it before the checkpoint callback.
     """
 
     def __init__(self):
@@ -41,10 +46,32 @@ class NanGuard(keras.callbacks.Callback):
             return
         loss = float(ops.convert_to_numpy(loss))
         if not math.isfinite(loss):
-            self.where = {"epoch": self._epoch + 1, "batch": int(batch) + 1, "loss": loss,
-                          "learning_rate": float(ops.convert_to_numpy(self.model.optimizer.learning_rate))}
-            self.model.diverged = True
-            self.model.stop_training = True
+            self._stop(int(batch) + 1, f"the training loss became {loss}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.where is not None:
+            return
+        bad = []
+        for name, value in (logs or {}).items():
+            try:
+                number = float(ops.convert_to_numpy(value))
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(number):
+                bad.append(f"{name} = {number}")
+        network = getattr(self.model, "student", self.model)
+        broken = [v.path for v in network.weights if not np.isfinite(ops.convert_to_numpy(v)).all()]
+        if broken:
+            bad.append(f"{len(broken)} weight tensor(s) of {network.name} ({', '.join(broken[:2])}"
+                       f"{', ...' if len(broken) > 2 else ''})")
+        if bad:
+            self._stop(None, "non-finite " + "; ".join(bad))
+
+    def _stop(self, batch, what: str) -> None:
+        self.where = {"epoch": self._epoch + 1, "batch": batch, "what": what,
+                      "learning_rate": float(ops.convert_to_numpy(self.model.optimizer.learning_rate))}
+        self.model.diverged = True
+        self.model.stop_training = True
 
 
 class ValidationDetails(keras.callbacks.Callback):

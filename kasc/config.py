@@ -14,6 +14,7 @@ type raises :class:`ConfigError` naming the dotted key and the file it came from
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -352,6 +353,40 @@ class ExperimentConfig:
 # ----------------------------------------------------------------------------- loading
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with two YAML 1.1 traps closed: numbers in scientific notation
+    without a dot or an exponent sign (``1e-4``, ``5e3``) are floats, as in YAML 1.2, not
+    strings; and a key given twice in one mapping is an error naming the key and its line
+    (PyYAML keeps the last silently)."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"""),
+    list("-+0123456789"))
+
+
+def _construct_mapping(loader: ConfigLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key '{key}' is given twice in one mapping (first on line {seen[key] + 1}); "
+                f"only one value can hold", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str):
+    """Parse YAML text with :class:`ConfigLoader` (safe: no Python objects)."""
+    return yaml.load(text, Loader=ConfigLoader)
+
+
 def _deep_merge(base: dict, update: Mapping) -> dict:
     out = dict(base)
     for key, value in update.items():
@@ -468,7 +503,7 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
     if path in seen:
         raise ConfigError(f"{path}: 'extends' cycle through {[str(p) for p in seen]}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(raw, Mapping):
@@ -526,7 +561,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override '{text}' must look like section.key=value")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = load_yaml(value) if value.strip() else ""
     except yaml.YAMLError as err:
         raise ConfigError(f"override '{text}': value is not valid YAML: {err}") from err
     return key.strip(), parsed

@@ -111,6 +111,19 @@ def sample_logmel(data, logmel, n_clips: int, seed: int = 0) -> np.ndarray:
     return logmel(from_int16(data.waveforms[index])).numpy()
 
 
+class NonFiniteModel(ValueError):
+    """A model with NaN or infinite weights or outputs: never exported or audited."""
+
+
+def require_finite_model(model) -> None:
+    """Raise :class:`NonFiniteModel` naming the weights of ``model`` that are not finite."""
+    broken = [w.path for w in model.weights if not np.isfinite(np.asarray(w.numpy(), dtype=np.float64)).all()]
+    if broken:
+        raise NonFiniteModel(f"{model.name}: {len(broken)} of {len(model.weights)} weight tensors hold NaN or "
+                             f"infinite values ({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}); "
+                             f"a model that diverged is not exported or audited")
+
+
 def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, check: np.ndarray,
                  write_audits: bool = True) -> dict:
     """Write float32 and int8 TFLite files, the Keras comparison (``<stem>_export.json``)
@@ -119,9 +132,12 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
     from kasc.atomic import atomic_path, write_json
     from kasc.complexity import audit_tflite
 
+    require_finite_model(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     input_shape = tuple(check.shape[1:])
     keras_probs = model.predict(check, batch_size=64, verbose=0)
+    if not np.isfinite(keras_probs).all():
+        raise NonFiniteModel(f"{model.name} gives non-finite probabilities on the check clips; nothing exported")
     report, audits = {"input_shape": list(input_shape)}, {}
     for kind, data in (("float32", None), ("int8", representative)):
         path = out_dir / f"{stem}_{kind}.tflite"

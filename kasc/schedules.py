@@ -72,3 +72,21 @@ class ExpWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             "final_learning_rate": self.final_learning_rate,
         }
 
+
+
+def fitted_to_run(epochs: int, warmup_epochs: float, decay_end_epoch: float) -> tuple[float, float, str]:
+    """(warm-up epochs, decay end epoch, note) of a run of ``epochs`` epochs.
+
+    A run that ends before its warm-up does (``--set train.epochs=5`` on a config with the
+    report's 300-epoch warm-up) would never leave the first percent of the learning rate;
+    its schedule is scaled to the run's length instead: both epochs multiplied by
+    epochs / decay_end_epoch, so the warm-up keeps its share of the run and the decay ends
+    with the run. The note says so (empty when the schedule is kept as configured).
+    """
+    if epochs >= warmup_epochs or decay_end_epoch <= 0:
+        return warmup_epochs, decay_end_epoch, ""
+    scale = epochs / decay_end_epoch
+    warmup, decay_end = warmup_epochs * scale, float(epochs)
+    return warmup, decay_end, (f"train.epochs {epochs} ends before the warm-up of {warmup_epochs:g} epochs: the "
+                               f"schedule is scaled to the run (warm-up {warmup:g}, linear decay to epoch "
+                               f"{decay_end:g}, x {scale:.3g} of warmup_epochs / decay_end_epoch)")

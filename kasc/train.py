@@ -388,7 +388,7 @@ def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTarg
 
     from kasc.data.pipeline import steps_per_epoch
     from kasc.distill import Distiller
-    from kasc.schedules import ExpWarmupLinearDecay
+    from kasc.schedules import ExpWarmupLinearDecay, fitted_to_run
 
     distill, schedule_cfg = cfg.distill, cfg.train
     student = build_network(cfg, len(data.class_names))
@@ -397,8 +397,12 @@ def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTarg
     distiller = Distiller(student, targets.teachers, distill.teacher_weights, distill.temperature,
                           distill.label_weight if targets.distilled else 1.0, name="distiller")
     steps = steps_per_epoch(len(data.splits["train"]), cfg.train.batch_size)
-    schedule = ExpWarmupLinearDecay(steps, schedule_cfg.learning_rate, schedule_cfg.warmup_epochs,
-                                    schedule_cfg.decay_end_epoch, schedule_cfg.final_learning_rate)
+    warmup, decay_end, note = fitted_to_run(schedule_cfg.epochs, schedule_cfg.warmup_epochs,
+                                            schedule_cfg.decay_end_epoch)
+    if note:
+        say(note)
+    schedule = ExpWarmupLinearDecay(steps, schedule_cfg.learning_rate, warmup, decay_end,
+                                    schedule_cfg.final_learning_rate)
     distiller.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule, weight_decay=schedule_cfg.weight_decay))
     distiller.build_for_training(student.input_shape[1:])
     return distiller
@@ -518,10 +522,11 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
                   validation_data=valid_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
     if nan_guard.where is not None:
         w = nan_guard.where
+        where = f"epoch {w['epoch']}" + (f", batch {w['batch']}" if w["batch"] else " (at its end)")
         raise TrainingError(
-            f"{cfg.name}: the loss became {w['loss']} at epoch {w['epoch']}, batch {w['batch']} "
-            f"(learning rate {w['learning_rate']:.3g}); the checkpoint keeps epoch {run.state().get('epoch', 0)}. "
-            f"Lower train.learning_rate or check the data, then run again (or --restart).")
+            f"{cfg.name}: {w['what']} at {where} (learning rate {w['learning_rate']:.3g}); the checkpoint keeps "
+            f"epoch {run.state().get('epoch', 0)}, the last one with finite values. Lower train.learning_rate or "
+            f"check the data and settings, then run again (or --restart).")
 
 
 def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, started: float) -> dict:
@@ -533,7 +538,13 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
     """
     from kasc.evaluate import evaluate_run
 
+    from kasc.export import NonFiniteModel, require_finite_model
+
     valid_data = data.splits["valid"]
+    try:
+        require_finite_model(student)
+    except NonFiniteModel as err:
+        raise TrainingError(f"{cfg.name}: {err}; run again with --restart after fixing the settings") from None
     run.save_model(student)
     from kasc.runtime import resolve_mixed_precision
 

@@ -38,6 +38,7 @@ class _Checker:
 def check_augment(augment, source: str = "augment") -> None:
     """The augmentation settings (``AugmentConfig``): probabilities, Beta parameter, rates, mask sizes."""
     check = _Checker(source)
+    check_finite(augment, check, "augment.")
     for name in ("mixup_prob", "stretch_prob", "mixstyle_prob", "dir_prob", "shift_prob"):
         check.probability(f"augment.{name}", getattr(augment, name))
     check.at_least("augment.mixup_alpha", augment.mixup_alpha, 0.0, strict=True)
@@ -61,11 +62,29 @@ def check_augment(augment, source: str = "augment") -> None:
                            "0 unless augment.views > 0 (time shift and gain are drawn into the views)")
 
 
+def check_finite(section, check: _Checker, prefix: str = "") -> None:
+    """Every float setting (dataclass fields, lists of floats) is a finite number: NaN
+    passes every range comparison, so ranges alone would let it through."""
+    import dataclasses
+    import math
+
+    for field in dataclasses.fields(section):
+        value, key = getattr(section, field.name), f"{prefix}{field.name}"
+        if dataclasses.is_dataclass(value):
+            check_finite(value, check, f"{key}.")
+            continue
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                check.fail(key, value, "a finite number")
+
+
 def check_values(cfg: ExperimentConfig, source: str) -> None:
     """Enum values, ranges and cross-field rules of a resolved config (no file access
     beyond the config folder, where teacher names must exist)."""
     check = _Checker(source)
     data, features, train, distill = cfg.data, cfg.features, cfg.train, cfg.distill
+    check_finite(cfg, check)
 
     check.one_of("data.format", data.format, DATA_FORMATS)
     if data.format == "csv" and not data.manifest:

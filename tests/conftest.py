@@ -88,11 +88,15 @@ def tiny_tau(tmp_path_factory) -> Path:
 
 
 def tiny_config(tmp_path: Path, name: str, data_root: Path, extra: str = "", base: str = "student") -> Path:
-    """A YAML config of a width-4 SERFR-CNN on ``data_root``, 2 epochs, no export; ``extra`` YAML overrides."""
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(f"""extends: {base}
+    """A YAML config of a width-4 SERFR-CNN on ``data_root``, 2 epochs, no export; ``extra`` YAML overrides
+    (in a file extending the tiny settings, so that it may repeat their sections: a key given
+    twice in one file is an error)."""
+    tiny = tmp_path / f"{name}.tiny.yaml"
+    tiny.write_text(f"""extends: {base}
 data: {{root: {data_root}, cache_dir: {tmp_path / 'cache' / 'audio'}}}
 model: {{architecture: serfr_cnn, params: {{width: 4, head_channels: 8}}, check_limits: false}}
 train: {{epochs: 2, batch_size: 4, warmup_epochs: 1, decay_end_epoch: 2, export: false}}
-{extra}""")
+""")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"extends: {tiny}\n{extra}")
     return path

@@ -81,3 +81,17 @@ def test_header_only(tmp_path):
     (tmp_path / "head.wav").write_bytes((tmp_path / "full.wav").read_bytes()[:30])
     with pytest.raises(AudioReadError, match=r"head.wav"):
         read_audio(tmp_path / "head.wav")
+
+
+@pytest.mark.parametrize("fill", [np.nan, np.inf])
+def test_non_finite_samples_are_an_error_naming_the_file(tmp_path, fill):
+    path = tmp_path / "broken_float.wav"
+    samples = np.full(1600, 0.1, np.float32)
+    samples[100:110] = fill
+    sf.write(path, samples, 16000, subtype="FLOAT")
+    with pytest.raises(AudioReadError, match=r"broken_float.wav: 10 of 1600 samples are NaN or infinite"):
+        read_audio(path)
+    all_nan = tmp_path / "all_nan.wav"
+    sf.write(all_nan, np.full(1600, np.nan, np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioReadError, match="all_nan.wav: 1600 of 1600 samples are NaN"):  # not "digital silence"
+        load_clip(all_nan, 16000, 16000)

@@ -100,3 +100,27 @@ def test_a_childs_profile_adds_to_its_parents_profile_of_the_same_name(tmp_path)
     assert cfg.train.init_from == "somewhere"
     assert (cfg.train.epochs, cfg.data.max_clips_per_split) == (parent.train.epochs, parent.data.max_clips_per_split)
     assert load_config(child).train.epochs == load_config("plain_student").train.epochs  # full profile untouched
+
+
+def test_scientific_notation_is_a_number_in_files_and_overrides(tmp_path):
+    assert load_config("default", ["train.learning_rate=1e-4"]).train.learning_rate == 1e-4
+    path = tmp_path / "sci.yaml"
+    path.write_text("extends: default\ntrain:\n  learning_rate: 5e-4\n  final_learning_rate: 1e-6\n")
+    cfg = load_config(path)
+    assert (cfg.train.learning_rate, cfg.train.final_learning_rate) == (5e-4, 1e-6)
+
+
+def test_a_key_given_twice_is_an_error_naming_it_and_its_line(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("extends: default\ntrain:\n  epochs: 5\n  batch_size: 8\n  epochs: 7\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml: not valid YAML: key 'epochs' is given twice.*line 3"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("setting", ["features.normalize_std=.nan", "train.learning_rate=.nan",
+                                     "data.clip_seconds=.inf", "augment.mixup_alpha=-.inf",
+                                     "distill.teacher_weights=[1, .nan]"])
+def test_non_finite_float_settings_are_refused_by_name(setting):
+    key = setting.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"{key} must be a finite number"):
+        load_config("us8k_kd_mixed_student", [setting])

@@ -125,6 +125,27 @@ def test_nan_guard_stops_and_says_where():
     assert distiller.diverged
 
 
+def test_nan_guard_catches_a_non_finite_validation_loss_before_the_checkpoint(tmp_path):
+    """Training stays finite, validation does not (as on oneDNN when a network diverges):
+    the run stops at the end of that epoch and the checkpoint is not written."""
+    from kasc.callbacks import EpochCheckpoint, NanGuard
+    from kasc.runs import RunDir
+
+    distiller = Distiller(_tiny("student", 8))
+    distiller.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
+    x, y = _batches(16)
+    bad_x = x.copy()
+    bad_x[0] = np.inf
+    run = RunDir(tmp_path / "run")
+    guard = NanGuard()
+    distiller.fit(x, {LABELS: y}, batch_size=8, epochs=3, shuffle=False, verbose=0,
+                  validation_data=(bad_x, {LABELS: y}), callbacks=[guard, EpochCheckpoint(run)])
+    assert guard.where["epoch"] == 1 and guard.where["batch"] is None
+    names = {part.split(" = ")[0] for part in guard.where["what"].removeprefix("non-finite ").split("; ")}
+    assert "val_loss" in names and not names & {"loss", "label_loss"}  # training stayed finite
+    assert not run.weights.exists() and run.state().get("epoch", 0) == 0
+
+
 def test_targets_must_be_the_pipeline_dict():
     distiller = Distiller(_tiny("student", 7))
     distiller.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)

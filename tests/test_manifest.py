@@ -65,3 +65,21 @@ def test_manifest_duplicates_and_empty_labels_name_their_lines(tmp_path):
     manifest.write_text(manifest.read_text().replace("x1.wav,cat", "x1.wav,  "))
     with pytest.raises(DatasetError, match=r"m.csv: column 'label' is empty for 1 row\(s\) \(line 3: 'x1.wav'\)"):
         read_manifest(manifest, "path", "label", audio_dir="audio")
+
+
+@pytest.mark.parametrize("other", ["Airport", " airport", "airport ", "AIRPORT"])
+def test_labels_that_differ_only_in_spelling_are_an_error_naming_both(tmp_path, other):
+    import unicodedata
+
+    from kasc.data.table import class_names
+
+    rows = [("a.wav", "airport"), ("b.wav", other), ("c.wav", "park")]
+    table = pd.DataFrame({"filename": [r[0] for r in rows], "label": [r[1] for r in rows]})
+    with pytest.raises(DatasetError, match=rf"labels 'airport' \(e.g. a.wav\) and {other!r} \(e.g. b.wav\)".replace(
+            "'", "'")):
+        class_names(table)
+    cafe = pd.DataFrame({"filename": ["x.wav", "y.wav"],
+                         "label": [unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")]})
+    with pytest.raises(DatasetError, match="Unicode normal form"):
+        class_names(cafe)
+    assert class_names(pd.DataFrame({"filename": ["a", "b"], "label": ["bus", "park"]})) == ["bus", "park"]

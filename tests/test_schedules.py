@@ -47,3 +47,14 @@ def test_get_config_round_trip_and_optimizer_serialisation():
 def test_bad_settings_are_named(kwargs, field):
     with pytest.raises(ValueError, match=field):
         ExpWarmupLinearDecay(**kwargs)
+
+
+def test_a_run_shorter_than_its_warm_up_gets_the_schedule_scaled_to_it():
+    from kasc.schedules import fitted_to_run
+
+    warmup, decay_end, note = fitted_to_run(8, 300.0, 800.0)
+    assert (warmup, decay_end) == (3.0, 8.0) and "scaled to the run" in note and "warm-up 3" in note
+    assert fitted_to_run(800, 300.0, 800.0) == (300.0, 800.0, "")
+    assert fitted_to_run(500, 300.0, 800.0) == (300.0, 800.0, "")  # past the warm-up: kept as configured
+    schedule = ExpWarmupLinearDecay(1, 1e-3, warmup, decay_end, 1e-5)
+    assert float(schedule.at_epoch(3.0)) == pytest.approx(1e-3)  # the peak is reached within the run

@@ -106,6 +106,33 @@ def test_teacher_set_trains_the_teachers_alike_and_a_leaking_teacher_is_refused(
     assert not (tmp_path / "runs" / "teacher--train_splitfold1_evaluate--valid_splitfold1_train").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("onednn", ["0", "1"])
+def test_a_diverging_run_stops_with_one_error_line_on_both_kernel_paths(tiny_tau, tmp_path, onednn):
+    """learning rate 1e8: whatever goes non-finite first (training loss, validation loss or
+    weights), the run stops with one error line naming the epoch, keeps no non-finite
+    checkpoint and exports nothing."""
+    import os
+
+    config = _config(tmp_path, "diverge", tiny_tau, "train: {epochs: 3, batch_size: 4, warmup_epochs: 0, "
+                     "decay_end_epoch: 3, learning_rate: 1.0e+8, export: true}\n")
+    run = tmp_path / "run"
+    result = subprocess.run(_train_command(config, run), capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn})
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "non-finite" in errors[0] or "became" in errors[0], result.stderr[-2000:]
+    assert "at epoch" in errors[0] and "Traceback" not in result.stderr
+    assert not (run / "model_int8.tflite").exists() and not (run / "model.keras").exists()
+    if (run / "checkpoint" / "last.weights.h5").exists():  # an earlier, finite epoch
+        import h5py
+
+        with h5py.File(run / "checkpoint" / "last.weights.h5") as weights:
+            arrays = []
+            weights.visititems(lambda name, item: arrays.append(item[()]) if hasattr(item, "shape") else None)
+        assert all(np.isfinite(a).all() for a in arrays if np.issubdtype(np.asarray(a).dtype, np.floating))
+
+
 def _train_command(config: Path, run: Path) -> list[str]:
     return [sys.executable, "-m", "kasc.train", str(config), "--run-dir", str(run), "--verbose", "2"]
 

@@ -63,7 +63,8 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
       (samples, sample_rate): samples has shape (n_samples,).
 
     Raises:
-      AudioReadError: missing, empty, truncated, not audio, or no samples.
+      AudioReadError: missing, empty, truncated, not audio, no samples, or samples that
+        are NaN or infinite (float files).
     """
     path = Path(path)
     check_audio_file(path)
@@ -84,6 +85,11 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         )
     if data.shape[0] == 0:
         raise AudioReadError(f"{path}: contains no audio samples")
+    finite = np.isfinite(data)
+    if not finite.all():
+        broken = int(data.size - np.count_nonzero(finite))
+        raise AudioReadError(f"{path}: {broken} of {data.size} samples are NaN or infinite (a float file with "
+                             f"broken values); it cannot be heard as audio")
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     return np.ascontiguousarray(mono), int(rate)
 

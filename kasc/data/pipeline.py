@@ -36,7 +36,8 @@ from kasc.config import AugmentConfig, ExperimentConfig, resolve_path
 from kasc.data.audio import INT16_SCALE, from_int16
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
-from kasc.data.table import DatasetError, class_names as table_class_names, require_disjoint
+from kasc.data.table import (DatasetError, class_names as table_class_names, require_disjoint,
+                             require_distinct_spellings)
 from kasc.data.views import ViewPlan, render, view_labels
 from kasc.features import LogMel
 from kasc.targets import LABELS
@@ -89,6 +90,7 @@ def prepare_splits(cfg: ExperimentConfig, splits: tuple[str, ...] = ("train", "v
     if "train" in tables and "valid" in tables and not cfg.data.allow_overlap:
         require_disjoint(tables["train"], tables["valid"], ("training", "validation"),
                          f"data '{cfg.data.manifest or cfg.data.root}' ({cfg.data.train_split} / {cfg.data.valid_split})")
+    require_distinct_spellings(*tables.values())  # across splits too: 'Airport' in one, 'airport' in the other
     names = table_class_names(tables["train"] if "train" in tables else pd.concat(tables.values()))
     cache = AudioCache(resolve_path(cfg.data.cache_dir), cfg.data.sample_rate, cfg.data.clip_samples,
                        progress=progress)

@@ -115,11 +115,43 @@ def make_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def class_names(*tables: pd.DataFrame) -> list[str]:
-    """Sorted class names found in the given tables (the model's output order)."""
+    """Sorted class names found in the given tables (the model's output order).
+
+    Raises:
+      DatasetError: two labels differ only in case, surrounding space or Unicode normal
+        form (:func:`require_distinct_spellings`).
+    """
+    require_distinct_spellings(*tables)
     labels: set[str] = set()
     for table in tables:
         labels.update(label for label in table["label"] if label)
     return sorted(labels)
+
+
+def label_key(label: str) -> str:
+    """What two spellings of one class share: NFC normal form, no surrounding space, case folded."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", label).strip().casefold()
+
+
+def require_distinct_spellings(*tables: pd.DataFrame) -> None:
+    """Labels that differ only in case, surrounding space or Unicode normal form
+    (``Airport`` / ``airport``, ``café`` composed / decomposed) would become separate
+    classes: an error naming both spellings and a file of each."""
+    first_file: dict[str, str] = {}
+    for table in tables:
+        files = table["filename"] if "filename" in table.columns else table.index.astype(str)
+        for label, name in zip(table["label"], files):
+            if label and label not in first_file:
+                first_file[label] = str(name)
+    by_key: dict[str, str] = {}
+    for label in first_file:
+        other = by_key.setdefault(label_key(label), label)
+        if other != label:
+            raise DatasetError(f"labels {other!r} (e.g. {first_file[other]}) and {label!r} (e.g. {first_file[label]}) "
+                               f"differ only in case, surrounding space or Unicode normal form; they would be two "
+                               f"classes. Spell each class one way in the dataset's labels")
 
 
 def limit_per_split(table: pd.DataFrame, max_clips: int, seed: int = 0) -> pd.DataFrame:
