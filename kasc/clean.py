@@ -8,6 +8,8 @@ Looks in the caches (``.cache/``: audio, log-mel, soft targets) and the run fold
   removed on request;
 - temporary files of atomic writes (``*.tmp<pid>.*``) whose process has ended;
 - lock owner records (``*.lock.json``) of processes that have ended;
+- damaged cache entries (``.npy`` files cut short or garbled), which the next run that
+  needs them rebuilds;
 - by default also the temporary folders of multi-worker runs' other workers
   (``<tmp>/kasc-worker<i>-pid<pid>-*``, ``kasc.distribute.worker_folder``) whose process
   was killed before it could delete its folder.
@@ -49,6 +51,17 @@ class Leftover:
             self.path.unlink(missing_ok=True)
 
 
+def readable_npy(path: Path) -> bool:
+    """Whether a ``.npy`` file's header and size agree (a cut-short or garbled cache entry does not)."""
+    import numpy as np
+
+    try:
+        np.load(path, mmap_mode="r")
+    except (ValueError, OSError, EOFError):
+        return False
+    return True
+
+
 def find_leftovers(folders: list[Path]) -> list[Leftover]:
     """Leftover files under ``folders`` (recursively), sorted by path."""
     found = []
@@ -68,6 +81,9 @@ def find_leftovers(folders: list[Path]) -> list[Leftover]:
                 if lock_is_free(path.with_name(f"{key}.lock")):
                     found.append(Leftover(path, "unfinished audio cache entry (the run that started it "
                                                 "resumes it; no process is building it)"))
+            elif name.endswith(".npy") and not readable_npy(path):
+                found.append(Leftover(path, "damaged cache entry (cut short or garbled): rebuilt when next "
+                                            "needed, or removed by --delete"))
             elif name.endswith(".lock.json"):
                 owner = read_json(path)
                 if not pid_alive(owner.get("pid", -1)) and lock_is_free(lock_of_owner_record(path)):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import time
 from pathlib import Path
 
@@ -43,6 +44,10 @@ from kasc.locks import exclusive, orphaned_temporary
 
 class RunConfigMismatch(RuntimeError):
     """A run folder holds a run of a different config."""
+
+
+class CorruptCheckpoint(RuntimeError):
+    """A run folder's checkpoint (weights or state) is damaged."""
 
 
 def default_run_dir(cfg: ExperimentConfig, profile: str | None) -> Path:
@@ -199,8 +204,37 @@ class RunDir:
         return read_json(self.metrics_file)
 
     def state(self) -> dict:
-        """The checkpoint's state (``epoch``: finished epochs, ``train_seconds``), {} if none."""
-        return read_json(self.state_file) if self.weights.is_file() else {}
+        """The checkpoint's state (``epoch``: finished epochs, ``train_seconds``), {} if none
+        (also when the weights of a first epoch were written but not yet its state).
+
+        Raises:
+          CorruptCheckpoint: the state file is there but unreadable: which epoch the
+            weights hold is unknown, and training again from epoch 0 would be a silent loss.
+        """
+        if not (self.weights.is_file() and self.state_file.is_file()):
+            return {}
+        try:
+            state = json.loads(self.state_file.read_text())
+            int(state["epoch"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise CorruptCheckpoint(f"{self.state_file}: damaged checkpoint state ({type(err).__name__}: {err}); "
+                                    f"which epoch {self.weights.name} holds is unknown. Run the same command with "
+                                    f"--restart to train from scratch") from None
+        return state
+
+    def load_checkpoint(self, model) -> None:
+        """Load the checkpoint's weights into ``model`` (built, optimiser slots included).
+
+        Raises:
+          CorruptCheckpoint: the weights file is cut short or garbled (named, with the way out).
+        """
+        try:
+            model.load_weights(self.weights)
+        except Exception as err:  # h5py's OSError, Keras' ValueError on a mismatched or garbled file
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CorruptCheckpoint(f"{self.weights}: damaged checkpoint, it cannot be read ({first[:200]}); the "
+                                    f"epochs it held are lost. Run the same command with --restart to train from "
+                                    f"scratch") from None
 
     # -------------------------------------------------------------- checkpoints
 

@@ -126,15 +126,29 @@ def _cached(cfg: ExperimentConfig, teacher_path: Path, key_source: dict, compute
     """The cache entry of ``key_source``, or ``compute(path)`` stored there (atomically;
     one process computes, others wait for it and read)."""
     path = _cache_entry(cfg, teacher_path, key_source)
-    if path.is_file():
-        return np.load(path)
+    if (stored := _read_entry(path)) is not None:
+        return stored
     with exclusive(path.with_suffix(".lock"), f"the soft-target cache entry {path}", wait=True):
-        if path.is_file():  # computed by another run while this one waited
-            return np.load(path)
+        if (stored := _read_entry(path)) is not None:  # computed by another run while this one waited
+            return stored
         logits = compute(path)
         with atomic_path(path, expected_bytes=logits.nbytes + 4096) as tmp:
             np.save(tmp, logits)
     return logits
+
+
+def _read_entry(path: Path) -> np.ndarray | None:
+    """A cache entry's logits; None if it is absent, or damaged (removed, with a note: it is computed again)."""
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path)
+    except (ValueError, OSError, EOFError) as err:
+        import sys
+
+        print(f"kasc: the soft-target cache entry {path} is damaged ({err}); computing it again", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return None
 
 
 def cached_view_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, plan,

@@ -28,7 +28,7 @@ from kasc.config import (ConfigError, ExperimentConfig, changed_settings, load_c
 from kasc.atomic import DiskFullError, is_disk_full, read_json, write_json
 from kasc.distribute import STRATEGIES, StrategyError
 from kasc.locks import LockBusy
-from kasc.runs import RunConfigMismatch, RunDir, default_run_dir
+from kasc.runs import CorruptCheckpoint, RunConfigMismatch, RunDir, default_run_dir
 from kasc.runtime import quiet_expected_retracing, set_cpu_threads
 from kasc.validate import check_paths
 
@@ -497,7 +497,7 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
     start_epoch = agreed(distiller.distribute_strategy, int(state.get("epoch", 0)), "the epoch to resume after")
     role = worker_role(cfg.train.strategy)
     if start_epoch:
-        distiller.load_weights(run.weights)
+        run.load_checkpoint(distiller)
         say(f"resuming {run.path} after epoch {start_epoch} of {cfg.train.epochs}")
     run.trim_log(start_epoch)  # rows of epochs after the checkpoint are trained again
     if start_epoch >= cfg.train.epochs:  # killed after the last checkpoint, before the model was saved
@@ -610,7 +610,8 @@ def main(argv: list[str] | None = None) -> int:
 
             make_strategy(cfg.train.strategy, cfg.train.devices)
         train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
-    except (ConfigError, RunConfigMismatch, TrainingError, LockBusy, DiskFullError, StrategyError) as err:
+    except (ConfigError, RunConfigMismatch, CorruptCheckpoint, TrainingError, LockBusy, DiskFullError,
+            StrategyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (ValueError, OSError, RuntimeError) as err:  # data errors name their file (DatasetError, AudioReadError)

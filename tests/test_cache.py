@@ -190,3 +190,20 @@ def test_cache_that_does_not_fit_is_refused_before_writing(tmp_path, monkeypatch
     with pytest.raises(DiskFullError, match=r"no space left to write .*\.partial\.npy: it needs about 87.4 KB"):
         AudioCache(tmp_path / "cache", 16000, 4000, progress=False).load(items)
     assert not list((tmp_path / "cache").glob("*.npy"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble"])
+def test_a_damaged_cache_entry_is_rebuilt_with_a_note_and_listed_by_clean(tmp_path, capsys, damage):
+    from kasc.clean import find_leftovers
+
+    items = _items(tmp_path, n=3)
+    cache = AudioCache(tmp_path / "cache", 16000, 4000, progress=False)
+    expected = np.array(cache.load(items))
+    entry = next(p for p in (tmp_path / "cache").iterdir() if p.name.endswith(".npy"))
+    data = entry.read_bytes()
+    entry.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" + data[8:])
+    assert [item.path for item in find_leftovers([tmp_path / "cache"])] == [entry]
+    capsys.readouterr()
+    np.testing.assert_array_equal(AudioCache(tmp_path / "cache", 16000, 4000, progress=False).load(items), expected)
+    assert f"the audio cache entry {entry} is damaged" in capsys.readouterr().err
+    assert find_leftovers([tmp_path / "cache"]) == []

@@ -133,6 +133,28 @@ def test_a_diverging_run_stops_with_one_error_line_on_both_kernel_paths(tiny_tau
         assert all(np.isfinite(a).all() for a in arrays if np.issubdtype(np.asarray(a).dtype, np.floating))
 
 
+@pytest.mark.slow
+def test_a_damaged_checkpoint_is_one_error_line_naming_it_never_a_silent_restart(tiny_tau, tmp_path, capsys):
+    config = _config(tmp_path, "damaged", tiny_tau)
+    run = RunDir(tmp_path / "run")
+    assert train_main([str(config), "--run-dir", str(run.path), "--verbose", "0"]) == 0
+    run.metrics_file.unlink()  # as if killed after the last checkpoint, before the results
+    good = run.weights.read_bytes()
+    for damage in (good[: len(good) // 3], b"\x00" * 64 + good[64:]):
+        run.weights.write_bytes(damage)
+        capsys.readouterr()
+        assert train_main([str(config), "--run-dir", str(run.path), "--verbose", "0"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("error:") == 1 and str(run.weights) in err and "--restart" in err and "Traceback" not in err
+    run.weights.write_bytes(good)
+    run.state_file.write_text('{"epoch": 2, "train_sec')
+    assert train_main([str(config), "--run-dir", str(run.path), "--verbose", "0"]) == 2
+    err = capsys.readouterr().err
+    assert str(run.state_file) in err and "--restart" in err
+    assert run.weights.read_bytes() == good  # nothing was overwritten
+    assert train_main([str(config), "--run-dir", str(run.path), "--restart", "--verbose", "0"]) == 0
+
+
 def _train_command(config: Path, run: Path) -> list[str]:
     return [sys.executable, "-m", "kasc.train", str(config), "--run-dir", str(run), "--verbose", "2"]
 

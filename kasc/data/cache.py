@@ -145,7 +145,13 @@ class AudioCache:
         """The finished cache array if it is there and matches ``expected``, else None."""
         meta = read_json(files["meta"])
         if meta and all(meta.get(k) == v for k, v in expected.items()) and files["array"].is_file():
-            array = np.load(files["array"], mmap_mode="r")
+            try:
+                array = np.load(files["array"], mmap_mode="r")
+            except (ValueError, OSError) as err:  # cut short or garbled: rebuilt from the audio files
+                print(f"kasc: the audio cache entry {files['array']} is damaged ({err}); rebuilding it",
+                      file=sys.stderr)
+                files["meta"].unlink(missing_ok=True)
+                return None
             if array.shape == (expected["n_clips"], self.clip_samples) and array.dtype == np.int16:
                 return array
         return None
