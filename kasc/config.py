@@ -183,6 +183,9 @@ class AugmentConfig:
         e mod ``views`` in epoch e, and cached teachers label exactly those views
         (consistent distillation). Masks, time stretch and Freq-MixStyle still apply to
         the student's own log-mel.
+      views_seed: the seed the views are drawn from; -1 (the default): ``seed``. Set apart
+        so that runs of several seeds share one set of views, which the teachers then
+        label once (the seeds still change weights, clip order and the log-mel masks).
       shift_prob: with ``views``: probability that a clip (and its mixup partner) is
         shifted circularly by a uniform fraction of its length (0 disables).
       gain_db: with ``views``: each view gets a gain uniform in +-``gain_db`` dB (0 disables).
@@ -204,6 +207,7 @@ class AugmentConfig:
     dir_folder: str = "../shared/data/dirs"
     dir_subset: str = "training_half"
     views: int = 0
+    views_seed: int = -1
     shift_prob: float = 0.0
     gain_db: float = 0.0
 

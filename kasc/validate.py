@@ -54,6 +54,7 @@ def check_augment(augment, source: str = "augment") -> None:
     if augment.dir_prob > 0 and not augment.dir_folder:
         check.fail("augment.dir_folder", augment.dir_folder, "a folder of impulse responses when augment.dir_prob > 0")
     check.at_least("augment.views", augment.views, 0)
+    check.at_least("augment.views_seed", augment.views_seed, -1)
     check.at_least("augment.gain_db", augment.gain_db, 0.0)
     if not augment.views:
         for name in ("shift_prob", "gain_db"):

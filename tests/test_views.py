@@ -34,6 +34,9 @@ def test_plan_is_seeded_and_in_range():
     assert ((plan.shift >= 0) & (plan.shift < 1)).all() and (plan.shift == 0).any() and (plan.shift > 0).any()
     assert (np.abs(plan.gain_db) <= 6).all()
     assert set(np.unique(plan.response)) <= {-1, 0, 1, 2, 3} and (plan.response == -1).any()
+    same = plan_for(AugmentConfig(seed=5, views=3, views_seed=9), 7)
+    assert same.digest() == plan_for(AugmentConfig(seed=6, views=3, views_seed=9), 7).digest()
+    assert plan_for(AugmentConfig(seed=9, views=3), 7).digest() == same.digest()  # -1: augment.seed
     plain = draw_views(7, 2, seed=0, mixup_prob=0.0)
     assert (plain.mix == 1).all() and (plain.shift == 0).all() and (plain.gain_db == 0).all()
     assert (plain.response == -1).all()

@@ -99,8 +99,10 @@ def draw_views(n_clips: int, views: int, seed: int, mixup_prob: float = 1.0, mix
 
 
 def plan_for(augment, n_clips: int, n_responses: int = 0) -> ViewPlan:
-    """The plan of a config's ``augment`` section (``augment.views`` views) for ``n_clips`` clips."""
-    return draw_views(n_clips, augment.views, augment.seed, augment.mixup_prob, augment.mixup_alpha,
+    """The plan of a config's ``augment`` section (``augment.views`` views drawn from
+    ``augment.views_seed``, or ``augment.seed`` if that is -1) for ``n_clips`` clips."""
+    seed = augment.seed if augment.views_seed == -1 else augment.views_seed
+    return draw_views(n_clips, augment.views, seed, augment.mixup_prob, augment.mixup_alpha,
                       augment.shift_prob, augment.gain_db, augment.dir_prob, n_responses)
 
 
