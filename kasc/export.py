@@ -186,12 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     check = sample_logmel(splits["valid"], logmel, args.check_clips, seed=cfg.train.seed + 1)
     out_dir = args.out or model_path.parent
     result = export_model(model, out_dir, model_path.stem, representative, check)
+    from kasc.complexity import per_second_complexity
+
     for kind in ("float32", "int8"):
         r, a = result["report"][kind], result["audits"][kind]
+        limits = per_second_complexity(cfg, model, a)  # one verdict, per 1 s of audio, as training's
         print(f"{kind:>7}: {r['file']}  max |p_tflite - p_keras| = {r['max_abs_prob_diff']:.4f}, "
               f"top-1 agreement {r['top1_agreement']:.1%} on {r['clips']} clips; "
-              f"{a['params']:,} params, {a['param_bytes']:,} bytes, {a['macs']:,} MACs, "
-              f"DCASE 2023 limits {'PASS' if a['within_limits'] else 'FAIL'}")
+              f"{a['params']:,} params, {a['param_bytes']:,} bytes; per 1 s of audio ({limits['macs_basis']}) "
+              f"{limits['macs_per_second']:,} MACs: DCASE 2023 limits {'PASS' if limits['within_limits'] else 'FAIL'}")
     print(f"audits: {out_dir / (model_path.stem + '_complexity.json')}")
     return 0
 

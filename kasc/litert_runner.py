@@ -42,7 +42,11 @@ class TFLiteModel:
     """
 
     def __init__(self, model_content_or_path: bytes | str | Path, threads: int = 1):
-        self.interpreter = make_interpreter(model_content_or_path, threads)
+        try:
+            self.interpreter = make_interpreter(model_content_or_path, threads)
+        except ValueError as err:
+            where = "the model" if isinstance(model_content_or_path, bytes) else str(model_content_or_path)
+            raise ValueError(f"{where}: not a readable TFLite model (cut short or damaged: {err})") from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 

@@ -176,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     from kasc.config import ConfigError
     from kasc.output_csv import write_predictions
 
+    from kasc.interrupts import Interrupted, interruptible
+
+    if args.output and (problem := unusable_output(args.output)):
+        print(f"error: --output {args.output}: {problem}", file=sys.stderr)
+        return 2
     try:
         predictor = Predictor(args.model, args.config)
     except (FileNotFoundError, ConfigError, ValueError) as err:
@@ -186,6 +191,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no audio files in {', '.join(map(str, args.audio))}", file=sys.stderr)
         return 2
     names, rows, failed = [], [], []
+    try:
+        with interruptible():
+            predict_all(predictor, files, names, rows, failed)
+    except Interrupted as err:
+        kept = f"; {args.output} was not written (an earlier file there is left as it was)" if args.output else ""
+        print(f"interrupted by {err.name} after {len(names) + len(failed)} of {len(files)} files{kept}",
+              file=sys.stderr)
+        return err.exit_code
+    if args.output:  # always rewritten: an old file must not pass for this run's output
+        n_classes = len(predictor.class_names)
+        write_predictions(args.output, names, np.stack(rows) if rows else np.zeros((0, n_classes)),
+                          predictor.class_names)
+        print(f"written: {args.output} ({len(rows)} of {len(files)} files)")
+    if failed:
+        print(f"{len(failed)} of {len(files)} file(s) could not be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+def unusable_output(path: Path) -> str:
+    """Why ``path`` cannot take the output CSV ("" if it can): checked before any work."""
+    import os
+
+    if path.is_dir():
+        return "is a directory; give a file name, e.g. predictions.csv"
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        return f"its folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "cannot be written (permissions)"
+    return ""
+
+
+def predict_all(predictor: Predictor, files: list[Path], names: list, rows: list, failed: list) -> None:
+    """Predict ``files`` in order, printing one line each; fill ``names`` and ``rows``
+    (mean probabilities) of the files read and ``failed`` with those that were not."""
     for path, probabilities, level in predictor.predict_files(files):
         if isinstance(probabilities, Exception):
             failed.append(path)
@@ -198,15 +239,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {path}: {note}; its scene is a guess", file=sys.stderr)
         names.append(str(path))
         rows.append(probabilities)
-    if args.output:  # always rewritten: an old file must not pass for this run's output
-        n_classes = len(predictor.class_names)
-        write_predictions(args.output, names, np.stack(rows) if rows else np.zeros((0, n_classes)),
-                          predictor.class_names)
-        print(f"written: {args.output} ({len(rows)} of {len(files)} files)")
-    if failed:
-        print(f"{len(failed)} of {len(files)} file(s) could not be read", file=sys.stderr)
-        return 1
-    return 0
 
 
 if __name__ == "__main__":

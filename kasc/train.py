@@ -27,9 +27,11 @@ from kasc.config import (ConfigError, ExperimentConfig, changed_settings, load_c
                          teacher_run_name)
 from kasc.atomic import DiskFullError, is_disk_full, read_json, write_json
 from kasc.distribute import STRATEGIES, StrategyError
+from kasc.interrupts import Interrupted, interruptible
 from kasc.locks import LockBusy
 from kasc.runs import CorruptCheckpoint, RunConfigMismatch, RunDir, default_run_dir
 from kasc.runtime import quiet_expected_retracing, set_cpu_threads
+from kasc.complexity import per_second_complexity  # noqa: F401 (kasc.train.per_second_complexity, as before)
 from kasc.validate import check_paths
 
 
@@ -92,29 +94,11 @@ def export_and_audit(cfg: ExperimentConfig, run: RunDir, model, splits, logmel) 
     check = sample_logmel(splits["valid"], logmel, 100, seed=cfg.train.seed + 1)
     result = export_model(model, run.path, "model", representative, check, write_audits=False)
     result["per_second"] = per_second_complexity(cfg, model, result["audits"]["int8"])
-    write_json(run.complexity_file, {"dcase2023_limits": result["per_second"], "int8": result["audits"]["int8"],
-                                     "float32": result["audits"]["float32"]})
+    # one verdict: the per-second one (each file's audit at its own input length has none)
+    audits = {kind: {k: v for k, v in result["audits"][kind].items() if k != "within_limits"}
+              for kind in ("int8", "float32")}
+    write_json(run.complexity_file, {"dcase2023_limits": result["per_second"], **audits})
     return result
-
-
-def per_second_complexity(cfg: ExperimentConfig, model, int8_audit: dict) -> dict:
-    """The DCASE 2023 verdict, whose MAC limit is per 1 s of audio: parameter bytes of the
-    int8 file, and MACs of the network on 1 s of input (exact for networks that take any
-    frame count; for a fixed-input network trained on longer clips, its clip MACs divided
-    by the clip length in seconds)."""
-    from kasc.complexity import DCASE2023_MAX_MACS, DCASE2023_MAX_PARAM_BYTES, audit_keras
-    from kasc.features import frames_for
-    from kasc.models import FIXED_INPUT_ARCHITECTURES
-
-    if cfg.model.architecture in FIXED_INPUT_ARCHITECTURES:
-        macs, basis = int(round(int8_audit["macs"] / cfg.data.clip_seconds)), f"clip MACs / {cfg.data.clip_seconds:g} s"
-    else:
-        frames = frames_for(cfg.features, cfg.data.sample_rate)
-        macs, basis = audit_keras(model, (frames, cfg.features.n_mels, 1)).macs, f"{frames} frames (1 s)"
-    param_bytes = int8_audit["param_bytes"]
-    return {"param_bytes": param_bytes, "macs_per_second": macs, "macs_basis": basis,
-            "max_param_bytes": DCASE2023_MAX_PARAM_BYTES, "max_macs": DCASE2023_MAX_MACS,
-            "within_limits": param_bytes <= DCASE2023_MAX_PARAM_BYTES and macs <= DCASE2023_MAX_MACS}
 
 
 def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restart: bool = False,
@@ -609,7 +593,15 @@ def main(argv: list[str] | None = None) -> int:
             from kasc.distribute import make_strategy
 
             make_strategy(cfg.train.strategy, cfg.train.devices)
-        train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
+        with interruptible():
+            train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
+    except Interrupted as err:
+        try:
+            kept = f"the checkpoint of {run.path} keeps epoch {run.state().get('epoch', 0)} of {cfg.train.epochs}"
+        except (CorruptCheckpoint, NameError):  # stopped before the run folder was known
+            kept = "finished epochs are kept in their checkpoints"
+        print(f"interrupted by {err.name}: {kept}; run the same command again to resume", file=sys.stderr)
+        return err.exit_code
     except (ConfigError, RunConfigMismatch, CorruptCheckpoint, TrainingError, LockBusy, DiskFullError,
             StrategyError) as err:
         print(f"error: {err}", file=sys.stderr)

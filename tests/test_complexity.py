@@ -55,9 +55,33 @@ def test_cli_json_keys(tmp_path, capsys):
     model.save(tmp_path / "m.keras")
     assert complexity_main([str(tmp_path / "m.keras"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert {"params", "param_bytes", "macs", "within_limits"} <= set(report)
+    assert {"params", "param_bytes", "macs", "dcase2023_limits"} <= set(report) and "within_limits" not in report
+    assert report["dcase2023_limits"]["within_limits"] and report["dcase2023_limits"]["macs_per_second"] == report["macs"]
     assert report["input_shape"] == [28, 256, 1] and report["params"] == model.count_params()
     assert complexity_main([str(tmp_path / "m.keras"), "--input-shape", "313,256,1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["macs"] > 10 * report["macs"]
     assert complexity_main([str(tmp_path / "nothere.keras")]) == 2
     assert "model file not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_cli_gives_the_runs_one_verdict_per_second_of_audio(tmp_path, capsys):
+    """A 4 s student's int8 file holds about 4 s of MACs; the CLI's verdict is per 1 s, as
+    the run's complexity.json, which holds one within_limits."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    source = REPO / "saved_models" / "us8k_plain_student"
+    if not (source / "model_int8.tflite").is_file():
+        pytest.skip("the committed UrbanSound8K student is not there")
+    run = tmp_path / "run"
+    shutil.copytree(source, run)
+    assert complexity_main([str(run / "model_int8.tflite")]) == 0
+    out = capsys.readouterr().out
+    assert "DCASE 2023 limits, per 1 s of audio (28 frames (1 s)): 63,536 parameter bytes, 11,830,272 MACs: PASS" in out
+    assert out.count("PASS") == 1 and "FAIL" not in out
+    # outside a run folder: the input is taken as 1 s unless told
+    shutil.copy(run / "model_int8.tflite", tmp_path / "bare.tflite")
+    assert complexity_main([str(tmp_path / "bare.tflite"), "--seconds", "4"]) == 0
+    assert "taken as 4 s" in capsys.readouterr().out

@@ -100,6 +100,7 @@ def test_a_bfloat16_run_trains_exports_int8_and_passes_the_audit(tiny_tau, tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     complexity = json.loads((run / "complexity.json").read_text())
     assert complexity["dcase2023_limits"]["within_limits"] and (run / "model_int8.tflite").is_file()
+    assert "within_limits" not in complexity["int8"] and "within_limits" not in complexity["float32"]  # one verdict
     model = load_model(run / "model.keras")
     assert model.get_layer("conv1_conv").dtype_policy.name == "mixed_bfloat16"  # trained in bfloat16
     assert model.get_layer("logits").dtype_policy.name == "float32"  # logits and loss in float32

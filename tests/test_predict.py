@@ -125,3 +125,46 @@ def test_silent_and_near_silent_files_are_predicted_with_a_warning(run, tmp_path
     assert len(pd.read_csv(out_csv, sep="\t")) == 3  # still predicted: the warning is the signal
     assert rms_dbfs(np.full(10, 0.5)) == pytest.approx(-6.02, abs=0.01)
     assert quiet_note(-20.0) == "" and quiet_note(rms_dbfs(np.zeros(4))).startswith("digital silence")
+
+
+def test_an_unusable_output_is_refused_before_any_work(tmp_path, capsys):
+    # no model exists either: the output is checked first
+    assert predict_main([str(tmp_path / "no_model"), str(tmp_path), "--output", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert predict_main([str(tmp_path / "no_model"), str(tmp_path), "--output", str(tmp_path / "nope" / "p.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_interrupted_prediction_leaves_the_old_output_untouched_and_says_so(run, tmp_path, monkeypatch, capsys):
+    import kasc.predict as predict_module
+
+    out_csv = tmp_path / "pred.csv"
+    out_csv.write_text("filename\tscene_label\nold_run.wav\tbus\n")
+    real = predict_module.predict_all
+
+    def stopped(predictor, files, names, rows, failed):  # Ctrl-C after the first file
+        real(predictor, files[:1], names, rows, failed)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict_module, "predict_all", stopped)
+    assert predict_main([str(run.path), str(_audio_folder(tmp_path)), "--output", str(out_csv)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted by Ctrl-C (SIGINT) after 1 of 3 files" in err and "was not written" in err
+    assert out_csv.read_text() == "filename\tscene_label\nold_run.wav\tbus\n"
+
+
+@pytest.mark.slow
+def test_damaged_model_files_are_reported_as_damaged(run, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "damaged_run"
+    shutil.copytree(run.path, folder)
+    keras_bytes = (folder / "model.keras").read_bytes()
+    (folder / "model.keras").write_bytes(keras_bytes[: len(keras_bytes) // 2])
+    (folder / "model_int8.tflite").write_bytes(b"TFL3" + bytes(range(256)) * 8)
+    audio = _audio_folder(tmp_path)
+    for model in (folder, folder / "model_int8.tflite"):
+        assert predict_main([str(model), str(audio)]) == 2
+        err = capsys.readouterr().err
+        assert "not a readable" in err and "cut short or damaged" in err and "not found" not in err.lower()

@@ -199,6 +199,29 @@ def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(tiny
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_is_one_line_saying_what_was_kept(tiny_tau, tmp_path, sig):
+    config = _config(tmp_path, "stopped", tiny_tau, "train: {epochs: 40, batch_size: 4, warmup_epochs: 2, "
+                     "decay_end_epoch: 40, export: false}\n")
+    run = tmp_path / "runs" / "stopped"
+    proc = subprocess.Popen(_train_command(config, run), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    state = run / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None and not state.is_file():
+        time.sleep(0.2)
+    assert proc.poll() is None and state.is_file(), "no checkpoint within 10 minutes, or the run ended first"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err[-2000:]
+    kept = json.loads(state.read_text())["epoch"]
+    lines = [line for line in err.splitlines() if line.startswith("interrupted")]
+    assert lines == [f"interrupted by {'Ctrl-C (SIGINT)' if sig == signal.SIGINT else 'SIGTERM'}: the checkpoint "
+                     f"of {run} keeps epoch {kept} of 40; run the same command again to resume"], err[-2000:]
+    assert "Traceback" not in err and not (run / ".kasc.lock.json").exists()
+
+
+@pytest.mark.slow
 def test_disk_full_at_a_checkpoint_is_one_error_line_and_the_rerun_resumes(tiny_tau, tmp_path, monkeypatch, capsys):
     """A fake full disk from the second checkpoint on (kasc.atomic.free_bytes reports 0)."""
     import kasc.atomic

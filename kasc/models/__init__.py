@@ -30,8 +30,26 @@ FIXED_INPUT_ARCHITECTURES = frozenset({"dcase2023_baseline"})
 
 def load_model(path) -> keras.Model:
     """Load a ``.keras`` file with kasc's custom layers (registered by importing this
-    package), without its training configuration."""
-    return keras.models.load_model(path, compile=False)
+    package), without its training configuration.
+
+    Raises:
+      FileNotFoundError: there is no such file.
+      ValueError: the file is there but is not a readable ``.keras`` archive (cut short,
+        damaged or another format); the message says which.
+    """
+    import zipfile
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a readable .keras model ({path.stat().st_size:,} bytes that are not a complete "
+                         f"zip archive: cut short or damaged; train or copy it again)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: not a readable .keras model ({str(err).splitlines()[0][:200]})") from None
 
 
 def build_model(architecture: str, input_shape, n_classes: int, **params) -> keras.Model:
