@@ -1,0 +1,19 @@
+"""The ``kasc`` console script (kasc.cli): subcommands, --version, --help."""
+
+from kasc import __version__
+from kasc.cli import COMMANDS, main
+
+
+def test_version_help_and_unknown_commands(capsys):
+    assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"kasc {__version__}"
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS) and "``" not in out
+    assert main(["trian"]) == 2 and "unknown command 'trian'" in capsys.readouterr().err
+    assert main([]) == 2
+
+
+def test_a_subcommand_runs_its_module(tmp_path, capsys):
+    assert main(["compare", str(tmp_path / "missing")]) == 2  # kasc.compare's own error
+    assert "missing" in capsys.readouterr().err
+    assert main(["clean", str(tmp_path)]) == 0 and "nothing left behind" in capsys.readouterr().out
