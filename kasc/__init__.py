@@ -6,9 +6,13 @@ multi-teacher knowledge distillation and SERFR-CNN" (Fei, Li, Jia).
 
 import os
 
-# TensorFlow's C++ start-up chatter (CPU feature notes) hides kasc's own output;
-# users can still set TF_CPP_MIN_LOG_LEVEL=0 to see it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter hides kasc's own output: CPU feature notes, and on every
+# machine without a GPU an E-level "failed call to cuInit" line that looks like a failure.
+# Level 3 keeps only fatal C++ messages; TensorFlow's errors still reach kasc as Python
+# exceptions, which kasc reports. Users can set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
+# (Two "oneDNN custom operations are on" lines are printed before TensorFlow reads this
+# setting and stay.)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with AVX-512-class
 # features; elsewhere (most AMD and many Intel CPUs) it runs the slower Eigen kernels.

@@ -114,7 +114,9 @@ def default_folders() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.clean", description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.clean", description=describe(__doc__))
     parser.add_argument("folders", nargs="*", type=Path, help="folders to search (default: .cache and saved_models)")
     parser.add_argument("--delete", action="store_true", help="remove what is listed")
     args = parser.parse_args(argv)

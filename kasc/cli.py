@@ -21,6 +21,12 @@ COMMANDS = {
 }
 
 
+def describe(doc: str) -> str:
+    """A module docstring's first paragraph as ``--help`` text: without the reST double
+    backquotes of code (``x`` -> x)."""
+    return doc.split("\n\n")[0].replace("``", "")
+
+
 def usage() -> str:
     from kasc import __version__
 

@@ -250,7 +250,9 @@ def cv_tables(paths: list[Path], paired_with: str = "") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.compare", description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.compare", description=describe(__doc__))
     parser.add_argument("runs", type=Path, nargs="+", help="run folders with metrics.json")
     parser.add_argument("--teachers", type=Path, action="append", default=[],
                         help="a distilled run whose teacher ensemble gets a row")

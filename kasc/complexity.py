@@ -246,7 +246,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.complexity", description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.complexity", description=describe(__doc__))
     parser.add_argument("model", type=Path, help=".keras or .tflite file")
     parser.add_argument("--input-shape", type=parse_shape, default=DEFAULT_INPUT_SHAPE,
                         help="(frames, mels, channels) for .keras files; default 28,256,1 (1 s)")

@@ -68,7 +68,9 @@ def markdown_table(results: dict[str, dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.device_shift", description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.device_shift", description=describe(__doc__))
     parser.add_argument("runs", type=Path, nargs="+", help="finished run folders")
     parser.add_argument("--dirs", type=Path, default=Path(DEFAULT_DIRS), help="impulse-response folder")
     parser.add_argument("--output", type=Path, default=None, help="also write the Markdown table here")

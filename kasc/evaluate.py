@@ -147,7 +147,9 @@ def column_labels(names: list[str], width: int = 11) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.evaluate", description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.evaluate", description=describe(__doc__))
     parser.add_argument("run", type=Path, help="a run folder (model.keras + config.yaml)")
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 TFLite model")
     args = parser.parse_args(argv)

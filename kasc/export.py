@@ -152,7 +152,9 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.export", description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.export", description=describe(__doc__))
     parser.add_argument("model", type=Path, help=".keras file or run folder (model.keras + config.yaml)")
     parser.add_argument("--config", default=None, help="config naming the dataset (default: the run's, else 'default')")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")

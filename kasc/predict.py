@@ -166,7 +166,9 @@ def find_audio(inputs: list[Path]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.predict", description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.predict", description=describe(__doc__))
     parser.add_argument("model", type=Path, help="run folder, .keras or .tflite file")
     parser.add_argument("audio", type=Path, nargs="+", help="audio files or folders")
     parser.add_argument("--output", type=Path, default=None, help="write the DCASE output CSV here")

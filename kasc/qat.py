@@ -221,7 +221,9 @@ def run_qat(run: RunDir, epochs: int = DEFAULT_EPOCHS, learning_rate: float = DE
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.qat", description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.qat", description=describe(__doc__))
     parser.add_argument("run", type=Path, help="a finished run folder (model.keras, config.yaml)")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE)

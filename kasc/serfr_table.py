@@ -49,7 +49,9 @@ def markdown(width: int = 32, first_stride: int = 2) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--first-stride", type=int, default=2)
     args = parser.parse_args()

@@ -560,7 +560,9 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.train", description=__doc__.split("\n\n")[0],
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.train", description=describe(__doc__),
                                      epilog="Configs: " + ", ".join(sorted(p.stem for p in
                                                                          (Path(__file__).parent.parent / "configs").glob("*.yaml"))))
     parser.add_argument("config", help="config name (configs/NAME.yaml) or a YAML path")

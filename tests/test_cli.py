@@ -17,3 +17,17 @@ def test_a_subcommand_runs_its_module(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "missing")]) == 2  # kasc.compare's own error
     assert "missing" in capsys.readouterr().err
     assert main(["clean", str(tmp_path)]) == 0 and "nothing left behind" in capsys.readouterr().out
+
+
+def test_help_texts_have_no_docstring_markup(capsys, monkeypatch):
+    import importlib
+
+    import pytest
+
+    for name, (module_name, _) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        monkeypatch.setattr("sys.argv", [f"kasc {name}", "--help"])  # serfr-table reads sys.argv
+        with pytest.raises(SystemExit):
+            module.main() if name == "serfr-table" else module.main(["--help"])
+        out = capsys.readouterr().out
+        assert out.startswith("usage:") and "``" not in out, name

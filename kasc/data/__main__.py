@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from kasc.config import ConfigError, ExperimentConfig, load_config
 from kasc.data.table import DatasetError, summarize
 from kasc.data.audio import AudioReadError
@@ -65,12 +67,22 @@ def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: 
                              squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
+    from kasc.features import mel_band_edges_hz
+
+    features = cfg.features
+    centres_hz = mel_band_edges_hz(features.n_mels, features.fmin_hz, features.fmax_hz or cfg.data.sample_rate / 2,
+                                   features.mel_scale)[1:-1]
+    seconds = spectra.shape[1] * features.hop_samples / cfg.data.sample_rate  # frame starts, one hop each
+    ticks = np.linspace(0, features.n_mels - 1, 5).round().astype(int)
     for ax, row, spec in zip(axes.flat, rows, spectra):
         ax.axis("on")
-        image = ax.imshow(spec.T, origin="lower", aspect="auto", cmap="magma")
+        image = ax.imshow(spec.T, origin="lower", aspect="auto", cmap="magma",
+                          extent=(0.0, seconds, -0.5, features.n_mels - 0.5))
         ax.set_title(f"{split_data.table['label'][row]}\n{Path(split_data.table['filename'][row]).name[:32]}", fontsize=7)
-        ax.set_xlabel("frame")
-        ax.set_ylabel("mel band")
+        ax.set_xlabel("time (s)")
+        ax.set_yticks(ticks, [f"{centres_hz[t] / 1000:.1f}k" if centres_hz[t] >= 1000 else f"{centres_hz[t]:.0f}"
+                              for t in ticks])
+        ax.set_ylabel("mel band centre (Hz)")
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.suptitle(f"{cfg.name}: log-mel ({cfg.features.n_mels} bands, {cfg.features.mel_scale} scale), "
                  f"{spectra.shape[1]} frames per {cfg.data.clip_seconds:g} s", fontsize=9)
@@ -81,7 +93,9 @@ def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kasc.data", description=__doc__.split("\n\n")[0])
+    from kasc.cli import describe
+
+    parser = argparse.ArgumentParser(prog="python -m kasc.data", description=describe(__doc__))
     parser.add_argument("target", nargs="?", default="default", help="config name/YAML or a TAU dataset folder")
     parser.add_argument("--profile", help="config profile to apply (e.g. fast)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
