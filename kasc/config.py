@@ -134,6 +134,9 @@ class FeatureConfig:
         ``configs/default.yaml`` holds the values measured on TAU22-mini's training
         clips, 0 and 1 leave the log-mel as it is. Unit-scale input keeps the first
         layers' BatchNormalization statistics sane from the first steps.
+      measure_normalization: measure ``normalize_mean`` / ``normalize_std`` on the training
+        clips before training (``kasc.data.normalization``; new data whose statistics
+        nobody wrote down); the run's ``config.yaml`` holds the measured values.
     """
 
     n_fft: int = 2048
@@ -149,6 +152,7 @@ class FeatureConfig:
     log_offset: float = 1e-6
     normalize_mean: float = 0.0
     normalize_std: float = 1.0
+    measure_normalization: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -502,8 +506,35 @@ def config_path(name_or_path: str | Path) -> Path:
     return path
 
 
+PATH_SETTINGS = ("data.root", "data.manifest", "data.subset_csv", "data.cache_dir", "augment.dir_folder",
+                 "train.init_from")
+"""Settings that name files or folders. A relative one is taken from the kasc clone in
+kasc's own ``configs/`` and in a run folder's ``config.yaml``, from the YAML file's folder
+in any other config file, and from the current directory in ``--set`` (``data.audio_dir``
+is always taken from the manifest's folder)."""
+
+
+def _anchor_paths(tree: dict, base: Path) -> dict:
+    """``tree`` with the relative :data:`PATH_SETTINGS` made absolute from ``base``."""
+    for dotted in PATH_SETTINGS:
+        section, key = dotted.split(".")
+        value = tree.get(section, {}).get(key) if isinstance(tree.get(section), Mapping) else None
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            tree = _set_dotted(tree, dotted, str((base / Path(value).expanduser()).resolve()))
+    return tree
+
+
+def _is_run_config(path: Path) -> bool:
+    """A run folder's resolved ``config.yaml`` (``kasc.runs``): its relative paths are the
+    ones kasc's configs gave, from the kasc clone."""
+    return path.name == "config.yaml" and any(
+        (path.parent / marker).exists() for marker in ("metrics.json", "checkpoint", "training_log.csv", "model.keras",
+                                                       ".kasc.lock"))
+
+
 def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
-    """Read a YAML file following ``extends``; return (tree, profiles)."""
+    """Read a YAML file following ``extends``; return (tree, profiles). Relative paths of a
+    file outside kasc's ``configs/`` are anchored at the file's folder (:data:`PATH_SETTINGS`)."""
     if path in seen:
         raise ConfigError(f"{path}: 'extends' cycle through {[str(p) for p in seen]}")
     try:
@@ -513,6 +544,8 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
     raw = dict(raw)
+    if path.resolve().parent != CONFIG_DIR.resolve() and not _is_run_config(path):
+        raw = _anchor_paths(raw, path.resolve().parent)
     parent = raw.pop("extends", None)
     profiles = raw.pop("profiles", {}) or {}
     if not isinstance(profiles, Mapping):
@@ -591,6 +624,8 @@ def load_config(
         tree = _apply_overrides(tree, settings)
     for text in overrides:
         key, value = parse_override(text)
+        if key in PATH_SETTINGS and isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            value = str((Path.cwd() / Path(value).expanduser()).resolve())  # --set: from where the user stands
         tree = _set_dotted(tree, key, value)
     tree.setdefault("name", path.stem)
     source = (f"{path}" + (f" (profile {profile})" if profile else "") + (" + teacher_set" if settings else "")

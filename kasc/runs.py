@@ -38,7 +38,7 @@ import numpy as np
 import yaml
 
 from kasc.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
-from kasc.config import RUNS_DIR, ExperimentConfig
+from kasc.config import ExperimentConfig
 from kasc.locks import exclusive, orphaned_temporary
 
 
@@ -51,8 +51,10 @@ class CorruptCheckpoint(RuntimeError):
 
 
 def default_run_dir(cfg: ExperimentConfig, profile: str | None) -> Path:
-    """``saved_models/<name>`` (full profile) or ``saved_models/<name>-<profile>``."""
-    return RUNS_DIR / (f"{cfg.name}-{profile}" if profile else cfg.name)
+    """``saved_models/<name>`` (full profile) or ``saved_models/<name>-<profile>``, in the
+    current directory: a run lands where the command was given (in the kasc clone, its
+    ``saved_models/``)."""
+    return Path.cwd() / "saved_models" / (f"{cfg.name}-{profile}" if profile else cfg.name)
 
 
 EXECUTION_SETTINGS = frozenset({"train.strategy", "train.devices", "train.intra_op_threads",

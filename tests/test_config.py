@@ -124,3 +124,49 @@ def test_non_finite_float_settings_are_refused_by_name(setting):
     key = setting.split("=")[0]
     with pytest.raises(ConfigError, match=rf"{key} must be a finite number"):
         load_config("us8k_kd_mixed_student", [setting])
+
+
+def test_relative_paths_come_from_the_file_the_set_or_the_clone(tmp_path, monkeypatch):
+    from kasc.config import CONFIG_DIR
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "own.yaml").write_text("extends: plain_student\ndata: {format: csv, manifest: labels.csv}\n")
+    assert load_config(folder / "own.yaml").data.manifest == str(folder / "labels.csv")  # the file's folder
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("plain_student", ["data.manifest=sub/labels.csv", "data.format=csv"])
+    assert cfg.data.manifest == str(tmp_path / "sub" / "labels.csv")  # --set: the current directory
+    assert load_config("us8k").data.root == "../shared/data/us8k-dev"  # kasc's configs: the clone
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text((CONFIG_DIR / "us8k.yaml").read_text())
+    (run / "metrics.json").write_text("{}")
+    assert load_config(run / "config.yaml").data.root == "../shared/data/us8k-dev"  # a run folder's: the clone
+
+
+@pytest.mark.slow
+def test_own_data_trains_from_the_data_folder_in_one_command(tmp_path, monkeypatch, capsys):
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    from kasc.train import main as train_main
+
+    rows = ["filename,label,split"]
+    for i in range(10):
+        label = ("park", "tram")[i % 2]
+        (tmp_path / label).mkdir(exist_ok=True)
+        sf.write(tmp_path / label / f"{i}.wav", np.random.default_rng(i).normal(0, 0.05 + 0.2 * (i % 2), 22050), 22050)
+        rows.append(f"{label}/{i}.wav,{label},{'train' if i < 6 else 'valid'}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    command = ["own_data", "--profile", "fast", "--set", "data.manifest=labels.csv",
+               "--set", f"data.cache_dir={tmp_path / 'cache'}", "--verbose", "0"]
+    assert train_main(command) == 0
+    run = tmp_path / "saved_models" / "own_data-fast"
+    stored = load_config(run / "config.yaml")
+    assert stored.features.normalize_mean != -6.8 and stored.features.normalize_std > 0  # measured, not TAU's
+    assert "log-mel normalisation measured on the training clips" in capsys.readouterr().out
+    assert json.loads((run / "metrics.json").read_text())["clips"] == 4
+    assert train_main(command) == 0 and "already finished" in capsys.readouterr().out  # the same values again

@@ -201,8 +201,8 @@ def test_sigkill_then_same_command_resumes_and_matches_an_uninterrupted_run(tiny
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_is_one_line_saying_what_was_kept(tiny_tau, tmp_path, sig):
-    config = _config(tmp_path, "stopped", tiny_tau, "train: {epochs: 40, batch_size: 4, warmup_epochs: 2, "
-                     "decay_end_epoch: 40, export: false}\n")
+    config = _config(tmp_path, "stopped", tiny_tau, "train: {epochs: 4000, batch_size: 4, warmup_epochs: 2, "
+                     "decay_end_epoch: 4000, export: false}\n")  # far more than it gets to run
     run = tmp_path / "runs" / "stopped"
     proc = subprocess.Popen(_train_command(config, run), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
@@ -217,7 +217,7 @@ def test_ctrl_c_or_sigterm_is_one_line_saying_what_was_kept(tiny_tau, tmp_path, 
     kept = json.loads(state.read_text())["epoch"]
     lines = [line for line in err.splitlines() if line.startswith("interrupted")]
     assert lines == [f"interrupted by {'Ctrl-C (SIGINT)' if sig == signal.SIGINT else 'SIGTERM'}: the checkpoint "
-                     f"of {run} keeps epoch {kept} of 40; run the same command again to resume"], err[-2000:]
+                     f"of {run} keeps epoch {kept} of 4000; run the same command again to resume"], err[-2000:]
     assert "Traceback" not in err and not (run / ".kasc.lock.json").exists()
 
 
@@ -270,10 +270,9 @@ def test_a_real_full_disk_during_training(tiny_tau, tmp_path):
     line, nothing half-written; with more space the same command resumes."""
     if not _can_mount_tmpfs():
         pytest.skip("cannot mount a tmpfs here (unshare -rm not permitted)")
-    config = tmp_path / "wide.yaml"  # width 16: a 490 KB checkpoint, of which a 800 KB disk holds one, not two
-    config.write_text(_config(tmp_path, "base", tiny_tau).read_text().replace(
-        "width: 4, head_channels: 8", "width: 16, head_channels: 32").replace("epochs: 2,", "epochs: 4,")
-        .replace("decay_end_epoch: 2", "decay_end_epoch: 4"))
+    # width 16: a 490 KB checkpoint, of which a 800 KB disk holds one, not two
+    config = _config(tmp_path, "wide", tiny_tau, "model: {params: {width: 16, head_channels: 32}}\n"
+                     "train: {epochs: 4, decay_end_epoch: 4}\n")
     mount = tmp_path / "small_disk"
     mount.mkdir()
     command = " ".join(_train_command(config, mount / "run"))

@@ -1,0 +1,48 @@
+"""The log-mel normalisation constants of new data, measured on its training clips.
+
+``features.normalize_mean`` / ``normalize_std`` are constants of a config, so that a saved
+run's front end is its config. For data whose statistics nobody wrote down
+(``features.measure_normalization: true``, the ``own_data`` config), ``python -m
+kasc.train`` measures them before the run starts: the mean and standard deviation of the
+un-normalised log-mel over every frame and band of the training clips. They are written
+into the run's ``config.yaml`` (with ``measure_normalization`` kept true, so the same
+command measures the same values and resumes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from kasc.config import ExperimentConfig
+
+
+def measure_normalization(cfg: ExperimentConfig, progress: bool = True, batch_size: int = 64) -> tuple[float, float]:
+    """(mean, standard deviation) of the log-mel of ``cfg``'s training clips, in float64
+    over all frames and bands, from the audio cache."""
+    from kasc.data.pipeline import logmel_batches, prepare_splits
+    from kasc.features import LogMel
+
+    data = prepare_splits(cfg, splits=("train",), progress=progress)["train"]
+    raw = dataclasses.replace(cfg.features, normalize_mean=0.0, normalize_std=1.0)
+    total = total_sq = count = 0.0
+    for spectra in logmel_batches(data.waveforms, LogMel(raw, cfg.data.sample_rate), batch_size):
+        values = spectra.astype(np.float64)
+        total += values.sum()
+        total_sq += np.square(values).sum()
+        count += values.size
+    mean = total / count
+    std = float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
+    if not std > 0:
+        raise ValueError(f"the training clips' log-mel has no spread (std {std}): are they all silent?")
+    return float(mean), std
+
+
+def with_measured_normalization(cfg: ExperimentConfig, progress: bool = True) -> ExperimentConfig:
+    """``cfg`` with measured constants if ``features.measure_normalization``, else as it is."""
+    if not cfg.features.measure_normalization:
+        return cfg
+    mean, std = measure_normalization(cfg, progress)
+    return dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, normalize_mean=round(mean, 4),
+                                                                 normalize_std=round(std, 4)))
