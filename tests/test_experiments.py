@@ -38,3 +38,23 @@ def test_every_run_of_experiments_us8k_is_a_valid_config():
     for name in sorted(names):
         cfg = load_config(name)
         assert cfg.data.format == "csv" and cfg.data.train_split == "1", name
+
+
+def test_every_run_of_experiments_cv_loads_with_the_scripts_settings_in_both_directions():
+    """experiments_cv.sh runs each config with --set overrides per direction and seed; a typo
+    in a name or a setting would only show hours into the script."""
+    import re
+
+    from kasc.config import load_config
+
+    script = (REPO / "experiments_cv.sh").read_text()
+    names = set(re.findall(r"^\s*one_(?:run|plain) ([a-z0-9_]+)", script, re.MULTILINE))
+    assert {"us8k_consistent_kd_student", "us8k_consistent_plain_student"} <= names
+    for name in sorted(names):
+        for train, valid in (("1", "2"), ("2", "1")):
+            overrides = [f"data.train_split={train}", f"data.valid_split={valid}", "train.seed=1", "augment.seed=1",
+                         "augment.views_seed=0"]
+            if load_config(name).distill.teachers:
+                overrides.append(f"distill.teacher_set={{data.train_split: '{train}', data.valid_split: '{valid}'}}")
+            cfg = load_config(name, overrides)
+            assert (cfg.data.train_split, cfg.data.valid_split, cfg.augment.views) == (train, valid, 64), name
