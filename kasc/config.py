@@ -643,3 +643,11 @@ def resolve_path(path: str, base: Path | None = None) -> Path:
     if p.is_absolute():
         return p
     return ((base or CONFIG_DIR.parent) / p).resolve()
+
+
+if __name__ == "__main__":  # python -m kasc.config NAME: the extends chain and the resolved config
+    import sys
+
+    from kasc.config_cli import main
+
+    sys.exit(main())

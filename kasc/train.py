@@ -251,12 +251,21 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     # a teacher's folder is named by the settings that change it (none: the teacher's own run)
     run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, teacher_set))
                  for name, c in zip(cfg.distill.teachers, teacher_cfgs)]
-    for teacher_cfg in teacher_cfgs:
-        own_front_end = (teacher_cfg.features, teacher_cfg.data.sample_rate) != (cfg.features, cfg.data.sample_rate)
-        if own_front_end and cfg.distill.soft_targets == "online":
-            raise ConfigError(f"distill.soft_targets: 'online' needs teachers on the student's front end; teacher "
-                              f"{teacher_cfg.name} has its own ({teacher_cfg.data.sample_rate} Hz, "
-                              f"{teacher_cfg.features.n_mels} mels): use 'cached'")
+    for teacher in distill.teachers:
+        try:
+            config_path(teacher)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: distill.teachers names an unknown teacher: {err}") from None
+    if distill.soft_targets == "online" and distill.teachers:
+        from kasc.config import load_config
+
+        for teacher in distill.teachers:  # online teachers run on the student's own log-mel batches
+            teacher_cfg = load_config(teacher, settings=distill.teacher_set or None)
+            if (teacher_cfg.features, teacher_cfg.data.sample_rate) != (features, data.sample_rate):
+                check.fail("distill.soft_targets", distill.soft_targets,
+                           f"'cached' for teacher {teacher_cfg.name}: 'online' needs teachers on the student's front "
+                           f"end, and it has its own ({teacher_cfg.data.sample_rate} Hz, {teacher_cfg.features.n_mels} "
+                           f"mels)")
     if valid_table is not None and not cfg.data.allow_overlap:
         from kasc.data.datasets import load_split
         from kasc.data.table import require_disjoint

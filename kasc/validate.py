@@ -134,6 +134,16 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
     check.one_of("model.architecture", cfg.model.architecture, sorted(BUILDERS))
     if not isinstance(cfg.model.params, dict):
         check.fail("model.params", cfg.model.params, "a mapping of builder arguments")
+    import inspect
+
+    accepted = inspect.signature(BUILDERS[cfg.model.architecture]).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        fixed = {"input_shape", "n_classes"}
+        unknown = sorted(set(cfg.model.params) - (set(accepted) - fixed))
+        if unknown:
+            check.fail("model.params", cfg.model.params,
+                       f"arguments of the '{cfg.model.architecture}' builder ({', '.join(sorted(set(accepted) - fixed))}); "
+                       f"unknown: {', '.join(unknown)}")
 
     check.at_least("train.batch_size", train.batch_size, 1)
     check.at_least("train.epochs", train.epochs, 1)
@@ -194,6 +204,16 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
             config_path(teacher)
         except ConfigError as err:
             raise ConfigError(f"{source}: distill.teachers names an unknown teacher: {err}") from None
+    if distill.soft_targets == "online" and distill.teachers:
+        from kasc.config import load_config
+
+        for teacher in distill.teachers:  # online teachers run on the student's own log-mel batches
+            teacher_cfg = load_config(teacher, settings=distill.teacher_set or None)
+            if (teacher_cfg.features, teacher_cfg.data.sample_rate) != (features, data.sample_rate):
+                check.fail("distill.soft_targets", distill.soft_targets,
+                           f"'cached' for teacher {teacher_cfg.name}: 'online' needs teachers on the student's front "
+                           f"end, and it has its own ({teacher_cfg.data.sample_rate} Hz, {teacher_cfg.features.n_mels} "
+                           f"mels)")
 
 
 def check_paths(cfg: ExperimentConfig, source: str) -> None:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from kasc.config import ConfigError, ExperimentConfig, load_config, parse_override
@@ -13,7 +15,8 @@ def test_named_config_loads_report_front_end():
 
 def test_overrides_are_parsed_as_yaml_and_applied_last():
     cfg = load_config("default", ["train.epochs=3", "augment.mixup_prob=0.5", "data.subset_csv=x.csv"])
-    assert cfg.train.epochs == 3 and cfg.augment.mixup_prob == 0.5 and cfg.data.subset_csv == "x.csv"
+    assert cfg.train.epochs == 3 and cfg.augment.mixup_prob == 0.5
+    assert cfg.data.subset_csv == str(Path.cwd() / "x.csv")  # a relative path in --set: from the current directory
 
 
 def test_int_accepted_for_float_but_not_the_reverse():

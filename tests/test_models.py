@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import keras
 
-from kasc.models import build_ensemble, build_model, load_pretrained, logits_model
+from kasc.models import build_model, load_pretrained, logits_model
 from kasc.models.layers import SubSpectralNorm
 
 FRAMES_1S, FRAMES_10S = 28, 313
@@ -74,17 +74,6 @@ def test_sub_spectral_norm_config_round_trip_and_per_band_stats():
         SubSpectralNorm(4)(np.zeros((1, 2, 10, 1), np.float32))
 
 
-def test_ensemble_averages_probabilities(tmp_path):
-    a = build_model("serfr_cnn", (None, 64, 1), 5, width=8, name="a")
-    b = build_model("cnn_teacher", (None, 64, 1), 5, width=4, name="b")
-    ensemble = build_ensemble([a, b], weights=[3.0, 1.0])
-    x = _x(FRAMES_1S)
-    expected = 0.75 * a(x).numpy() + 0.25 * b(x).numpy()
-    np.testing.assert_allclose(ensemble(x).numpy(), expected, atol=1e-6)
-    ensemble.save(tmp_path / "e.keras")
-    np.testing.assert_allclose(keras.models.load_model(tmp_path / "e.keras")(x).numpy(), expected, atol=1e-6)
-
-
 def test_load_pretrained_from_local_file(tmp_path):
     source = build_model("mobilenetv2", (None, 64, 1), 7, alpha=0.35)
     source.save(tmp_path / "pretrained.keras")
@@ -109,8 +98,13 @@ def test_weights_are_copied_by_path_in_nested_models_and_shape_mismatches_are_na
         keras.utils.set_random_seed(seed)
         return build_model("serfr_cnn", (None, 32, 1), classes, width=4, head_channels=8, name=name)
 
-    source = build_ensemble([member("a", 5, 1), member("b", 5, 2)])
-    target = build_ensemble([member("a", 3, 3), member("b", 3, 4)])
+    def nested(members):  # the members side by side inside one model (as an ensemble would hold them)
+        inputs = keras.Input((None, 32, 1))
+        outputs = [m(inputs) for m in members]
+        return keras.Model(inputs, outputs[0] if len(outputs) == 1 else keras.layers.Average()(outputs))
+
+    source = nested([member("a", 5, 1), member("b", 5, 2)])
+    target = nested([member("a", 3, 3), member("b", 3, 4)])
     result = copy_matching_weights(target, source)
     assert sorted(result["skipped"]) == ["a/logits", "b/logits"]  # 5 classes there, 3 here: kept fresh
     for name in ("a", "b"):  # each member from its namesake, not both from one
@@ -120,7 +114,7 @@ def test_weights_are_copied_by_path_in_nested_models_and_shape_mismatches_are_na
                               target.get_layer("b").get_layer("conv1_conv").get_weights()[0])
     # a top-level network from the same network nested in another: matched by unique bare names
     plain = member("plain", 5, 5)
-    loaded = copy_matching_weights(plain, build_ensemble([member("only", 5, 6)]))["loaded"]
+    loaded = copy_matching_weights(plain, nested([member("only", 5, 6)]))["loaded"]
     assert "conv1_conv" in loaded and "logits" in loaded
     # ambiguous bare names (two members) are not guessed
     assert copy_matching_weights(member("x", 5, 7), source)["loaded"] == []

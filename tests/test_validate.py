@@ -119,3 +119,29 @@ def test_only_the_expected_retracing_warning_is_silenced(caplog):
                                "5 out of the last 5 calls to <f> triggered tf.function retracing.", None, None)
     other = logging.LogRecord("tensorflow", logging.WARNING, __file__, 1, "something else", None, None)
     assert not logger.filter(record) and logger.filter(other)
+
+
+def test_rules_that_used_to_wait_for_the_teachers_are_checked_at_load():
+    from kasc.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"model.params must be arguments of the 'serfr_cnn' builder.*unknown: depth"):
+        load_config("plain_student", ["model.params={width: 32, depth: 3}"])
+    with pytest.raises(ConfigError, match="'online' needs teachers on the student's front end"):
+        load_config("us8k_kd_mixed_student", ["distill.soft_targets=online"])  # mn04 hears 32 kHz
+    assert load_config("submission3", ["distill.soft_targets=online"]).distill.soft_targets == "online"
+
+
+def test_the_config_command_prints_the_chain_and_the_resolved_config(capsys):
+    import yaml
+
+    from kasc.config_cli import main
+
+    assert main(["us8k_consistent_kd_student", "--set", "train.seed=2"]) == 0
+    out = capsys.readouterr().out
+    chain = [line.split()[-1] for line in out.splitlines() if line.startswith("#   ")]
+    assert [p.rsplit("/", 1)[-1] for p in chain] == ["default.yaml", "student.yaml", "plain_student.yaml", "us8k.yaml",
+                                                     "us8k_plain_student.yaml", "us8k_consistent_plain_student.yaml",
+                                                     "us8k_consistent_kd_student.yaml"]
+    resolved = yaml.safe_load(out)
+    assert resolved["train"]["seed"] == 2 and resolved["augment"]["views"] == 64 and resolved["distill"]["label_weight"] == 0.02
+    assert main(["nope"]) == 2 and "no config named 'nope'" in capsys.readouterr().err

@@ -31,8 +31,6 @@ SCENE_CLASSES = (
 )
 TAU22_SEEN_DEVICES = ("a", "b", "c", "s1", "s2", "s3")
 TAU22_UNSEEN_DEVICES = ("s4", "s5", "s6")
-TAU22_DEVICES = TAU22_SEEN_DEVICES + TAU22_UNSEEN_DEVICES
-DCASE24_SPLITS = ("split5", "split10", "split25", "split50", "split100")
 
 
 def parse_tau_name(filename: str, layout: str) -> dict:

@@ -9,7 +9,6 @@ import keras
 
 from kasc.models.baseline import build_dcase2023_baseline
 from kasc.models.blocks import logits_model
-from kasc.models.ensemble import build_ensemble
 from kasc.models.serfr_cnn import build_serfr_cnn
 from kasc.models.efficientat import build_efficientat_mn
 from kasc.models.pretrained import load_pretrained
@@ -59,5 +58,5 @@ def build_model(architecture: str, input_shape, n_classes: int, **params) -> ker
     return BUILDERS[architecture](input_shape=tuple(input_shape), n_classes=n_classes, **params)
 
 
-__all__ = ["BUILDERS", "FIXED_INPUT_ARCHITECTURES", "build_model", "build_ensemble", "load_model", "logits_model",
+__all__ = ["BUILDERS", "FIXED_INPUT_ARCHITECTURES", "build_model", "load_model", "logits_model",
            "load_pretrained"]

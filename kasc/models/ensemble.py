@@ -1,4 +1,4 @@
-"""An ensemble of teachers (the report's Table 2 "Ensemble").
+"""An ensemble of teachers (the report's Table 2 "Ensemble"): its soft targets.
 
 The ensemble averages the members' class probabilities (weights configurable). We average
 probabilities rather than logits because the teachers are trained separately and their
@@ -12,46 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import keras
-from keras import layers, ops
-
-from kasc.models.blocks import logits_model
-
-
-@keras.saving.register_keras_serializable(package="kasc")
-class WeightedAverage(layers.Layer):
-    """Weighted average of same-shape inputs; weights are normalised to sum to 1."""
-
-    def __init__(self, weights: Sequence[float] | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.member_weights = [float(w) for w in weights] if weights is not None else None
-
-    def call(self, inputs):
-        weights = self.member_weights or [1.0] * len(inputs)
-        if len(weights) != len(inputs):
-            raise ValueError(f"{self.name}: {len(weights)} weights for {len(inputs)} members")
-        total = sum(weights)
-        return sum(w / total * x for w, x in zip(weights, inputs))
-
-    def compute_output_shape(self, input_shapes):
-        return input_shapes[0]
-
-    def get_config(self):
-        return {**super().get_config(), "weights": self.member_weights}
-
-
-def build_ensemble(members: Sequence[keras.Model], weights: Sequence[float] | None = None,
-                   name: str = "ensemble") -> keras.Model:
-    """A model averaging the probabilities of ``members`` (which share one input shape).
-
-    Each member keeps its name inside the ensemble, so the ensemble's summary lists them.
-    """
-    if not members:
-        raise ValueError("an ensemble needs at least one member")
-    inputs = keras.Input(shape=members[0].input_shape[1:], name="logmel")
-    outputs = [member(inputs) for member in members]
-    averaged = outputs[0] if len(outputs) == 1 else WeightedAverage(weights, name="average")(outputs)
-    return keras.Model(inputs, averaged, name=name)
+from keras import ops
 
 
 def tempered_average(member_logits: Sequence, temperature: float = 1.0, weights: Sequence[float] | None = None):
@@ -66,9 +27,3 @@ def tempered_average(member_logits: Sequence, temperature: float = 1.0, weights:
     total = float(sum(weights))
     return sum(w / total * ops.softmax(ops.convert_to_tensor(z, "float32") / temperature, axis=-1)
                for w, z in zip(weights, member_logits))
-
-
-def ensemble_soft_targets(members: Sequence[keras.Model], x, temperature: float = 1.0,
-                          weights: Sequence[float] | None = None):
-    """Soft targets of ``members`` on the batch ``x``: (batch, classes)."""
-    return tempered_average([logits_model(m)(x, training=False) for m in members], temperature, weights)
