@@ -161,7 +161,9 @@ class AugmentConfig:
 
     Attributes:
       seed: base seed; every augmentation of every batch is derived from it and the
-        global batch number, so a run is reproducible and resumable.
+        global batch number, so a run is reproducible and resumable. -1 (the default):
+        ``train.seed``, so that one seed key drives weights, clip order and augmentation
+        unless this one is set apart.
       mixup_prob: probability that a batch is mixed up (0 disables mixup).
       mixup_alpha: lambda ~ Beta(mixup_alpha, mixup_alpha) (see README: the report's
         "beta in (0.1, 0.9)").
@@ -195,7 +197,7 @@ class AugmentConfig:
       gain_db: with ``views``: each view gets a gain uniform in +-``gain_db`` dB (0 disables).
     """
 
-    seed: int = 0
+    seed: int = -1
     mixup_prob: float = 0.0
     mixup_alpha: float = 0.3
     freq_masks: int = 0
@@ -352,6 +354,10 @@ class ExperimentConfig:
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     distill: DistillConfig = DistillConfig()
+
+    def __post_init__(self):
+        if self.augment.seed == -1:  # follows train.seed (AugmentConfig.seed)
+            object.__setattr__(self, "augment", dataclasses.replace(self.augment, seed=self.train.seed))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML-serialisable) of every field."""

@@ -173,3 +173,12 @@ def test_own_data_trains_from_the_data_folder_in_one_command(tmp_path, monkeypat
     assert "log-mel normalisation measured on the training clips" in capsys.readouterr().out
     assert json.loads((run / "metrics.json").read_text())["clips"] == 4
     assert train_main(command) == 0 and "already finished" in capsys.readouterr().out  # the same values again
+
+
+def test_one_seed_drives_augmentation_unless_set_apart(tmp_path):
+    assert load_config("plain_student", ["train.seed=3"]).augment.seed == 3
+    assert load_config("plain_student", ["train.seed=3", "augment.seed=7"]).augment.seed == 7
+    path = tmp_path / "apart.yaml"
+    path.write_text("extends: plain_student\naugment: {seed: 0}\ntrain: {seed: 5}\n")
+    cfg = load_config(path)
+    assert (cfg.train.seed, cfg.augment.seed) == (5, 0)

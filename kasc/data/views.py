@@ -83,7 +83,7 @@ def draw_views(n_clips: int, views: int, seed: int, mixup_prob: float = 1.0, mix
         raise ValueError(f"need at least one view and one clip, got {views} views of {n_clips} clips")
     if dir_prob > 0 and n_responses < 1:
         raise ValueError("augment.dir_prob > 0 needs impulse responses to draw from")
-    rng = np.random.default_rng([int(seed), VIEW_SALT])
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, VIEW_SALT])  # any int seed, -1 (unset) included
     shape = (views, n_clips)
     clips = np.arange(n_clips)[None, :]
     partner = ((clips + 1 + rng.integers(0, n_clips - 1, shape)) % n_clips if n_clips > 1
