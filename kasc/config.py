@@ -312,7 +312,9 @@ class DistillConfig:
 
     Attributes:
       teachers: names of teacher runs (configs); each is trained first unless a finished
-        run of it exists. Empty: no distillation (plain training).
+        run of it exists. An entry may add settings of its own after the name
+        (``"us8k_teacher_mn04_probe train.seed=1"``, ``parse_teacher``). Empty: no
+        distillation (plain training).
       teacher_weights: weights of the teachers in the ensemble (empty: equal).
       temperature: T of the soft targets softmax(logits / T) and of the student.
       label_weight: lambda in  lambda * CE(labels) + (1 - lambda) * T^2 * KL(teachers || student).
@@ -588,6 +590,17 @@ def changed_settings(base: "ExperimentConfig", changed: "ExperimentConfig",
 
     before, after = base.to_dict(), changed.to_dict()
     return {key: value for key, value in (settings or {}).items() if get(before, key) != get(after, key)}
+
+
+def parse_teacher(entry: str) -> tuple[str, dict[str, Any]]:
+    """A ``distill.teachers`` entry: a config name (or YAML path), optionally followed by
+    settings of that teacher alone, ``"us8k_teacher_mn04_probe train.seed=1"`` ->
+    ``("us8k_teacher_mn04_probe", {"train.seed": 1})`` (so a second seed of a teacher needs
+    no copy of its config)."""
+    name, *settings = entry.split()
+    if not name:
+        raise ConfigError(f"distill.teachers: an empty entry {entry!r}")
+    return name, dict(parse_override(text) for text in settings)
 
 
 def teacher_run_name(name: str, settings: Mapping[str, Any] | None) -> str:

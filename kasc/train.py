@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kasc.config import (ConfigError, ExperimentConfig, changed_settings, load_config, resolve_path,
+from kasc.config import (ConfigError, ExperimentConfig, changed_settings, load_config, parse_teacher, resolve_path,
                          teacher_run_name)
 from kasc.atomic import DiskFullError, is_disk_full, read_json, write_json
 from kasc.distribute import STRATEGIES, StrategyError
@@ -244,28 +244,15 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     runs_dir = runs_dir or run.path.parent
     # teachers run under the student's distribution settings (the process's strategy)
     execution = {"strategy": cfg.train.strategy, "devices": cfg.train.devices}
-    teacher_set = cfg.distill.teacher_set or None
+    teacher_set = cfg.distill.teacher_set or {}
+    entries = [parse_teacher(entry) for entry in cfg.distill.teachers]  # (name, the entry's own settings)
+    settings = [{**teacher_set, **own} or None for _, own in entries]
     teacher_cfgs = [dataclasses.replace(c, train=dataclasses.replace(c.train, **execution))
-                    for c in (load_config(name, profile=profile, settings=teacher_set)
-                              for name in cfg.distill.teachers)]
+                    for c in (load_config(name, profile=profile, settings=more)
+                              for (name, _), more in zip(entries, settings))]
     # a teacher's folder is named by the settings that change it (none: the teacher's own run)
-    run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, teacher_set))
-                 for name, c in zip(cfg.distill.teachers, teacher_cfgs)]
-    for teacher in distill.teachers:
-        try:
-            config_path(teacher)
-        except ConfigError as err:
-            raise ConfigError(f"{source}: distill.teachers names an unknown teacher: {err}") from None
-    if distill.soft_targets == "online" and distill.teachers:
-        from kasc.config import load_config
-
-        for teacher in distill.teachers:  # online teachers run on the student's own log-mel batches
-            teacher_cfg = load_config(teacher, settings=distill.teacher_set or None)
-            if (teacher_cfg.features, teacher_cfg.data.sample_rate) != (features, data.sample_rate):
-                check.fail("distill.soft_targets", distill.soft_targets,
-                           f"'cached' for teacher {teacher_cfg.name}: 'online' needs teachers on the student's front "
-                           f"end, and it has its own ({teacher_cfg.data.sample_rate} Hz, {teacher_cfg.features.n_mels} "
-                           f"mels)")
+    run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, more))
+                 for (name, _), more, c in zip(entries, settings, teacher_cfgs)]
     if valid_table is not None and not cfg.data.allow_overlap:
         from kasc.data.datasets import load_split
         from kasc.data.table import require_disjoint

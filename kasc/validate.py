@@ -199,16 +199,19 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
         check.fail("distill.teacher_set", distill.teacher_set, "a mapping of dotted config keys to values")
     if distill.teacher_set and not distill.teachers:
         check.fail("distill.teacher_set", distill.teacher_set, "empty when distill.teachers is empty")
+    from kasc.config import parse_teacher
+
     for teacher in distill.teachers:
         try:
-            config_path(teacher)
+            config_path(parse_teacher(teacher)[0])
         except ConfigError as err:
             raise ConfigError(f"{source}: distill.teachers names an unknown teacher: {err}") from None
     if distill.soft_targets == "online" and distill.teachers:
         from kasc.config import load_config
 
         for teacher in distill.teachers:  # online teachers run on the student's own log-mel batches
-            teacher_cfg = load_config(teacher, settings=distill.teacher_set or None)
+            name, own = parse_teacher(teacher)
+            teacher_cfg = load_config(name, settings={**(distill.teacher_set or {}), **own} or None)
             if (teacher_cfg.features, teacher_cfg.data.sample_rate) != (features, data.sample_rate):
                 check.fail("distill.soft_targets", distill.soft_targets,
                            f"'cached' for teacher {teacher_cfg.name}: 'online' needs teachers on the student's front "

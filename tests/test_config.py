@@ -182,3 +182,17 @@ def test_one_seed_drives_augmentation_unless_set_apart(tmp_path):
     path.write_text("extends: plain_student\naugment: {seed: 0}\ntrain: {seed: 5}\n")
     cfg = load_config(path)
     assert (cfg.train.seed, cfg.augment.seed) == (5, 0)
+
+
+def test_a_teacher_entry_may_carry_its_own_settings():
+    from kasc.config import parse_teacher
+
+    assert parse_teacher("us8k_teacher_mn04_probe train.seed=1 train.batch_size=16") == (
+        "us8k_teacher_mn04_probe", {"train.seed": 1, "train.batch_size": 16})
+    assert parse_teacher("teacher_cnn") == ("teacher_cnn", {})
+    cfg = load_config("us8k_kd_mixed_student")
+    assert cfg.distill.teachers[1] == "us8k_teacher_mn04_probe train.seed=1"
+    with pytest.raises(ConfigError, match="unknown teacher"):
+        load_config("us8k_kd_mixed_student", ["distill.teachers=['us8k_teacher_nope train.seed=1']"])
+    with pytest.raises(ConfigError, match="must look like section.key=value"):
+        load_config("us8k_kd_mixed_student", ["distill.teachers=['us8k_teacher_cnn seed']"])

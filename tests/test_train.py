@@ -85,11 +85,14 @@ def test_distillation_from_a_teacher_run_with_cached_targets(tiny_tau, tmp_path)
 @pytest.mark.slow
 def test_teacher_set_trains_the_teachers_alike_and_a_leaking_teacher_is_refused(tiny_tau, tmp_path, capsys):
     teacher = _config(tmp_path, "teacher", tiny_tau, "train: {epochs: 1, batch_size: 4, export: false}\n", base="default")
-    student = _config(tmp_path, "kd", tiny_tau, f"distill: {{teachers: ['{teacher}'], teacher_set: {{train.seed: 3}}}}\n")
+    student = _config(tmp_path, "kd", tiny_tau, f"distill: {{teachers: ['{teacher}', '{teacher} train.batch_size=2'], "
+                      f"teacher_set: {{train.seed: 3}}}}\n")
     run = tmp_path / "runs" / "kd"
     assert train_main([str(student), "--run-dir", str(run), "--verbose", "0"]) == 0
     trained = RunDir(tmp_path / "runs" / "teacher--seed3")  # named by the setting that changed it
     assert load_config(trained.config_file).train.seed == 3 and not (tmp_path / "runs" / "teacher").exists()
+    own = load_config(tmp_path / "runs" / "teacher--batch_size2--seed3" / "config.yaml")  # the entry's own setting too
+    assert (own.train.seed, own.train.batch_size) == (3, 2)
     agreement = json.loads((run / "metrics.json").read_text())["teacher_agreement"]
     assert 0.0 <= agreement <= 1.0 and (run / "teachers_valid.csv").is_file()
     # settings that leave the teacher as it is keep its own folder name
