@@ -15,18 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SEEDS=${SEEDS:-"0 1 2"}
 
-# NAME TRAIN VALID SEED [--set ...]: one run of NAME trained on fold TRAIN, validated on VALID
+# NAME TRAIN VALID SEED [ARGS...]: one run of NAME trained on fold TRAIN, validated on VALID
 one_run() {
-  local name=$1 train=$2 valid=$3 seed=$4
-  shift 4
-  python -m kasc.train "$name" --verbose 2 \
-    --set data.train_split="$train" --set data.valid_split="$valid" \
-    --set train.seed="$seed" --set augment.seed="$seed" --set augment.views_seed=0 \
-    --set "distill.teacher_set={data.train_split: '$train', data.valid_split: '$valid'}" \
-    --run-dir "saved_models/$name--fold${train}to${valid}--seed$seed" "$@"
-}
-# the plain twin gets no teachers, so no teacher_set either
-one_plain() {
   local name=$1 train=$2 valid=$3 seed=$4
   shift 4
   python -m kasc.train "$name" --verbose 2 \
@@ -38,7 +28,9 @@ one_plain() {
 for seed in $SEEDS; do
   for direction in "1 2" "2 1"; do
     set -- $direction
-    one_run us8k_consistent_kd_student "$1" "$2" "$seed"
-    one_plain us8k_consistent_plain_student "$1" "$2" "$seed"
+    # the teachers train on the student's training fold (the plain twin has none)
+    one_run us8k_consistent_kd_student "$1" "$2" "$seed" \
+      --set "distill.teacher_set={data.train_split: '$1', data.valid_split: '$2'}"
+    one_run us8k_consistent_plain_student "$1" "$2" "$seed"
   done
 done
