@@ -235,3 +235,12 @@ def test_fused_batch_norm_matches_keras_batch_norm(training):
         assert not np.allclose(fused.moving_mean.numpy(), 0.5)  # the statistics moved
     clone = FusedBatchNormalization.from_config(fused.get_config())
     assert clone.momentum == 0.9 and clone.epsilon == fused.epsilon
+
+
+@pytest.mark.parametrize("width, first_stride", [(32, 2), (24, 2), (32, 1)])
+def test_the_docs_table_is_the_table_in_code(width, first_stride):
+    """docs/serfr_cnn.md quotes `python -m kasc.serfr_table`; a change to the network must show there."""
+    from kasc.serfr_table import markdown
+    from tests.conftest import REPO
+
+    assert markdown(width, first_stride) in (REPO / "docs" / "serfr_cnn.md").read_text()
