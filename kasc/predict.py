@@ -11,6 +11,7 @@ probabilities are the mean over the windows. Prints label and confidence per fil
 rewritten, with its header and the rows that succeeded (only the header if none did), so
 an old file is never mistaken for this run's. Silent or near-silent files (RMS below
 ``QUIET_DBFS``) are predicted, with a warning on stderr: their scene is a guess.
+``--timeline CSV`` adds one row per window, the scene over time (``kasc.timeline``).
 """
 
 from __future__ import annotations
@@ -120,9 +121,11 @@ class Predictor:
         return self.probabilities(self.decode_windows(path)).mean(axis=0)
 
     def predict_files(self, paths: Sequence[Path], files_per_batch: int = FILES_PER_BATCH,
-                      workers: int = DECODE_WORKERS) -> Iterator[tuple[Path, np.ndarray | Exception, float]]:
+                      workers: int = DECODE_WORKERS, per_window: bool = False
+                      ) -> Iterator[tuple[Path, np.ndarray | Exception, float]]:
         """(path, mean probabilities (C,), RMS level in dBFS) for every file in order, or
-        (path, the error, nan) for a file that cannot be read.
+        (path, the error, nan) for a file that cannot be read; with ``per_window`` the
+        probabilities of each window (n_windows, C) instead of their mean.
 
         Files are decoded by ``workers`` threads (soundfile and soxr release the GIL),
         ``files_per_batch`` at a time, the next group decoding while the model runs on
@@ -150,7 +153,8 @@ class Predictor:
                         yield path, item, float("nan")
                         continue
                     windows, level = item
-                    yield path, probs[offset:offset + len(windows)].mean(axis=0), level
+                    own = probs[offset:offset + len(windows)]
+                    yield path, own if per_window else own.mean(axis=0), level
                     offset += len(windows)
 
 
@@ -173,16 +177,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("audio", type=Path, nargs="+", help="audio files or folders")
     parser.add_argument("--output", type=Path, default=None, help="write the DCASE output CSV here")
     parser.add_argument("--config", default=None, help="config (front end) if the model has no run folder")
+    parser.add_argument("--timeline", type=Path, default=None, metavar="CSV",
+                        help="also write one row per window (file, start_s, end_s, label, probabilities): the scene "
+                             "over time of long recordings (kasc.timeline)")
+    parser.add_argument("--smooth", type=int, default=1, metavar="N",
+                        help="timeline: median of each class's probability over N centred windows (default 1: none)")
+    parser.add_argument("--timeline-plot", type=Path, default=None, metavar="PNG",
+                        help="timeline: draw one strip per file, each window coloured by its label")
     args = parser.parse_args(argv)
+    if args.smooth < 1:
+        parser.error(f"--smooth must be at least 1 window, got {args.smooth}")
+    if args.timeline_plot and not args.timeline:
+        parser.error("--timeline-plot needs --timeline CSV")
 
     from kasc.config import ConfigError
     from kasc.output_csv import write_predictions
 
     from kasc.interrupts import Interrupted, interruptible
 
-    if args.output and (problem := unusable_output(args.output)):
-        print(f"error: --output {args.output}: {problem}", file=sys.stderr)
-        return 2
+    for option, path in (("--output", args.output), ("--timeline", args.timeline), ("--timeline-plot", args.timeline_plot)):
+        if path and (problem := unusable_output(path)):
+            print(f"error: {option} {path}: {problem}", file=sys.stderr)
+            return 2
     try:
         predictor = Predictor(args.model, args.config)
     except (FileNotFoundError, ConfigError, ValueError) as err:
@@ -193,9 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no audio files in {', '.join(map(str, args.audio))}", file=sys.stderr)
         return 2
     names, rows, failed = [], [], []
+    windows = [] if args.timeline else None
     try:
         with interruptible():
-            predict_all(predictor, files, names, rows, failed)
+            predict_all(predictor, files, names, rows, failed, windows)
     except Interrupted as err:
         kept = f"; {args.output} was not written (an earlier file there is left as it was)" if args.output else ""
         print(f"interrupted by {err.name} after {len(names) + len(failed)} of {len(files)} files{kept}",
@@ -206,6 +223,17 @@ def main(argv: list[str] | None = None) -> int:
         write_predictions(args.output, names, np.stack(rows) if rows else np.zeros((0, n_classes)),
                           predictor.class_names)
         print(f"written: {args.output} ({len(rows)} of {len(files)} files)")
+    if args.timeline:
+        from kasc.atomic import atomic_path
+        from kasc.timeline import plot_timeline, timeline_table
+
+        table = timeline_table(names, windows, predictor.cfg.data.clip_seconds, predictor.class_names, args.smooth)
+        with atomic_path(args.timeline) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6f")
+        print(f"written: {args.timeline} ({len(table)} windows of {predictor.cfg.data.clip_seconds:g} s"
+              + (f", median over {args.smooth} windows" if args.smooth > 1 else "") + ")")
+        if args.timeline_plot:
+            print(f"written: {plot_timeline(table, predictor.class_names, args.timeline_plot)}")
     if failed:
         print(f"{len(failed)} of {len(files)} file(s) could not be read", file=sys.stderr)
         return 1
@@ -226,14 +254,19 @@ def unusable_output(path: Path) -> str:
     return ""
 
 
-def predict_all(predictor: Predictor, files: list[Path], names: list, rows: list, failed: list) -> None:
+def predict_all(predictor: Predictor, files: list[Path], names: list, rows: list, failed: list,
+                windows: list | None = None) -> None:
     """Predict ``files`` in order, printing one line each; fill ``names`` and ``rows``
-    (mean probabilities) of the files read and ``failed`` with those that were not."""
-    for path, probabilities, level in predictor.predict_files(files):
-        if isinstance(probabilities, Exception):
+    (mean probabilities) of the files read, ``windows`` (if given) with each one's window
+    probabilities (n_windows, C), and ``failed`` with the files that were not read."""
+    for path, per_window, level in predictor.predict_files(files, per_window=True):
+        if isinstance(per_window, Exception):
             failed.append(path)
-            print(f"error: {path}: {probabilities}", file=sys.stderr)
+            print(f"error: {path}: {per_window}", file=sys.stderr)
             continue
+        probabilities = per_window.mean(axis=0)
+        if windows is not None:
+            windows.append(per_window)
         best = int(np.argmax(probabilities))
         print(f"{path}\t{predictor.class_names[best]}\t{probabilities[best]:.3f}")
         note = quiet_note(level)

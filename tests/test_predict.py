@@ -143,8 +143,8 @@ def test_interrupted_prediction_leaves_the_old_output_untouched_and_says_so(run,
     out_csv.write_text("filename\tscene_label\nold_run.wav\tbus\n")
     real = predict_module.predict_all
 
-    def stopped(predictor, files, names, rows, failed):  # Ctrl-C after the first file
-        real(predictor, files[:1], names, rows, failed)
+    def stopped(predictor, files, names, rows, failed, windows=None):  # Ctrl-C after the first file
+        real(predictor, files[:1], names, rows, failed, windows)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(predict_module, "predict_all", stopped)
@@ -168,3 +168,45 @@ def test_damaged_model_files_are_reported_as_damaged(run, tmp_path, capsys):
         assert predict_main([str(model), str(audio)]) == 2
         err = capsys.readouterr().err
         assert "not a readable" in err and "cut short or damaged" in err and "not found" not in err.lower()
+
+
+def test_smoothing_is_a_centred_median_that_ignores_one_odd_window():
+    from kasc.timeline import smooth
+
+    probs = np.array([[0.9, 0.1]] * 3 + [[0.1, 0.9]] + [[0.9, 0.1]] * 3 + [[0.2, 0.8]] * 4)
+    smoothed = smooth(probs, 3)
+    assert smoothed.argmax(axis=1).tolist() == [0] * 7 + [1] * 4  # the lone window is gone, the change stays
+    np.testing.assert_allclose(smoothed.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(smooth(probs, 1), probs)
+
+
+@pytest.mark.slow
+def test_timeline_of_two_scenes_back_to_back_changes_label_at_the_join(run, tmp_path, monkeypatch, capsys):
+    """A quiet scene for 5.5 s, then a loud one for 6.5 s; the model (made deterministic
+    here: loud windows are 'park') must change label within one window of the join."""
+    import kasc.predict as predict_module
+
+    def by_loudness(self, windows):
+        rms = np.sqrt(np.mean(np.square(windows), axis=1))
+        park = 1.0 / (1.0 + np.exp(-(rms - 0.1) * 60.0))
+        return np.stack([1.0 - park, park], axis=1)  # classes: bus, park
+
+    monkeypatch.setattr(predict_module.Predictor, "probabilities", by_loudness)
+    rng = np.random.default_rng(0)
+    rate = 16000
+    audio = np.concatenate([rng.normal(0, 0.02, int(5.5 * rate)), rng.normal(0, 0.3, int(6.5 * rate))])
+    sf.write(tmp_path / "two_scenes.wav", np.clip(audio, -1, 1), rate)
+    csv, png = tmp_path / "timeline.csv", tmp_path / "timeline.png"
+    assert predict_main([str(run.path), str(tmp_path / "two_scenes.wav"), "--timeline", str(csv),
+                         "--timeline-plot", str(png), "--smooth", "3"]) == 0
+    table = pd.read_csv(csv)
+    assert list(table.columns) == ["file", "start_s", "end_s", "label", "bus", "park"] and len(table) == 12
+    assert table["start_s"].tolist() == [float(i) for i in range(12)] and table["end_s"].iloc[-1] == 12.0
+    change = [i for i in range(1, 12) if table["label"][i] != table["label"][i - 1]]
+    assert len(change) == 1 and abs(table["start_s"][change[0]] - 5.5) <= 1.0  # one change, at the join
+    assert table["label"][0] == "bus" and table["label"].iloc[-1] == "park"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "median over 3 windows" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # --timeline-plot needs --timeline: argparse's usage error
+        predict_main([str(run.path), str(tmp_path), "--timeline-plot", str(png)])
+    assert "--timeline-plot needs --timeline CSV" in capsys.readouterr().err
