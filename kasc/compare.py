@@ -187,7 +187,10 @@ def _agreement(run: CvRun, reference: Path | None) -> float | None:
         return run.metrics["teacher_agreement"]
     if reference is None or not RunDir(run.path).predictions_file.is_file():
         return None
-    return top1_agreement(RunDir(run.path).predictions_file, reference)
+    try:
+        return top1_agreement(RunDir(run.path).predictions_file, reference)
+    except ValueError:  # the teachers were validated on other files
+        return None
 
 
 def cv_tables(paths: list[Path], paired_with: str = "") -> str:

@@ -74,7 +74,10 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
                        f"{cfg.name}: accuracy {keras_report['accuracy']:.3f} on {keras_report['clips']} clips")
     metrics = {**run.metrics(), **keras_report}
     if run.teacher_predictions_file.is_file():  # a distilled run: how often it names its teachers' class
-        metrics["teacher_agreement"] = top1_agreement(run.predictions_file, run.teacher_predictions_file)
+        try:
+            metrics["teacher_agreement"] = top1_agreement(run.predictions_file, run.teacher_predictions_file)
+        except ValueError:  # teachers validated on other files (10 s recordings for 1 s students): no agreement
+            metrics.pop("teacher_agreement", None)
     if "int8" in reports:
         metrics["int8"] = {k: v for k, v in reports["int8"].items() if k not in ("class_names",)}
         metrics["int8_accuracy_drop"] = keras_report["accuracy"] - reports["int8"]["accuracy"]
