@@ -246,10 +246,11 @@ def unusable_output(path: Path) -> str:
 
     if path.is_dir():
         return "is a directory; give a file name, e.g. predictions.csv"
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        return f"its folder {folder} does not exist"
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    folder = (path.parent if str(path.parent) else Path(".")).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())  # missing folders are created
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         return "cannot be written (permissions)"
     return ""
 

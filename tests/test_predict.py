@@ -131,8 +131,12 @@ def test_an_unusable_output_is_refused_before_any_work(tmp_path, capsys):
     # no model exists either: the output is checked first
     assert predict_main([str(tmp_path / "no_model"), str(tmp_path), "--output", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
-    assert predict_main([str(tmp_path / "no_model"), str(tmp_path), "--output", str(tmp_path / "nope" / "p.csv")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("x")
+    assert predict_main([str(tmp_path / "no_model"), str(tmp_path), "--output", str(tmp_path / "a_file" / "p.csv")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    # a folder that does not exist yet is fine (it is created): the model's absence is the error
+    assert predict_main([str(tmp_path / "no_model"), str(tmp_path), "--output", str(tmp_path / "new" / "p.csv")]) == 2
+    assert "no model" in capsys.readouterr().err
 
 
 @pytest.mark.slow
