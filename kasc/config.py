@@ -540,7 +540,7 @@ def _is_run_config(path: Path) -> bool:
                                                        ".kasc.lock"))
 
 
-def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
+def _read_tree(path: Path, seen: tuple[Path, ...] = (), run_config: bool = False) -> tuple[dict, dict]:
     """Read a YAML file following ``extends``; return (tree, profiles). Relative paths of a
     file outside kasc's ``configs/`` are anchored at the file's folder (:data:`PATH_SETTINGS`)."""
     if path in seen:
@@ -552,7 +552,7 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
     raw = dict(raw)
-    if path.resolve().parent != CONFIG_DIR.resolve() and not _is_run_config(path):
+    if path.resolve().parent != CONFIG_DIR.resolve() and not (run_config or _is_run_config(path)):
         raw = _anchor_paths(raw, path.resolve().parent)
     parent = raw.pop("extends", None)
     profiles = raw.pop("profiles", {}) or {}
@@ -628,11 +628,14 @@ def load_config(
     overrides: list[str] | tuple[str, ...] = (),
     profile: str | None = None,
     settings: Mapping[str, Any] | None = None,
+    run_config: bool = False,
 ) -> ExperimentConfig:
     """Load a named experiment (or YAML path), apply a profile, then ``settings`` (dotted
-    keys to values, e.g. a student's ``distill.teacher_set``), then ``--set`` overrides."""
+    keys to values, e.g. a student's ``distill.teacher_set``), then ``--set`` overrides.
+    ``run_config``: the file is a run folder's ``config.yaml`` (relative paths from the
+    clone, as kasc's configs gave them; recognised by itself once the run has trained)."""
     path = config_path(name_or_path)
-    tree, profiles = _read_tree(path)
+    tree, profiles = _read_tree(path, run_config=run_config)  # a run's config.yaml: paths from the clone
     if profile:
         if profile not in profiles:
             raise ConfigError(

@@ -278,4 +278,6 @@ def predict_all(predictor: Predictor, files: list[Path], names: list, rows: list
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from kasc.interrupts import exit_process
+
+    exit_process(main())

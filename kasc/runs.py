@@ -189,7 +189,7 @@ class RunDir:
         from kasc.config import ConfigError, load_config
 
         try:
-            return _plain(load_config(self.config_file).to_dict())
+            return _plain(load_config(self.config_file, run_config=True).to_dict())
         except ConfigError:  # a field kasc no longer knows: compare the raw files
             return yaml.safe_load(self.config_file.read_text()) or {}
 

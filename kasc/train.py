@@ -636,4 +636,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from kasc.interrupts import exit_process
+
+    exit_process(main())
