@@ -104,16 +104,19 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
     """
     mode = cfg.distill.teacher_input  # a known mode: checked when the config was loaded (kasc.validate)
     features, sample_rate = teacher_front_end(teacher_path, cfg)
-    key_source = {
-        "teacher": file_digest(teacher_path),
-        "clips": [list(p) for p in (data.table["paths"] if rows is None else data.table["paths"].iloc[rows])],
-        "features": dataclasses.asdict(features),
-        "sample_rate": sample_rate,
-        "clip_seconds": cfg.data.clip_seconds,
-        "teacher_input": mode,
-    }
+    key_source = _key_source(cfg, data, teacher_path, features, sample_rate, rows, teacher_input=mode)
     return _cached(cfg, teacher_path, key_source,
                    lambda path: _teacher_logits(cfg, data, teacher_path, features, sample_rate, progress, rows))
+
+
+def _key_source(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, features: FeatureConfig,
+                sample_rate: int, rows: np.ndarray | None = None, **more) -> dict:
+    """What a cache entry's logits depend on: the teacher's weights file, the clips (those at
+    ``rows``), the teacher's front end and rate, the clip length, and ``more``."""
+    paths = data.table["paths"] if rows is None else data.table["paths"].iloc[rows]
+    return {"teacher": file_digest(teacher_path), "clips": [list(p) for p in paths],
+            "features": dataclasses.asdict(features), "sample_rate": sample_rate,
+            "clip_seconds": cfg.data.clip_seconds, **more}
 
 
 def _cache_entry(cfg: ExperimentConfig, teacher_path: Path, key_source: dict) -> Path:
@@ -160,15 +163,8 @@ def cached_view_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Pat
     :func:`cached_teacher_logits` (the key adds the plan's digest); an interrupted
     computation resumes from the views it finished (``<entry>.partial.npy``)."""
     features, sample_rate = teacher_front_end(teacher_path, cfg)
-    key_source = {
-        "teacher": file_digest(teacher_path),
-        "clips": [list(p) for p in data.table["paths"]],
-        "features": dataclasses.asdict(features),
-        "sample_rate": sample_rate,
-        "clip_seconds": cfg.data.clip_seconds,
-        "views": plan.digest(),
-        "responses": [str(p) for p in responses_files or []],
-    }
+    key_source = _key_source(cfg, data, teacher_path, features, sample_rate, views=plan.digest(),
+                             responses=[str(p) for p in responses_files or []])
     return _cached(cfg, teacher_path, key_source,
                    lambda path: _view_logits(cfg, data, teacher_path, plan, features, sample_rate, responses_files,
                                              path.with_suffix(".partial.npy"), progress))
