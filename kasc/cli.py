@@ -60,13 +60,5 @@ def main(argv: list[str] | None = None) -> int:
     return int((module.main(argv[1:]) if takes_argv else module.main()) or 0)
 
 
-def run() -> None:
-    """The console script: ``main``, then exit (without Python's shutdown after an interrupt,
-    ``kasc.interrupts.exit_process``)."""
-    from kasc.interrupts import exit_process
-
-    exit_process(main())
-
-
 if __name__ == "__main__":
-    run()
+    sys.exit(main())

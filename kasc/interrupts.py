@@ -46,18 +46,3 @@ def interruptible():
     finally:
         signal.signal(signal.SIGTERM, previous)
 
-
-def exit_process(code: int) -> None:
-    """End the process with ``code`` (``sys.exit``), but after an interrupt without
-    Python's shutdown: TensorFlow's input-pipeline threads may still be calling into
-    Python, and waiting for them at shutdown can hang (seen once under heavy load after
-    Ctrl-C). Every file was written atomically and the OS releases the locks, so nothing
-    is lost by skipping it."""
-    import os
-    import sys
-
-    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)

@@ -278,6 +278,4 @@ def predict_all(predictor: Predictor, files: list[Path], names: list, rows: list
 
 
 if __name__ == "__main__":
-    from kasc.interrupts import exit_process
-
-    exit_process(main())
+    sys.exit(main())

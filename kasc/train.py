@@ -636,6 +636,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from kasc.interrupts import exit_process
-
-    exit_process(main())
+    sys.exit(main())

@@ -207,15 +207,20 @@ def test_ctrl_c_or_sigterm_is_one_line_saying_what_was_kept(tiny_tau, tmp_path, 
     config = _config(tmp_path, "stopped", tiny_tau, "train: {epochs: 4000, batch_size: 4, warmup_epochs: 2, "
                      "decay_end_epoch: 4000, export: false}\n")  # far more than it gets to run
     run = tmp_path / "runs" / "stopped"
+    # as from a terminal: SIGINT at its default (pytest-xdist's workers start children with it
+    # ignored, and Python then installs no KeyboardInterrupt handler: Ctrl-C would do nothing)
     proc = subprocess.Popen(_train_command(config, run), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     state = run / "checkpoint" / "state.json"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None and not state.is_file():
         time.sleep(0.2)
     assert proc.poll() is None and state.is_file(), "no checkpoint within 10 minutes, or the run ended first"
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # never left training 4000 epochs behind a failed test
     assert proc.returncode == 128 + sig, err[-2000:]
     kept = json.loads(state.read_text())["epoch"]
     lines = [line for line in err.splitlines() if line.startswith("interrupted")]
