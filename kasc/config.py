@@ -655,7 +655,7 @@ def load_config(
     cfg = from_dict(ExperimentConfig, tree, source=source)
     from kasc.validate import check_values
 
-    check_values(cfg, source)
+    check_values(cfg, source, teachers_must_exist=not (run_config or _is_run_config(path)))
     return cfg
 
 

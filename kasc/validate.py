@@ -80,9 +80,11 @@ def check_finite(section, check: _Checker, prefix: str = "") -> None:
                 check.fail(key, value, "a finite number")
 
 
-def check_values(cfg: ExperimentConfig, source: str) -> None:
+def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool = True) -> None:
     """Enum values, ranges and cross-field rules of a resolved config (no file access
-    beyond the config folder, where teacher names must exist)."""
+    beyond the config folder, where teacher names must exist unless ``teachers_must_exist``
+    is False: a finished run's ``config.yaml`` is a record, read to predict, evaluate or
+    export, and a teacher config renamed since must not make it unreadable)."""
     check = _Checker(source)
     data, features, train, distill = cfg.data, cfg.features, cfg.train, cfg.distill
     check_finite(cfg, check)
@@ -201,12 +203,12 @@ def check_values(cfg: ExperimentConfig, source: str) -> None:
         check.fail("distill.teacher_set", distill.teacher_set, "empty when distill.teachers is empty")
     from kasc.config import parse_teacher
 
-    for teacher in distill.teachers:
+    for teacher in distill.teachers if teachers_must_exist else ():
         try:
             config_path(parse_teacher(teacher)[0])
         except ConfigError as err:
             raise ConfigError(f"{source}: distill.teachers names an unknown teacher: {err}") from None
-    if distill.soft_targets == "online" and distill.teachers:
+    if distill.soft_targets == "online" and distill.teachers and teachers_must_exist:
         from kasc.config import load_config
 
         for teacher in distill.teachers:  # online teachers run on the student's own log-mel batches

@@ -196,3 +196,19 @@ def test_a_teacher_entry_may_carry_its_own_settings():
         load_config("us8k_kd_mixed_student", ["distill.teachers=['us8k_teacher_nope train.seed=1']"])
     with pytest.raises(ConfigError, match="must look like section.key=value"):
         load_config("us8k_kd_mixed_student", ["distill.teachers=['us8k_teacher_cnn seed']"])
+
+
+def test_a_finished_runs_config_loads_after_its_teacher_config_is_gone(tmp_path):
+    """A run's config.yaml is a record: predict, evaluate and export read it even when a
+    teacher config it names was renamed or deleted since (only training needs teachers)."""
+    import yaml
+
+    tree = load_config("us8k_kd_mixed_student").to_dict()
+    tree["distill"]["teachers"] = ["us8k_teacher_deleted_since", "us8k_teacher_cnn"]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(tree))
+    with pytest.raises(ConfigError, match="unknown teacher"):  # not yet a run folder: a config to train
+        load_config(run / "config.yaml")
+    (run / "metrics.json").write_text("{}")
+    assert load_config(run / "config.yaml").distill.teachers[0] == "us8k_teacher_deleted_since"
