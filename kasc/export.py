@@ -8,7 +8,14 @@ representative data (log-mel of randomly drawn training clips, through kasc's fr
 and whose validation split supplies the check batch. Writes ``<stem>_float32.tflite``,
 ``<stem>_int8.tflite``, ``<stem>_complexity.json`` (the audit of each file) and
 ``<stem>_export.json`` (largest probability difference and top-1 agreement of each file
-against Keras on the check batch) and prints the same.
+against Keras on the check batch) and prints the same. It also writes the waveform-in
+model ``<stem>_waveform_int8.tflite`` (the front end inside, then the int8 network:
+:mod:`kasc.waveform_model`), checked on up to 2,000 validation clips.
+
+``--waveform-only`` writes just the waveform-in model around the existing
+``<stem>_int8.tflite`` (left as it is), for runs exported before it existed: its check
+goes into ``<stem>_export.json`` and the front end's cost into the run's
+``complexity.json`` (``<stem>_complexity.json`` outside a run folder).
 
 The int8 model is full-integer: every op runs on int8 tensors (int32 biases); its input
 and output stay float32 with a QUANTIZE / DEQUANTIZE op at each end, so it takes the same
@@ -125,10 +132,17 @@ def require_finite_model(model) -> None:
 
 
 def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, check: np.ndarray,
-                 write_audits: bool = True) -> dict:
+                 write_audits: bool = True, waveform: tuple | None = None) -> dict:
     """Write float32 and int8 TFLite files, the Keras comparison (``<stem>_export.json``)
     and, unless ``write_audits`` is False (the caller writes its own), the audits
-    (``<stem>_complexity.json``)."""
+    (``<stem>_complexity.json``).
+
+    Args:
+      waveform: (FeatureConfig, sample_rate, check waveforms (n, clip_samples)) given,
+        also the waveform-in model ``<stem>_waveform_int8.tflite`` (front end + the int8
+        network, :mod:`kasc.waveform_model`), its check under ``waveform_int8`` in the
+        export record and its front end's cost under ``front_end`` in the audits.
+    """
     from kasc.atomic import atomic_path, write_json
     from kasc.complexity import audit_tflite
 
@@ -145,6 +159,13 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
             tmp.write_bytes(to_tflite(model, input_shape, data))
         report[kind] = {"file": str(path), **compare(keras_probs, run_tflite(path, check))}
         audits[kind] = audit_tflite(path).to_dict()
+    if waveform is not None:
+        from kasc.waveform_model import export_waveform_model
+
+        features, sample_rate, waveforms = waveform
+        report["waveform_int8"] = export_waveform_model(
+            out_dir / f"{stem}_int8.tflite", out_dir / f"{stem}_waveform_int8.tflite", features, sample_rate, waveforms)
+        audits["front_end"] = report["waveform_int8"]["front_end"]
     if write_audits:
         write_json(out_dir / f"{stem}_complexity.json", audits)
     write_json(out_dir / f"{stem}_export.json", report)
@@ -161,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: beside the model)")
     parser.add_argument("--representative-clips", type=int, default=200)
     parser.add_argument("--check-clips", type=int, default=100)
+    parser.add_argument("--waveform-only", action="store_true",
+                        help="only wrap the existing <stem>_int8.tflite with the front end (model_waveform_int8.tflite)")
     args = parser.parse_args(argv)
 
     from kasc.models import load_model
@@ -181,13 +204,27 @@ def main(argv: list[str] | None = None) -> int:
     from kasc.data.pipeline import prepare_splits
     from kasc.features import LogMel
 
+    from kasc.waveform_model import WaveformExportError, check_waveforms
+
+    out_dir = args.out or model_path.parent
+    if args.waveform_only:
+        splits = prepare_splits(cfg, ("valid",))
+        try:
+            return waveform_only(cfg, model_path, out_dir, run, check_waveforms(splits["valid"], cfg.train.seed + 1))
+        except (WaveformExportError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     model = load_model(model_path)
     splits = prepare_splits(cfg)
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     representative = sample_logmel(splits["train"], logmel, args.representative_clips, seed=cfg.train.seed)
     check = sample_logmel(splits["valid"], logmel, args.check_clips, seed=cfg.train.seed + 1)
-    out_dir = args.out or model_path.parent
-    result = export_model(model, out_dir, model_path.stem, representative, check)
+    waveform = (cfg.features, cfg.data.sample_rate, check_waveforms(splits["valid"], seed=cfg.train.seed + 1))
+    try:
+        result = export_model(model, out_dir, model_path.stem, representative, check, waveform=waveform)
+    except WaveformExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     from kasc.complexity import per_second_complexity
 
     for kind in ("float32", "int8"):
@@ -197,7 +234,42 @@ def main(argv: list[str] | None = None) -> int:
               f"top-1 agreement {r['top1_agreement']:.1%} on {r['clips']} clips; "
               f"{a['params']:,} params, {a['param_bytes']:,} bytes; per 1 s of audio ({limits['macs_basis']}) "
               f"{limits['macs_per_second']:,} MACs: DCASE 2023 limits {'PASS' if limits['within_limits'] else 'FAIL'}")
+    print(waveform_line(result["report"]["waveform_int8"]))
     print(f"audits: {out_dir / (model_path.stem + '_complexity.json')}")
+    return 0
+
+
+def waveform_line(record: dict) -> str:
+    """One line on the waveform-in model's check and its front end's cost."""
+    front = record["front_end"]
+    return (f"waveform: {record['file']}  ({record['file_bytes']:,} bytes; front end {front['macs_per_second']:,} "
+            f"MACs per 1 s, {front['param_bytes']:,} bytes) top-1 agreement with the int8 network on kasc's front "
+            f"end {record['top1_agreement']:.1%} on {record['clips']} clips ({record['top1_agreement_decided']:.1%} on the "
+            f"{record['decided_clips']} decided ones), max |p diff| "
+            f"{record['max_abs_prob_diff']:.4f}; silence, noise and tone give finite outputs")
+
+
+def waveform_only(cfg, model_path: Path, out_dir: Path, run, waveforms: np.ndarray) -> int:
+    """``--waveform-only``: wrap the existing int8 file, record its check and cost."""
+    import json
+
+    from kasc.atomic import write_json
+    from kasc.waveform_model import export_waveform_model
+
+    network = model_path.parent / f"{model_path.stem}_int8.tflite"
+    if not network.is_file():
+        raise FileNotFoundError(f"{network} not found: export the run first (without --waveform-only)")
+    record = export_waveform_model(network, out_dir / f"{model_path.stem}_waveform_int8.tflite", cfg.features,
+                                   cfg.data.sample_rate, waveforms)
+    export_file = out_dir / f"{model_path.stem}_export.json"
+    previous = json.loads(export_file.read_text()) if export_file.is_file() else {}
+    write_json(export_file, {**previous, "waveform_int8": record})
+    in_run = out_dir.resolve() == run.path.resolve() and run.complexity_file.is_file()
+    audits_file = run.complexity_file if in_run else out_dir / f"{model_path.stem}_complexity.json"
+    audits = json.loads(audits_file.read_text()) if audits_file.is_file() else {}
+    write_json(audits_file, {**audits, "front_end": record["front_end"]})
+    print(waveform_line(record))
+    print(f"front end cost: {audits_file}; check: {export_file}")
     return 0
 
 

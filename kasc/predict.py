@@ -1,7 +1,9 @@
 """Predict the scene of audio files: ``python -m kasc.predict MODEL AUDIO... [--output out.csv]``.
 
 MODEL is a run folder, or a ``.keras`` / ``.tflite`` file inside one (the run's
-``config.yaml`` gives the front end and ``metrics.json`` the class names). AUDIO are files
+``config.yaml`` gives the front end and ``metrics.json`` the class names). A waveform-in
+``model_waveform_int8.tflite`` takes the windows' samples themselves (its front end is
+inside); every other model takes kasc's log-mel of them. AUDIO are files
 or folders (searched recursively for .wav, .flac, .ogg, .aiff, .mp3), any sample rate and
 channel count: each is decoded, mixed to mono and resampled as in training, cut into
 consecutive windows of the run's clip length (a shorter file is zero padded), and its
@@ -74,10 +76,16 @@ class Predictor:
             raise FileNotFoundError(f"{run.metrics_file} lists no class_names; predict needs a finished run folder")
         self.logmel = LogMel(self.cfg.features, self.cfg.data.sample_rate)
         self.clip_samples = self.cfg.data.clip_samples
+        self.waveform_in = False
         if self.model_file.suffix == ".tflite":
             from kasc.litert_runner import TFLiteModel
 
             self._predict = TFLiteModel(self.model_file)
+            shape = tuple(int(d) for d in self._predict.input["shape"])
+            self.waveform_in = len(shape) == 2
+            if self.waveform_in and shape[1] != self.clip_samples:
+                raise ValueError(f"{self.model_file}: takes {shape[1]} samples, but its run's config.yaml has clips of "
+                                 f"{self.clip_samples} samples (data.clip_seconds x data.sample_rate)")
         else:
             import tensorflow as tf
 
@@ -112,7 +120,10 @@ class Predictor:
 
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities (n, C) of windows (n, clip_samples), in batches of WINDOW_BATCH."""
-        out = [self._predict(self.logmel(windows[start:start + WINDOW_BATCH]).numpy())
+        def model_input(batch):
+            return batch.astype(np.float32) if self.waveform_in else self.logmel(batch).numpy()
+
+        out = [self._predict(model_input(windows[start:start + WINDOW_BATCH]))
                for start in range(0, len(windows), WINDOW_BATCH)]
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
 
@@ -263,7 +274,8 @@ def predict_all(predictor: Predictor, files: list[Path], names: list, rows: list
     for path, per_window, level in predictor.predict_files(files, per_window=True):
         if isinstance(per_window, Exception):
             failed.append(path)
-            print(f"error: {path}: {per_window}", file=sys.stderr)
+            message = str(per_window)  # AudioReadError names the file itself
+            print(f"error: {message if str(path) in message else f'{path}: {message}'}", file=sys.stderr)
             continue
         probabilities = per_window.mean(axis=0)
         if windows is not None:

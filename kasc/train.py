@@ -87,17 +87,21 @@ def init_from(model, source: str) -> str:
 
 
 def export_and_audit(cfg: ExperimentConfig, run: RunDir, model, splits, logmel) -> dict:
-    """float32/int8 TFLite + audit; the int8 audit is also written to ``complexity.json``."""
+    """float32/int8 TFLite + audit, and the waveform-in int8 model checked on the validation
+    clips; the int8 audit and the front end's cost are also written to ``complexity.json``."""
     from kasc.export import export_model, sample_logmel
+    from kasc.waveform_model import check_waveforms
 
     representative = sample_logmel(splits["train"], logmel, 200, seed=cfg.train.seed)
     check = sample_logmel(splits["valid"], logmel, 100, seed=cfg.train.seed + 1)
-    result = export_model(model, run.path, "model", representative, check, write_audits=False)
+    waveform = (cfg.features, cfg.data.sample_rate, check_waveforms(splits["valid"], seed=cfg.train.seed + 1))
+    result = export_model(model, run.path, "model", representative, check, write_audits=False, waveform=waveform)
     result["per_second"] = per_second_complexity(cfg, model, result["audits"]["int8"])
     # one verdict: the per-second one (each file's audit at its own input length has none)
     audits = {kind: {k: v for k, v in result["audits"][kind].items() if k != "within_limits"}
               for kind in ("int8", "float32")}
-    write_json(run.complexity_file, {"dcase2023_limits": result["per_second"], **audits})
+    write_json(run.complexity_file, {"dcase2023_limits": result["per_second"], **audits,
+                                     "front_end": result["audits"]["front_end"]})
     return result
 
 
@@ -531,12 +535,23 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
     summary = {"run": cfg.name, "epochs": cfg.train.epochs, "train_seconds": run.state().get("train_seconds", 0.0),
                "mixed_precision": resolve_mixed_precision(cfg.train.mixed_precision)}
     if cfg.train.export:
-        result = export_and_audit(cfg, run, student, data.splits, data.logmel)
+        from kasc.waveform_model import WaveformExportError
+
+        try:
+            result = export_and_audit(cfg, run, student, data.splits, data.logmel)
+        except WaveformExportError as err:
+            raise TrainingError(f"{cfg.name}: {err}; model.keras and model_int8.tflite are written, the waveform "
+                                f"model is not") from None
         limits, check = result["per_second"], result["report"]["int8"]
         verdict = "PASS" if limits["within_limits"] else "FAIL"
         say(f"int8 TFLite: {limits['param_bytes']:,} parameter bytes, {limits['macs_per_second']:,} MACs per 1 s "
             f"({limits['macs_basis']}): DCASE 2023 limits {verdict}; top-1 agreement with Keras "
             f"{check['top1_agreement']:.1%} on {check['clips']} clips")
+        wave = result["report"]["waveform_int8"]
+        say(f"waveform-in int8 TFLite ({wave['file_bytes']:,} bytes, front end inside: "
+            f"{wave['front_end']['macs_per_second']:,} MACs per 1 s, {wave['front_end']['param_bytes']:,} bytes): "
+            f"top-1 agreement with the int8 network on kasc's front end {wave['top1_agreement']:.1%} on "
+            f"{wave['clips']} validation clips, largest probability difference {wave['max_abs_prob_diff']:.4f}")
         summary["complexity"] = limits
     write_json(run.metrics_file, summary)
     say(f"{cfg.name}: evaluation on the validation split ({len(valid_data)} clips)")

@@ -107,6 +107,9 @@ def test_a_bfloat16_run_trains_exports_int8_and_passes_the_audit(tiny_tau, tmp_p
     assert keras.mixed_precision.global_policy().name == "float32"
     export = json.loads((run / "model_export.json").read_text())
     assert export["int8"]["mean_abs_prob_diff"] < 0.05  # int8 of the float32 network agrees with the bf16 model
+    # the waveform-in model, checked on the validation clips, and the front end's cost in the audit
+    assert (run / "model_waveform_int8.tflite").is_file() and export["waveform_int8"]["top1_agreement_decided"] >= 0.99
+    assert complexity["front_end"]["macs_per_second"] > 0 and "waveform-in int8 TFLite" in result.stdout + result.stderr
 
 
 def test_strategy_settings_are_checked():

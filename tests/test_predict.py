@@ -56,6 +56,29 @@ def test_windows_average_and_tflite_agrees_with_keras(run, tmp_path):
     np.testing.assert_allclose(lite_p, keras_p, atol=1e-4)
 
 
+@pytest.mark.slow
+def test_the_waveform_model_predicts_as_the_int8_model_on_kascs_front_end(run, tmp_path, capsys):
+    """``kasc.export`` writes model_waveform_int8.tflite; predict takes it as MODEL and gives the same CSV."""
+    import json
+
+    from kasc.export import main as export_main
+
+    assert export_main([str(run.path), "--set", "data.allow_overlap=true", "--representative-clips", "2",
+                        "--check-clips", "2"]) == 0
+    assert "waveform:" in capsys.readouterr().out
+    complexity = json.loads((run.path / "model_complexity.json").read_text())
+    assert complexity["front_end"]["macs_per_second"] > 0 and complexity["front_end"]["param_bytes"] > 0
+    folder = _audio_folder(tmp_path)
+    tables = {}
+    for name in ("model_int8.tflite", "model_waveform_int8.tflite"):
+        assert predict_main([str(run.path / name), str(folder), "--output", str(tmp_path / f"{name}.csv")]) == 1
+        tables[name] = pd.read_csv(tmp_path / f"{name}.csv", sep="\t")
+    assert Predictor(run.path / "model_waveform_int8.tflite").waveform_in
+    int8, waveform = tables["model_int8.tflite"], tables["model_waveform_int8.tflite"]
+    assert list(int8.columns) == list(waveform.columns) and list(int8.filename) == list(waveform.filename)
+    np.testing.assert_allclose(waveform[["bus", "park"]], int8[["bus", "park"]], atol=0.05)
+
+
 def predictor_model(run):
     import keras
 
