@@ -10,8 +10,8 @@ import os
 # machine without a GPU an E-level "failed call to cuInit" line that looks like a failure.
 # Level 3 keeps only fatal C++ messages; TensorFlow's errors still reach kasc as Python
 # exceptions, which kasc reports. Users can set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
-# (Two "oneDNN custom operations are on" lines are printed before TensorFlow reads this
-# setting and stay.)
+# (The notes TensorFlow prints while it is imported ignore this setting: kasc.startup
+# holds them back.)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with AVX-512-class
@@ -24,3 +24,7 @@ ONEDNN_DEFAULT = "1"
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", ONEDNN_DEFAULT)
 
 __version__ = "0.1.0"
+
+from kasc import startup  # noqa: E402 - after the environment defaults above
+
+startup.install()  # a quiet TensorFlow import; kasc's layers registered once Keras is imported

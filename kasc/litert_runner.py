@@ -19,6 +19,13 @@ def make_interpreter(model_content_or_path: bytes | str | Path, threads: int = 1
     built-in kernels instead."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    from kasc.startup import native_notes_held_back
+
+    with native_notes_held_back():
+        return _interpreter(Interpreter, OpResolverType, model_content_or_path, threads)
+
+
+def _interpreter(Interpreter, OpResolverType, model_content_or_path, threads: int):  # noqa: N803 - classes
     source = ({"model_content": bytes(model_content_or_path)} if isinstance(model_content_or_path, (bytes, bytearray))
               else {"model_path": str(model_content_or_path)})
     try:
