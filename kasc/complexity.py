@@ -270,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(audit))
         print(f"DCASE 2023 limits, per 1 s of audio ({limits['macs_basis']}): {limits['param_bytes']:,} parameter "
               f"bytes, {limits['macs_per_second']:,} MACs: {'PASS' if limits['within_limits'] else 'FAIL'}")
+        if len(audit.input_shape) == 1:  # a waveform-in model (kasc.waveform_model)
+            print("this file takes audio: its front end's constants are counted in the bytes above and its FFT, "
+                  "window and mel ops are not counted as MACs; DCASE counts the network alone (model_int8.tflite), "
+                  "and complexity.json's front_end gives the front end's own cost")
     return 0
 
 

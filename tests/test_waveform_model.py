@@ -102,6 +102,16 @@ def test_joined_model_keeps_the_network_bytes_and_matches_it_on_waveforms(traine
     json.dumps(record)  # written into the export record
 
 
+def test_the_complexity_command_says_what_a_waveform_file_counts(trained_int8, tmp_path, capsys):
+    from kasc.complexity import main as complexity_main
+
+    _, network, _ = trained_int8
+    (tmp_path / "model_waveform_int8.tflite").write_bytes(join_tflite(front_end_tflite(TINY, RATE, SAMPLES), network))
+    assert complexity_main([str(tmp_path / "model_waveform_int8.tflite")]) == 0
+    out = capsys.readouterr().out
+    assert "RFFT2D" in out and "DCASE counts the network alone" in out
+
+
 def test_a_front_end_that_differs_fails_the_check(trained_int8):
     import dataclasses
 
