@@ -56,9 +56,9 @@ def worker(setting: str, models: list[str], steps: int, student_batch: int, teac
     import keras
     import numpy as np
 
-    from kasc.distill import Distiller
+    from kasc.training.distill import Distiller
     from kasc.models import build_model
-    from kasc.targets import LABELS
+    from kasc.training.targets import LABELS
 
     out = {}
     for name in models:
@@ -119,7 +119,7 @@ def main() -> None:
                 rates[(setting, model)].append(rate)
             print(f"round {round_ + 1}/{args.rounds} {setting}: done", file=sys.stderr, flush=True)
 
-    from kasc.runtime import cpu_summary
+    from kasc.training.runtime import cpu_summary
 
     print(f"training samples/s, median of {args.rounds} interleaved rounds of {args.steps} steps; "
           f"{cpu_summary()}; "

@@ -53,11 +53,11 @@ def main() -> None:
     import tensorflow as tf
 
     from kasc.config import load_config
-    from kasc.distill import Distiller
-    from kasc.features import LogMel
+    from kasc.training.distill import Distiller
+    from kasc.data.features import LogMel
     from kasc.models import build_model, logits_model
-    from kasc.runtime import cpu_summary
-    from kasc.targets import LABELS
+    from kasc.training.runtime import cpu_summary
+    from kasc.training.targets import LABELS
 
     student_cfg = load_config("us8k_plain_student")
     mn04_cfg = load_config("us8k_teacher_mn04_probe")

@@ -49,7 +49,7 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from kasc.export import to_tflite
     from kasc.models.reshape import fixed_shape_model
-    from kasc.litert_runner import make_interpreter
+    from kasc.deployment.litert_runner import make_interpreter
     from kasc.models import build_model
 
     rng = np.random.default_rng(0)

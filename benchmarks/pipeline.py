@@ -38,7 +38,7 @@ def main() -> None:
     from kasc.config import load_config
     from kasc.data.audio import from_int16
     from kasc.data.pipeline import Pipeline, prepare_splits
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
 
     cfg = load_config("default", [
         "augment.mixup_prob=1.0", "augment.stretch_prob=0.5", "augment.freq_masks=2",
@@ -93,7 +93,7 @@ def dir_cost(cfg, train, args, rounds: int = 3) -> None:
     from kasc.config import resolve_path
     from kasc.data.impulse_responses import load_responses, response_files
     from kasc.data.pipeline import Pipeline
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
     import dataclasses
 
     folder = resolve_path(cfg.augment.dir_folder)

@@ -32,12 +32,12 @@ TARGET_FILES_PER_SECOND = 100
 def make_run(folder: Path):
     import keras
 
-    from kasc.atomic import write_json
+    from kasc.files.atomic import write_json
     from kasc.config import load_config
     from kasc.data.datasets import load_split
     from kasc.data.table import class_names
     from kasc.models import build_model
-    from kasc.runs import RunDir
+    from kasc.files.runs import RunDir
 
     cfg = load_config("us8k_plain_student")
     classes = class_names(load_split(cfg.data, "train"))

@@ -32,7 +32,7 @@ layout and in channels-last, rounds interleaved, the twins in a server process o
 own. The benchmark first asserts that each twin has kasc's parameter count and MACs. The
 ratio is kasc's samples/s over the faster of the two PyTorch layouts, median over rounds.
 
-``--strategy mirrored`` measures scaling instead (``kasc.distribute``): the CPU is split
+``--strategy mirrored`` measures scaling instead (``kasc.training.distribute``): the CPU is split
 into two logical devices, and SERFR-CNN-32 (one in-memory global batch of
 ``--batch-size``, Adam, ``Distiller.train_on_batch``) trains on one replica (the default
 strategy) and mirrored over the two, rounds interleaved; samples/s of each and their
@@ -139,9 +139,9 @@ def torch_comparison(args, n_mels: int) -> dict:
     import tensorflow as tf
 
     from kasc.complexity import audit_keras
-    from kasc.distill import Distiller
+    from kasc.training.distill import Distiller
     from kasc.models import build_model
-    from kasc.targets import LABELS
+    from kasc.training.targets import LABELS
 
     peer = TorchPeer()
     runs = {}
@@ -197,7 +197,7 @@ def _scaling_distiller(strategy):
     """SERFR-CNN-32 in a Distiller (Adam, weight decay) built in ``strategy``'s scope."""
     import keras
 
-    from kasc.distill import Distiller
+    from kasc.training.distill import Distiller
     from kasc.models import build_model
 
     with strategy.scope():
@@ -212,7 +212,7 @@ def _random_batch(batch_size: int, seed: int):
     """One in-memory batch: (log-mel (batch, 28, 256, 1), {LABELS: one-hot (batch, 10)})."""
     import tensorflow as tf
 
-    from kasc.targets import LABELS
+    from kasc.training.targets import LABELS
 
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.standard_normal((batch_size, 28, 256, 1)).astype(np.float32))
@@ -232,7 +232,7 @@ def _print_scaling(args, rates: dict, setting: str, ratio: str) -> None:
 
 def strategy_scaling(args) -> None:
     """samples/s of SERFR-CNN-32 on one replica and mirrored over two logical CPU devices."""
-    from kasc.distribute import make_strategy, split_cpu
+    from kasc.training.distribute import make_strategy, split_cpu
 
     split_cpu(2)
     x, y = _random_batch(args.batch_size, 0)
@@ -255,7 +255,7 @@ def strategy_scaling(args) -> None:
 def _measure_in_process(args) -> None:
     """One process of ``--strategy multi_worker``: time SERFR-CNN-32 steps on this worker's
     part of the global batch; the chief prints {"samples_per_second": global rate}."""
-    from kasc.distribute import make_strategy, worker_role
+    from kasc.training.distribute import make_strategy, worker_role
 
     strategy = make_strategy(args.measure)
     role = worker_role(args.measure)
@@ -276,7 +276,7 @@ def worker_scaling(args) -> None:
     """samples/s of SERFR-CNN-32 in one process and in two worker processes."""
     import subprocess
 
-    from kasc.distribute import local_tf_configs
+    from kasc.training.distribute import local_tf_configs
 
     def start(strategy: str, n: int) -> list:
         command = [sys.executable, __file__, "--measure", strategy, "--steps", str(args.steps),
@@ -331,14 +331,14 @@ def main() -> None:
     from kasc.complexity import audit_keras
     from kasc.config import load_config
     from kasc.data.pipeline import Pipeline, prepare_splits
-    from kasc.distill import Distiller
-    from kasc.targets import SOFT_TARGETS
-    from kasc.features import LogMel
+    from kasc.training.distill import Distiller
+    from kasc.training.targets import SOFT_TARGETS
+    from kasc.data.features import LogMel
     from kasc.models import build_model
     from kasc.models.ensemble import tempered_average
-    from kasc.soft_targets import predict_logits
+    from kasc.training.soft_targets import predict_logits
 
-    from kasc.runtime import set_cpu_threads
+    from kasc.training.runtime import set_cpu_threads
 
     cfg = load_config(args.config)
     intra, inter = ((int(v) for v in args.threads.split(",")) if args.threads

@@ -9,7 +9,7 @@ clips' statistics, then a scikit-learn multinomial logistic regression fitted on
 training clips, its L2 strength C chosen among 10 values by 5-fold cross-validated log loss
 on the training clips alone (folds grouped by source recording where the file names tell
 it, as UrbanSound8K's ``<fsID>-<class>-<occurrence>-<slice>`` do, so that slices of one
-recording never sit on both sides). Validation figures are computed by ``kasc.metrics`` exactly as for the
+recording never sit on both sides). Validation figures are computed by ``kasc.evaluation.metrics`` exactly as for the
 networks and written to ``<out>/metrics.json`` (``kasc.compare`` lists the folder).
 A network that does not beat this row has learned nothing a linear model on hand-made
 statistics does not already get.
@@ -54,11 +54,11 @@ def main() -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from kasc.atomic import write_json
+    from kasc.files.atomic import write_json
     from kasc.config import load_config
     from kasc.data.pipeline import prepare_splits
-    from kasc.features import LogMel
-    from kasc.metrics import classification_metrics
+    from kasc.data.features import LogMel
+    from kasc.evaluation.metrics import classification_metrics
 
     cfg = load_config(args.config)
     out = args.out or REPO / "saved_models" / f"{cfg.name}_logmel_logreg"

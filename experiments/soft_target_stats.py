@@ -40,8 +40,8 @@ def target_statistics(soft: np.ndarray, labels: np.ndarray) -> dict:
 def teacher_runs(cfg, profile: str | None):
     """The finished teacher runs a student config distils from (held-out runs if cross-fitted)."""
     from kasc.config import load_config
-    from kasc.cross_fit import held_out_configs
-    from kasc.runs import RunDir, default_run_dir
+    from kasc.training.cross_fit import held_out_configs
+    from kasc.files.runs import RunDir, default_run_dir
 
     configs = [load_config(name, profile=profile) for name in cfg.distill.teachers]
     if cfg.distill.cross_fit_parts:
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from kasc.config import load_config
     from kasc.train import prepare_data, prepare_soft_targets
-    from kasc.targets import SOFT_TARGETS
+    from kasc.training.targets import SOFT_TARGETS
 
     print(f"{'config':40s} {'clips':>6s} {'top-1 = label':>14s} {'p(label)':>9s} {'p(top)':>7s} {'entropy':>8s}")
     for name in args.configs:

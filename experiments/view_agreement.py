@@ -39,12 +39,12 @@ def main() -> None:
     from kasc.config import load_config
     from kasc.data.pipeline import prepare_splits
     from kasc.data.views import render
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
     from kasc.models import load_model
     from kasc.models.blocks import logits_model
     from kasc.models.ensemble import tempered_average
-    from kasc.runs import RunDir
-    from kasc.soft_targets import cached_view_logits
+    from kasc.files.runs import RunDir
+    from kasc.training.soft_targets import cached_view_logits
     from kasc.train import view_plan
 
     run = RunDir(args.run)

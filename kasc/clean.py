@@ -11,7 +11,7 @@ Looks in the caches (``.cache/``: audio, log-mel, soft targets) and the run fold
 - damaged cache entries (``.npy`` files cut short or garbled), which the next run that
   needs them rebuilds;
 - by default also the temporary folders of multi-worker runs' other workers
-  (``<tmp>/kasc-worker<i>-pid<pid>-*``, ``kasc.distribute.worker_folder``) whose process
+  (``<tmp>/kasc-worker<i>-pid<pid>-*``, ``kasc.training.distribute.worker_folder``) whose process
   was killed before it could delete its folder.
 
 Prints one line per file with its size and why it is there; ``--delete`` removes them.
@@ -25,8 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from kasc.atomic import TEMPORARY_PATTERN, read_json
-from kasc.locks import lock_is_free, lock_of_owner_record, orphaned_temporary, pid_alive
+from kasc.files.atomic import TEMPORARY_PATTERN, read_json
+from kasc.files.locks import lock_is_free, lock_of_owner_record, orphaned_temporary, pid_alive
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def worker_scratch_leftovers(temporary_root: Path | None = None) -> list[Leftove
     """Multi-worker scratch folders (``kasc-worker<i>-pid<pid>-*``) of ended processes."""
     import tempfile
 
-    from kasc.distribute import WORKER_FOLDER_PATTERN
+    from kasc.training.distribute import WORKER_FOLDER_PATTERN
 
     root = Path(temporary_root or tempfile.gettempdir())
     found = []

@@ -16,9 +16,9 @@ COMMANDS = {
     "qat": ("kasc.qat", "quantization-aware fine-tuning of a finished student"),
     "device-shift": ("kasc.device_shift", "accuracy on microphones training never heard"),
     "data": ("kasc.data.__main__", "describe a config's data and draw log-mel spectrograms"),
-    "config": ("kasc.config_cli", "print a config's extends chain and its resolved settings"),
+    "config": ("kasc.config.show", "print a config's extends chain and its resolved settings"),
     "clean": ("kasc.clean", "list or remove what killed runs left behind"),
-    "serfr-table": ("kasc.serfr_table", "print the SERFR-CNN layer table"),
+    "serfr-table": ("kasc.models.serfr_table", "print the SERFR-CNN layer table"),
 }
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import yaml
 
-from kasc.runs import RunDir
+from kasc.files.runs import RunDir
 
 SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed\d+$")
 
@@ -97,7 +97,7 @@ def group_seeds(runs: list[Path]) -> list[tuple[str, list[Path]]]:
 
 def ensemble_row(run: Path) -> list[str]:
     """The ensemble row of a distilled run's ``teachers.json``."""
-    from kasc.runs import RunDir
+    from kasc.files.runs import RunDir
 
     ensemble = json.loads(RunDir(run).teachers_file.read_text())["ensemble"]
     return [f"ensemble of the teachers of {run.name}", _cell(ensemble["accuracy"]),

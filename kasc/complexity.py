@@ -201,7 +201,7 @@ def per_second_complexity(cfg, model, int8_audit: dict) -> dict:
     int8 file, and MACs of the network on 1 s of input (exact for networks that take any
     frame count; for a fixed-input network trained on longer clips, its clip MACs divided
     by the clip length in seconds)."""
-    from kasc.features import frames_for
+    from kasc.data.features import frames_for
     from kasc.models import FIXED_INPUT_ARCHITECTURES
 
     if cfg.model.architecture in FIXED_INPUT_ARCHITECTURES:
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(audit))
         print(f"DCASE 2023 limits, per 1 s of audio ({limits['macs_basis']}): {limits['param_bytes']:,} parameter "
               f"bytes, {limits['macs_per_second']:,} MACs: {'PASS' if limits['within_limits'] else 'FAIL'}")
-        if len(audit.input_shape) == 1:  # a waveform-in model (kasc.waveform_model)
+        if len(audit.input_shape) == 1:  # a waveform-in model (kasc.deployment.waveform_model)
             print("this file takes audio: its front end's constants are counted in the bytes above and its FFT, "
                   "window and mel ops are not counted as MACs; DCASE counts the network alone (model_int8.tflite), "
                   "and complexity.json's front_end gives the front end's own cost")

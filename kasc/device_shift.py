@@ -20,8 +20,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from kasc.atomic import write_json, write_text
-from kasc.runs import RunDir
+from kasc.files.atomic import write_json, write_text
+from kasc.files.runs import RunDir
 
 DEFAULT_DIRS = "../shared/data/dirs"
 SHIFT_SEED = 0
@@ -42,8 +42,8 @@ def shifted_split(data, cfg, dirs: Path, progress: bool = False):
 
 def evaluate_shift(run: RunDir, dirs: Path, batch_size: int = 64) -> dict:
     """Clean and shifted accuracy / log loss of one finished run; written to ``device_shift.json``."""
-    from kasc.inference import finished_run, keras_probabilities
-    from kasc.metrics import classification_metrics, summary
+    from kasc.evaluation.inference import finished_run, keras_probabilities
+    from kasc.evaluation.metrics import classification_metrics, summary
 
     loaded = finished_run(run)
     cfg, model, logmel, valid = loaded.cfg, loaded.model, loaded.logmel, loaded.splits["valid"]

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kasc.atomic import write_json
-from kasc.confusion_plot import save_confusion_png
-from kasc.inference import keras_probabilities, tflite_probabilities
-from kasc.metrics import split_report
-from kasc.runs import RunDir
+from kasc.files.atomic import write_json
+from kasc.evaluation.confusion_plot import save_confusion_png
+from kasc.evaluation.inference import keras_probabilities, tflite_probabilities
+from kasc.evaluation.metrics import split_report
+from kasc.files.runs import RunDir
 
 
 def _fmt(value, pattern="{:.3f}") -> str:
@@ -53,9 +53,9 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     """Evaluate the run's ``model.keras`` (and ``model_int8.tflite``) on the validation
     split; write metrics.json (merged with what is there), confusion.png and the DCASE
     output CSV; return the Keras report with the int8 one under ``"int8"``."""
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
     from kasc.models import load_model
-    from kasc.output_csv import write_predictions
+    from kasc.evaluation.output_csv import write_predictions
 
     if valid_data is None:
         from kasc.data.pipeline import prepare_splits
@@ -110,12 +110,12 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
     ``{name: split_report}``; the ensemble's probabilities are written to
     ``predictions_file`` (DCASE output CSV) if given. All teachers must share the data config, except the sample
     rate (each teacher sees the clips at its own rate, through its own front end) and
-    the part of the training split a cross-fitted teacher held out (``kasc.cross_fit``)."""
+    the part of the training split a cross-fitted teacher held out (``kasc.training.cross_fit``)."""
     import dataclasses
 
     from kasc.config import load_config
     from kasc.data.pipeline import at_sample_rate, prepare_splits
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
     from kasc.models import load_model
     from kasc.models.ensemble import tempered_average
 
@@ -135,7 +135,7 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
     ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))
     reports["ensemble"] = split_report(data.table, data.labels, ensemble, data.class_names)
     if predictions_file is not None:
-        from kasc.output_csv import write_predictions
+        from kasc.evaluation.output_csv import write_predictions
 
         write_predictions(predictions_file, data.table["filename"], ensemble, data.class_names)
     print(format_reports(dict(zip(column_labels([n.split("teacher_")[-1] for n in reports]), reports.values()))))
@@ -158,14 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from kasc.config import ConfigError, load_config
-    from kasc.runtime import quiet_expected_retracing
+    from kasc.training.runtime import quiet_expected_retracing
 
     quiet_expected_retracing()
     run = RunDir(args.run)
     if not run.model_file.is_file() or not run.config_file.is_file():
         print(f"error: {args.run} is not a finished run folder (needs model.keras and config.yaml)", file=sys.stderr)
         return 2
-    from kasc.locks import LockBusy
+    from kasc.files.locks import LockBusy
 
     try:
         cfg = load_config(run.config_file)

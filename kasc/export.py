@@ -10,7 +10,7 @@ and whose validation split supplies the check batch. Writes ``<stem>_float32.tfl
 ``<stem>_export.json`` (largest probability difference and top-1 agreement of each file
 against Keras on the check batch) and prints the same. It also writes the waveform-in
 model ``<stem>_waveform_int8.tflite`` (the front end inside, then the int8 network:
-:mod:`kasc.waveform_model`), checked on up to 2,000 validation clips.
+:mod:`kasc.deployment.waveform_model`), checked on up to 2,000 validation clips.
 
 ``--waveform-only`` writes just the waveform-in model around the existing
 ``<stem>_int8.tflite`` (left as it is), for runs exported before it existed: its check
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kasc.litert_runner import run_tflite
+from kasc.deployment.litert_runner import run_tflite
 from kasc.models.reshape import fixed_shape_model
 
 
@@ -109,7 +109,7 @@ def sample_logmel(data, logmel, n_clips: int, seed: int = 0) -> np.ndarray:
 
     Args:
       data: a :class:`kasc.data.pipeline.SplitData` (cached int16 audio).
-      logmel: the front end (:class:`kasc.features.LogMel`).
+      logmel: the front end (:class:`kasc.data.features.LogMel`).
     """
     from kasc.data.audio import from_int16
 
@@ -140,10 +140,10 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
     Args:
       waveform: (FeatureConfig, sample_rate, check waveforms (n, clip_samples)) given,
         also the waveform-in model ``<stem>_waveform_int8.tflite`` (front end + the int8
-        network, :mod:`kasc.waveform_model`), its check under ``waveform_int8`` in the
+        network, :mod:`kasc.deployment.waveform_model`), its check under ``waveform_int8`` in the
         export record and its front end's cost under ``front_end`` in the audits.
     """
-    from kasc.atomic import atomic_path, write_json
+    from kasc.files.atomic import atomic_path, write_json
     from kasc.complexity import audit_tflite
 
     require_finite_model(model)
@@ -160,7 +160,7 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
         report[kind] = {"file": str(path), **compare(keras_probs, run_tflite(path, check))}
         audits[kind] = audit_tflite(path).to_dict()
     if waveform is not None:
-        from kasc.waveform_model import export_waveform_model
+        from kasc.deployment.waveform_model import export_waveform_model
 
         features, sample_rate, waveforms = waveform
         report["waveform_int8"] = export_waveform_model(
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     from kasc.models import load_model
     from kasc.config import ConfigError, load_config
 
-    from kasc.runs import RunDir
+    from kasc.files.runs import RunDir
 
     run, model_path = RunDir.locate(args.model)
     if not model_path.is_file():
@@ -202,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     from kasc.data.pipeline import prepare_splits
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
 
-    from kasc.waveform_model import WaveformExportError, check_waveforms
+    from kasc.deployment.waveform_model import WaveformExportError, check_waveforms
 
     out_dir = args.out or model_path.parent
     if args.waveform_only:
@@ -253,8 +253,8 @@ def waveform_only(cfg, model_path: Path, out_dir: Path, run, waveforms: np.ndarr
     """``--waveform-only``: wrap the existing int8 file, record its check and cost."""
     import json
 
-    from kasc.atomic import write_json
-    from kasc.waveform_model import export_waveform_model
+    from kasc.files.atomic import write_json
+    from kasc.deployment.waveform_model import export_waveform_model
 
     network = model_path.parent / f"{model_path.stem}_int8.tflite"
     if not network.is_file():

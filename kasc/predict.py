@@ -13,7 +13,7 @@ probabilities are the mean over the windows. Prints label and confidence per fil
 rewritten, with its header and the rows that succeeded (only the header if none did), so
 an old file is never mistaken for this run's. Silent or near-silent files (RMS below
 ``QUIET_DBFS``) are predicted, with a warning on stderr: their scene is a guess.
-``--timeline CSV`` adds one row per window, the scene over time (``kasc.timeline``).
+``--timeline CSV`` adds one row per window, the scene over time (``kasc.deployment.timeline``).
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ class Predictor:
 
     def __init__(self, model_path: Path, config: str | None = None):
         from kasc.config import load_config
-        from kasc.features import LogMel
-        from kasc.runs import RunDir
+        from kasc.data.features import LogMel
+        from kasc.files.runs import RunDir
 
         run, self.model_file = RunDir.locate(model_path)
         if not self.model_file.is_file():
@@ -78,7 +78,7 @@ class Predictor:
         self.clip_samples = self.cfg.data.clip_samples
         self.waveform_in = False
         if self.model_file.suffix == ".tflite":
-            from kasc.litert_runner import TFLiteModel
+            from kasc.deployment.litert_runner import TFLiteModel
 
             self._predict = TFLiteModel(self.model_file)
             shape = tuple(int(d) for d in self._predict.input["shape"])
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="config (front end) if the model has no run folder")
     parser.add_argument("--timeline", type=Path, default=None, metavar="CSV",
                         help="also write one row per window (file, start_s, end_s, label, probabilities): the scene "
-                             "over time of long recordings (kasc.timeline)")
+                             "over time of long recordings (kasc.deployment.timeline)")
     parser.add_argument("--smooth", type=int, default=1, metavar="N",
                         help="timeline: median of each class's probability over N centred windows (default 1: none)")
     parser.add_argument("--timeline-plot", type=Path, default=None, metavar="PNG",
@@ -202,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--timeline-plot needs --timeline CSV")
 
     from kasc.config import ConfigError
-    from kasc.output_csv import write_predictions
+    from kasc.evaluation.output_csv import write_predictions
 
-    from kasc.interrupts import Interrupted, interruptible
+    from kasc.files.interrupts import Interrupted, interruptible
 
     for option, path in (("--output", args.output), ("--timeline", args.timeline), ("--timeline-plot", args.timeline_plot)):
         if path and (problem := unusable_output(path)):
@@ -235,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                           predictor.class_names)
         print(f"written: {args.output} ({len(rows)} of {len(files)} files)")
     if args.timeline:
-        from kasc.atomic import atomic_path
-        from kasc.timeline import plot_timeline, timeline_table
+        from kasc.files.atomic import atomic_path
+        from kasc.deployment.timeline import plot_timeline, timeline_table
 
         table = timeline_table(names, windows, predictor.cfg.data.clip_seconds, predictor.class_names, args.smooth)
         with atomic_path(args.timeline) as tmp:

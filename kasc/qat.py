@@ -38,7 +38,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
-from kasc.runs import RunDir
+from kasc.files.runs import RunDir
 
 DEFAULT_EPOCHS = 5
 DEFAULT_LEARNING_RATE = 1e-4
@@ -153,7 +153,7 @@ def to_int8_tflite(qat_model: tf_keras.Model, input_shape: tuple, representative
 
 
 def _scores(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
-    from kasc.metrics import classification_metrics, summary
+    from kasc.evaluation.metrics import classification_metrics, summary
 
     return summary(classification_metrics(labels, probabilities, class_names))
 
@@ -162,13 +162,13 @@ def run_qat(run: RunDir, epochs: int = DEFAULT_EPOCHS, learning_rate: float = DE
             verbose: int = 2) -> dict:
     """Fine-tune the run's ``model.keras`` with fake quantisation, export and audit
     ``model_qat_int8.tflite``, evaluate, write ``qat.json``; return its content."""
-    from kasc.atomic import atomic_path, write_json
+    from kasc.files.atomic import atomic_path, write_json
     from kasc.complexity import audit_tflite
     from kasc.data.pipeline import Pipeline, steps_per_epoch
     from kasc.export import compare, sample_logmel
-    from kasc.inference import finished_run, tflite_probabilities
-    from kasc.metrics import summary
-    from kasc.targets import LABELS
+    from kasc.evaluation.inference import finished_run, tflite_probabilities
+    from kasc.evaluation.metrics import summary
+    from kasc.training.targets import LABELS
     from kasc.train import per_second_complexity, training_dataset
 
     started = time.monotonic()
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from kasc.config import ConfigError
-    from kasc.locks import LockBusy
+    from kasc.files.locks import LockBusy
 
     run = RunDir(args.run)
     if not run.is_finished():

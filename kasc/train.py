@@ -3,7 +3,7 @@
 A run trains the teachers it names first (or reuses their finished runs), distils or
 trains its network, evaluates it on the validation split, exports and audits it, and
 leaves everything in ``saved_models/<NAME>`` (``saved_models/<NAME>-<profile>`` with a
-profile; see ``kasc.runs`` for the files). Running the same command again resumes an
+profile; see ``kasc.files.runs`` for the files). Running the same command again resumes an
 interrupted run from its last finished epoch, or reports that it has finished.
 
 Examples:
@@ -25,14 +25,14 @@ import numpy as np
 
 from kasc.config import (ConfigError, ExperimentConfig, changed_settings, load_config, parse_teacher, resolve_path,
                          teacher_run_name)
-from kasc.atomic import DiskFullError, is_disk_full, read_json, write_json
-from kasc.distribute import STRATEGIES, StrategyError
-from kasc.interrupts import Interrupted, interruptible
-from kasc.locks import LockBusy
-from kasc.runs import CorruptCheckpoint, RunConfigMismatch, RunDir, default_run_dir
-from kasc.runtime import quiet_expected_retracing, set_cpu_threads
+from kasc.files.atomic import DiskFullError, is_disk_full, read_json, write_json
+from kasc.training.distribute import STRATEGIES, StrategyError
+from kasc.files.interrupts import Interrupted, interruptible
+from kasc.files.locks import LockBusy
+from kasc.files.runs import CorruptCheckpoint, RunConfigMismatch, RunDir, default_run_dir
+from kasc.training.runtime import quiet_expected_retracing, set_cpu_threads
 from kasc.complexity import per_second_complexity  # noqa: F401 (kasc.train.per_second_complexity, as before)
-from kasc.validate import check_paths
+from kasc.config.validate import check_paths
 
 
 
@@ -47,7 +47,7 @@ def say(message: str) -> None:
 
 def input_shape_for(cfg: ExperimentConfig, architecture: str) -> tuple:
     """(frames, mels, 1): frames left free (None) unless the network needs a fixed size."""
-    from kasc.features import frames_for
+    from kasc.data.features import frames_for
     from kasc.models import FIXED_INPUT_ARCHITECTURES
 
     frames = frames_for(cfg.features, cfg.data.clip_samples)
@@ -90,7 +90,7 @@ def export_and_audit(cfg: ExperimentConfig, run: RunDir, model, splits, logmel) 
     """float32/int8 TFLite + audit, and the waveform-in int8 model checked on the validation
     clips; the int8 audit and the front end's cost are also written to ``complexity.json``."""
     from kasc.export import export_model, sample_logmel
-    from kasc.waveform_model import check_waveforms
+    from kasc.deployment.waveform_model import check_waveforms
 
     representative = sample_logmel(splits["train"], logmel, 200, seed=cfg.train.seed)
     check = sample_logmel(splits["valid"], logmel, 100, seed=cfg.train.seed + 1)
@@ -110,16 +110,16 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     """Train ``cfg`` into ``run`` (resuming if possible); return the metrics written.
 
     The run folder is held by this process throughout (``RunDir.owned``): another
-    process working there makes this one stop at once (``kasc.locks.LockBusy``), or
+    process working there makes this one stop at once (``kasc.files.locks.LockBusy``), or
     wait with ``wait_for_folder``. The phases, each a function below: data, teachers,
     soft targets, distiller, fit (or resume), finish, QAT; the distiller (and online
     teachers) are built in the scope of ``train.strategy``. Under ``multi_worker``,
     only the chief holds and writes ``run``; the other workers work on copies of it
-    (``kasc.distribute``) and return the chief's metrics.
+    (``kasc.training.distribute``) and return the chief's metrics.
     """
     import keras
 
-    from kasc.distribute import agreed, make_strategy, worker_folder, worker_role
+    from kasc.training.distribute import agreed, make_strategy, worker_folder, worker_role
 
     strategy = make_strategy(cfg.train.strategy, cfg.train.devices)
     role = worker_role(cfg.train.strategy)
@@ -146,7 +146,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             # seeded after the soft targets: loading a teacher draws random initial values, and
             # whether a process loads one depends on whether the cache entry existed
             keras.utils.set_random_seed(cfg.train.seed)
-            with strategy.scope(), dtype_policy(cfg.train.mixed_precision):  # kasc.distribute
+            with strategy.scope(), dtype_policy(cfg.train.mixed_precision):  # kasc.training.distribute
                 distiller = build_distiller(cfg, data, targets)
             fit_or_resume(cfg, run, distiller, data, targets, verbose)
             metrics = finish(cfg, run, distiller.student, data, started) if role.is_chief else {}
@@ -185,7 +185,7 @@ def dtype_policy(mixed_precision: str):
     the previous global policy (teachers, export and evaluation are unaffected)."""
     import keras
 
-    from kasc.runtime import resolve_mixed_precision
+    from kasc.training.runtime import resolve_mixed_precision
 
     previous = keras.mixed_precision.global_policy()
     policy = resolve_mixed_precision(mixed_precision)
@@ -201,7 +201,7 @@ class TrainingData:
     """The decoded splits and the front end of a run."""
 
     splits: dict  # "train" / "valid" -> kasc.data.pipeline.SplitData
-    logmel: object  # kasc.features.LogMel
+    logmel: object  # kasc.data.features.LogMel
 
     @property
     def class_names(self) -> list[str]:
@@ -221,7 +221,7 @@ class SoftTargets:
 def prepare_data(cfg: ExperimentConfig, verbose: int) -> TrainingData:
     """Phase 1: read and decode the training and validation splits (audio cache)."""
     from kasc.data.pipeline import prepare_splits
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
 
     splits = prepare_splits(cfg, progress=verbose > 0)
     data = TrainingData(splits, LogMel(cfg.features, cfg.data.sample_rate))
@@ -243,7 +243,7 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
         student's validation split), unless the student's ``data.allow_overlap``.
     """
     from kasc.evaluate import ensemble_report
-    from kasc.metrics import summary
+    from kasc.evaluation.metrics import summary
 
     runs_dir = runs_dir or run.path.parent
     # teachers run under the student's distribution settings (the process's strategy)
@@ -266,8 +266,8 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
                              (f"teacher {teacher_cfg.name}'s training", "student's validation"),
                              f"distill.teachers{' with distill.teacher_set' if teacher_set else ''}")
     weights = cfg.distill.teacher_weights
-    if cfg.distill.cross_fit_parts:  # kasc.cross_fit: each teacher once per held-out part
-        from kasc.cross_fit import held_out_configs, member_weights, require_same_training_clips
+    if cfg.distill.cross_fit_parts:  # kasc.training.cross_fit: each teacher once per held-out part
+        from kasc.training.cross_fit import held_out_configs, member_weights, require_same_training_clips
         from kasc.data.parts import full_training_table
 
         student_table = full_training_table(cfg.data)
@@ -299,18 +299,18 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
 def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs: list[RunDir],
                          verbose: int, strategy=None) -> SoftTargets:
     """Phase 3: the teachers' soft targets, cached per training clip (``distill.soft_targets:
-    cached``, ``kasc.soft_targets``; computed outside ``strategy``, by whichever process
+    cached``, ``kasc.training.soft_targets``; computed outside ``strategy``, by whichever process
     takes the cache entry first: under several workers on shared storage, once), or the
     teacher models for online targets (loaded in the scope of ``strategy``)."""
     from kasc.models.ensemble import tempered_average
-    from kasc.soft_targets import cached_teacher_logits
-    from kasc.targets import SOFT_TARGETS
+    from kasc.training.soft_targets import cached_teacher_logits
+    from kasc.training.targets import SOFT_TARGETS
 
     distill = cfg.distill
     if not teacher_runs:
         return SoftTargets({}, [], distilled=False)
     if cfg.augment.views:  # kasc.data.views: every teacher labels every view the student will hear
-        from kasc.soft_targets import cached_view_logits
+        from kasc.training.soft_targets import cached_view_logits
 
         plan, files = view_plan(cfg, data.splits["train"])
         logits = [cached_view_logits(cfg, data.splits["train"], teacher.model_file, plan, files, progress=verbose > 0)
@@ -344,11 +344,11 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
 def cross_fitted_teacher_logits(cfg: ExperimentConfig, train_data, teacher_runs: list[RunDir],
                                 verbose: int) -> list[np.ndarray]:
     """Each teacher's logits (n_clips, C) on the training clips, every clip's from the run
-    of that teacher that held out its part (``kasc.cross_fit``); ``teacher_runs`` holds
+    of that teacher that held out its part (``kasc.training.cross_fit``); ``teacher_runs`` holds
     ``distill.cross_fit_parts`` runs per teacher, teacher-major. Cached per run and part."""
-    from kasc.cross_fit import cross_fitted_logits
+    from kasc.training.cross_fit import cross_fitted_logits
     from kasc.data.parts import clip_parts, full_training_table
-    from kasc.soft_targets import cached_teacher_logits
+    from kasc.training.soft_targets import cached_teacher_logits
 
     parts = cfg.distill.cross_fit_parts
     part_of_clip = clip_parts(train_data.table, parts, whole=full_training_table(cfg.data))
@@ -366,13 +366,13 @@ def cross_fitted_teacher_logits(cfg: ExperimentConfig, train_data, teacher_runs:
 
 def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTargets):
     """Phase 4: the student (``train.init_from`` weights if set) in a compiled
-    :class:`~kasc.distill.Distiller` with Adam, weight decay and the report's schedule,
+    :class:`~kasc.training.distill.Distiller` with Adam, weight decay and the report's schedule,
     its optimiser slots built (so that a checkpoint can be loaded)."""
     import keras
 
     from kasc.data.pipeline import steps_per_epoch
-    from kasc.distill import Distiller
-    from kasc.schedules import ExpWarmupLinearDecay, fitted_to_run
+    from kasc.training.distill import Distiller
+    from kasc.training.schedules import ExpWarmupLinearDecay, fitted_to_run
 
     distill, schedule_cfg = cfg.distill, cfg.train
     student = build_network(cfg, len(data.class_names))
@@ -444,7 +444,7 @@ def distributed_training_dataset(cfg: ExperimentConfig, strategy, train_data, lo
     """The training stream for ``fit``: as :func:`training_dataset` on one worker; under
     several workers, each worker's pipeline makes only its replicas' parts of every
     global batch (``tf.distribute`` hands them out in order)."""
-    from kasc.distribute import in_multi_worker_mode
+    from kasc.training.distribute import in_multi_worker_mode
 
     if not in_multi_worker_mode(strategy):
         return training_dataset(cfg, train_data, logmel, extra_targets, start_epoch, verbose)
@@ -466,13 +466,13 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
 
     Raises:
       TrainingError: the loss became non-finite (the checkpoint keeps the last good epoch).
-      kasc.distribute.StrategyError: workers would resume from different epochs.
+      kasc.training.distribute.StrategyError: workers would resume from different epochs.
     """
     import keras
 
-    from kasc.distribute import agreed, worker_role
+    from kasc.training.distribute import agreed, worker_role
 
-    from kasc.callbacks import EpochCheckpoint, LearningRateLogger, NanGuard, ValidationDetails
+    from kasc.training.callbacks import EpochCheckpoint, LearningRateLogger, NanGuard, ValidationDetails
     from kasc.data.pipeline import Pipeline, steps_per_epoch
 
     train_data, valid_data = data.splits["train"], data.splits["valid"]
@@ -530,12 +530,12 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
     except NonFiniteModel as err:
         raise TrainingError(f"{cfg.name}: {err}; run again with --restart after fixing the settings") from None
     run.save_model(student)
-    from kasc.runtime import resolve_mixed_precision
+    from kasc.training.runtime import resolve_mixed_precision
 
     summary = {"run": cfg.name, "epochs": cfg.train.epochs, "train_seconds": run.state().get("train_seconds", 0.0),
                "mixed_precision": resolve_mixed_precision(cfg.train.mixed_precision)}
     if cfg.train.export:
-        from kasc.waveform_model import WaveformExportError
+        from kasc.deployment.waveform_model import WaveformExportError
 
         try:
             result = export_and_audit(cfg, run, student, data.splits, data.logmel)
@@ -592,12 +592,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.strategy:
         args.overrides = [*args.overrides, f"train.strategy={args.strategy}"]
     if args.split_cpu > 1:
-        from kasc.distribute import split_cpu
+        from kasc.training.distribute import split_cpu
 
         split_cpu(args.split_cpu)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
-        cfg = load_config(args.config, args.overrides, args.profile)  # every value checked (kasc.validate)
+        cfg = load_config(args.config, args.overrides, args.profile)  # every value checked (kasc.config.validate)
         check_paths(cfg, str(args.config))
         run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         set_cpu_threads(cfg.train.intra_op_threads, cfg.train.inter_op_threads)
@@ -609,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{cfg.features.normalize_mean:g}, std {cfg.features.normalize_std:g} (written to {run.config_file})")
         quiet_expected_retracing()
         if cfg.train.strategy == "multi_worker":  # before TensorFlow starts its runtime
-            from kasc.distribute import make_strategy
+            from kasc.training.distribute import make_strategy
 
             make_strategy(cfg.train.strategy, cfg.train.devices)
         with interruptible():
@@ -636,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
               f"space, then run the same command again to resume", file=sys.stderr)
         return 2
     except Exception as err:
-        from kasc.distribute import lost_a_worker
+        from kasc.training.distribute import lost_a_worker
 
         if not lost_a_worker(err):
             raise

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kasc.atomic import atomic_path, read_json, write_json
+from kasc.files.atomic import atomic_path, read_json, write_json
 
 
 def test_replaces_on_success_and_keeps_suffixes(tmp_path):
@@ -25,14 +25,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 def _fake_free(monkeypatch, free: int):
-    """A disk with ``free`` bytes left, as :func:`kasc.atomic.free_bytes` reports it."""
-    import kasc.atomic
+    """A disk with ``free`` bytes left, as :func:`kasc.files.atomic.free_bytes` reports it."""
+    import kasc.files.atomic
 
-    monkeypatch.setattr(kasc.atomic, "free_bytes", lambda folder: free)
+    monkeypatch.setattr(kasc.files.atomic, "free_bytes", lambda folder: free)
 
 
 def test_too_little_space_is_refused_before_writing(tmp_path, monkeypatch):
-    from kasc.atomic import DiskFullError
+    from kasc.files.atomic import DiskFullError
 
     target = tmp_path / "last.weights.h5"
     target.write_bytes(b"x" * 5000)  # replacing it needs room for a second copy
@@ -50,7 +50,7 @@ def test_too_little_space_is_refused_before_writing(tmp_path, monkeypatch):
                                                 "message = 'No space left on device')")],
                          ids=["os", "h5py"])
 def test_a_write_that_runs_out_of_space_is_named_and_leaves_no_temporary(tmp_path, monkeypatch, error):
-    from kasc.atomic import DiskFullError
+    from kasc.files.atomic import DiskFullError
 
     target = tmp_path / "model.keras"
     with pytest.raises(DiskFullError, match="no space left to write .*model.keras"):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kasc import augment
+from kasc.data import augment
 from kasc.config import AugmentConfig
 
 SEED = tf.constant([1, 2], tf.int64)

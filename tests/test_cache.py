@@ -182,11 +182,11 @@ def test_clean_lists_and_removes_leftovers_but_not_live_files(tmp_path, capsys):
 
 
 def test_cache_that_does_not_fit_is_refused_before_writing(tmp_path, monkeypatch):
-    import kasc.atomic
-    from kasc.atomic import DiskFullError
+    import kasc.files.atomic
+    from kasc.files.atomic import DiskFullError
 
     items = _items(tmp_path, n=3)
-    monkeypatch.setattr(kasc.atomic, "free_bytes", lambda folder: 10_000)  # 3 x 4000 int16 samples + 64 KB margin
+    monkeypatch.setattr(kasc.files.atomic, "free_bytes", lambda folder: 10_000)  # 3 x 4000 int16 samples + 64 KB margin
     with pytest.raises(DiskFullError, match=r"no space left to write .*\.partial\.npy: it needs about 87.4 KB"):
         AudioCache(tmp_path / "cache", 16000, 4000, progress=False).load(items)
     assert not list((tmp_path / "cache").glob("*.npy"))

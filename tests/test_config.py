@@ -42,7 +42,7 @@ def test_teacher_run_names_show_the_settings_that_change_the_teacher():
 
 
 def test_mixed_precision_auto_follows_the_cpu(monkeypatch):
-    from kasc import runtime
+    from kasc.training import runtime
 
     monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
     assert runtime.resolve_mixed_precision("auto") == "mixed_bfloat16"

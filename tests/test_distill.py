@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from kasc.distill import Distiller, distillation_kl, label_cross_entropy
-from kasc.targets import LABELS, SOFT_TARGETS
+from kasc.training.distill import Distiller, distillation_kl, label_cross_entropy
+from kasc.training.targets import LABELS, SOFT_TARGETS
 from kasc.models import build_model, logits_model
 from kasc.models.ensemble import tempered_average
 
@@ -113,7 +113,7 @@ def test_bad_settings_are_named():
 
 
 def test_nan_guard_stops_and_says_where():
-    from kasc.callbacks import NanGuard
+    from kasc.training.callbacks import NanGuard
 
     distiller = Distiller(_tiny("student", 6))
     distiller.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)  # tiny shapes: eager beats tracing
@@ -128,8 +128,8 @@ def test_nan_guard_stops_and_says_where():
 def test_nan_guard_catches_a_non_finite_validation_loss_before_the_checkpoint(tmp_path):
     """Training stays finite, validation does not (as on oneDNN when a network diverges):
     the run stops at the end of that epoch and the checkpoint is not written."""
-    from kasc.callbacks import EpochCheckpoint, NanGuard
-    from kasc.runs import RunDir
+    from kasc.training.callbacks import EpochCheckpoint, NanGuard
+    from kasc.files.runs import RunDir
 
     distiller = Distiller(_tiny("student", 8))
     distiller.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)

@@ -18,12 +18,12 @@ change (float32 summation order; a missing 1/N loss scale gives about 1)."""
 _SCRIPT = textwrap.dedent("""
     import json
     import numpy as np
-    from kasc.distribute import make_strategy, split_cpu
+    from kasc.training.distribute import make_strategy, split_cpu
     split_cpu(2)
     import keras, tensorflow as tf
-    from kasc.distill import Distiller
+    from kasc.training.distill import Distiller
     from kasc.models import build_model
-    from kasc.targets import LABELS, SOFT_TARGETS
+    from kasc.training.targets import LABELS, SOFT_TARGETS
     rng = np.random.default_rng(0)
     x = rng.normal(size=(24, 12, 16, 1)).astype("float32")
     y = np.eye(3, dtype="float32")[rng.integers(0, 3, 24)]
@@ -114,7 +114,7 @@ def test_a_bfloat16_run_trains_exports_int8_and_passes_the_audit(tiny_tau, tmp_p
 
 def test_strategy_settings_are_checked():
     from kasc.config import ConfigError, load_config
-    from kasc.distribute import StrategyError, make_strategy
+    from kasc.training.distribute import StrategyError, make_strategy
 
     with pytest.raises(ConfigError, match="train.strategy must be one of default, mirrored, multi_worker, got 'ring'"):
         load_config("plain_student", ["train.strategy=ring"])

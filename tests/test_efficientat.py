@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kasc.config import load_config
-from kasc.features import LogMel, frames_for, mel_filterbank
+from kasc.data.features import LogMel, frames_for, mel_filterbank
 from kasc.models import build_model, load_model, load_pretrained, logits_model
 from kasc.models.efficientat import build_efficientat_mn, load_efficientat_weights
 from tests.conftest import shared_path, write_tau_dataset
@@ -94,8 +94,8 @@ def test_soft_targets_come_through_the_teachers_own_front_end(tmp_path):
     its logits equal the teacher run on the clips decoded at 32 kHz through its front end."""
     from kasc.data.audio import from_int16, load_clip, to_int16
     from kasc.data.pipeline import prepare_splits
-    from kasc.runs import RunDir
-    from kasc.soft_targets import cached_teacher_logits
+    from kasc.files.runs import RunDir
+    from kasc.training.soft_targets import cached_teacher_logits
 
     names = [(f"audio/{scene}-lisbon-{i}-0-0-a.wav", scene) for i, scene in enumerate(["bus", "park", "bus", "park"])]
     root = write_tau_dataset(tmp_path / "d", names, train=[n for n, _ in names], evaluate=[n for n, _ in names[:2]])

@@ -10,9 +10,9 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
 
 from kasc.evaluate import format_reports, main as evaluate_main
-from kasc.metrics import split_report
-from kasc.metrics import classification_metrics
-from kasc.output_csv import predictions_table, write_predictions
+from kasc.evaluation.metrics import split_report
+from kasc.evaluation.metrics import classification_metrics
+from kasc.evaluation.output_csv import predictions_table, write_predictions
 
 CLASSES = ["airport", "bus", "park"]
 
@@ -81,8 +81,8 @@ def make_run(tmp_path, data_root, seed=0):
     """A run folder holding an untrained tiny student, its config and class names."""
     from kasc.config import load_config
     from kasc.models import build_model
-    from kasc.atomic import write_json
-    from kasc.runs import RunDir
+    from kasc.files.atomic import write_json
+    from kasc.files.runs import RunDir
 
     cfg = load_config("plain_student", [f"data.root={data_root}", f"data.cache_dir={tmp_path / 'cache'}",
                                         "model.params={width: 4, head_channels: 8}"])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kasc.config import FeatureConfig
-from kasc.features import LogMel, hz_to_mel, mel_band_edges_hz, mel_filterbank, mel_to_hz, num_frames
+from kasc.data.features import LogMel, hz_to_mel, mel_band_edges_hz, mel_filterbank, mel_to_hz, num_frames
 
 
 def test_report_mel_scale_is_equation_1():

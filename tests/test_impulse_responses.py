@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from kasc import augment
+from kasc.data import augment
 from kasc.data.impulse_responses import convolve_fixed, load_responses, response_files
 from kasc.data.table import DatasetError
 from tests.conftest import shared_path
@@ -101,7 +101,7 @@ def test_unseen_device_copy_is_fixed_per_clip():
 def test_pipeline_applies_dir_before_the_log_mel_and_needs_responses():
     from kasc.config import AugmentConfig, FeatureConfig
     from kasc.data.pipeline import Pipeline
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
     from tests.test_pipeline import _split
 
     split = _split(8)
@@ -119,7 +119,7 @@ def test_pipeline_applies_dir_before_the_log_mel_and_needs_responses():
 
 def test_dir_settings_are_checked():
     from kasc.config import ConfigError, load_config
-    from kasc.validate import check_paths
+    from kasc.config.validate import check_paths
 
     with pytest.raises(ConfigError, match="augment.dir_subset must be one of all, training_half, held_out_half"):
         load_config("plain_student", ["augment.dir_subset=half"])
@@ -134,7 +134,7 @@ def test_dir_settings_are_checked():
 def test_device_shift_command_writes_its_table_and_json(tmp_path, capsys):
     import json
 
-    from kasc.atomic import write_json
+    from kasc.files.atomic import write_json
     from kasc.device_shift import main as shift_main
     from tests.conftest import write_tau_dataset
     from tests.test_evaluate import make_run

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from kasc.distribute import StrategyError, WorkerRole, cluster_config, local_tf_configs, worker_folder, worker_role
+from kasc.training.distribute import StrategyError, WorkerRole, cluster_config, local_tf_configs, worker_folder, worker_role
 from tests.conftest import REPO, tiny_config
 
 TOLERANCE = 2e-3
@@ -82,12 +82,12 @@ def test_tf_config_gives_each_process_its_role(monkeypatch):
 _SGD_SCRIPT = textwrap.dedent("""
     import json, os, sys
     import numpy as np
-    from kasc.distribute import make_strategy
+    from kasc.training.distribute import make_strategy
     strategy = make_strategy(sys.argv[1])
     import keras, tensorflow as tf
-    from kasc.distill import Distiller
+    from kasc.training.distill import Distiller
     from kasc.models import build_model
-    from kasc.targets import LABELS, SOFT_TARGETS
+    from kasc.training.targets import LABELS, SOFT_TARGETS
     rng = np.random.default_rng(0)
     x = rng.normal(size=(24, 12, 16, 1)).astype("float32")
     y = np.eye(3, dtype="float32")[rng.integers(0, 3, 24)]

@@ -6,8 +6,8 @@ from kasc.config import AugmentConfig, FeatureConfig, load_config
 from kasc.data.pipeline import Pipeline, SplitData, prepare_splits, steps_per_epoch
 from kasc.data.table import DatasetError
 from kasc.data.__main__ import main as data_main
-from kasc.features import LogMel
-from kasc.targets import LABELS
+from kasc.data.features import LogMel
+from kasc.training.targets import LABELS
 
 
 def _split(n=10, samples=16000, classes=None):

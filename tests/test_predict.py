@@ -198,7 +198,7 @@ def test_damaged_model_files_are_reported_as_damaged(run, tmp_path, capsys):
 
 
 def test_smoothing_is_a_centred_median_that_ignores_one_odd_window():
-    from kasc.timeline import smooth
+    from kasc.deployment.timeline import smooth
 
     probs = np.array([[0.9, 0.1]] * 3 + [[0.1, 0.9]] + [[0.9, 0.1]] * 3 + [[0.2, 0.8]] * 4)
     smoothed = smooth(probs, 3)

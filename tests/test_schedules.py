@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from kasc.schedules import ExpWarmupLinearDecay
+from kasc.training.schedules import ExpWarmupLinearDecay
 
 
 def test_curve_at_report_epochs():
@@ -50,7 +50,7 @@ def test_bad_settings_are_named(kwargs, field):
 
 
 def test_a_run_shorter_than_its_warm_up_gets_the_schedule_scaled_to_it():
-    from kasc.schedules import fitted_to_run
+    from kasc.training.schedules import fitted_to_run
 
     warmup, decay_end, note = fitted_to_run(8, 300.0, 800.0)
     assert (warmup, decay_end) == (3.0, 8.0) and "scaled to the run" in note and "warm-up 3" in note

@@ -1,4 +1,4 @@
-"""``kasc.soft_targets``: the cache key (what makes targets stale) and ``teacher_input: recording``."""
+"""``kasc.training.soft_targets``: the cache key (what makes targets stale) and ``teacher_input: recording``."""
 
 import numpy as np
 import pytest
@@ -6,10 +6,10 @@ import pytest
 from kasc.config import load_config
 from kasc.data.audio import from_int16, load_clip, to_int16
 from kasc.data.pipeline import prepare_splits
-from kasc.features import LogMel
+from kasc.data.features import LogMel
 from kasc.models import build_model, load_model, logits_model
-from kasc.runs import RunDir
-from kasc import soft_targets
+from kasc.files.runs import RunDir
+from kasc.training import soft_targets
 from tests.conftest import write_tau_dataset
 
 N_MELS = 32

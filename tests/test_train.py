@@ -16,7 +16,7 @@ from sklearn.metrics import log_loss
 import pytest
 
 from kasc.config import load_config
-from kasc.runs import RunConfigMismatch, RunDir
+from kasc.files.runs import RunConfigMismatch, RunDir
 from kasc.train import TrainingError, init_from, main as train_main
 from tests.conftest import REPO, SCENES, tiny_config as _config
 
@@ -231,20 +231,20 @@ def test_ctrl_c_or_sigterm_is_one_line_saying_what_was_kept(tiny_tau, tmp_path, 
 
 @pytest.mark.slow
 def test_disk_full_at_a_checkpoint_is_one_error_line_and_the_rerun_resumes(tiny_tau, tmp_path, monkeypatch, capsys):
-    """A fake full disk from the second checkpoint on (kasc.atomic.free_bytes reports 0)."""
-    import kasc.atomic
+    """A fake full disk from the second checkpoint on (kasc.files.atomic.free_bytes reports 0)."""
+    import kasc.files.atomic
 
     config = _config(tmp_path, "full", tiny_tau, "train: {epochs: 4, batch_size: 4, warmup_epochs: 1, "
                      "decay_end_epoch: 4, export: false}\n")
     run = tmp_path / "runs" / "full"
-    real_free, real_save = kasc.atomic.free_bytes, RunDir.save_checkpoint
+    real_free, real_save = kasc.files.atomic.free_bytes, RunDir.save_checkpoint
     full = {"on": False}
 
     def save_checkpoint(self, model, epoch, train_seconds):
         full["on"] = full["on"] or epoch == 2
         return real_save(self, model, epoch, train_seconds)
 
-    monkeypatch.setattr(kasc.atomic, "free_bytes", lambda folder: 0 if full["on"] else real_free(folder))
+    monkeypatch.setattr(kasc.files.atomic, "free_bytes", lambda folder: 0 if full["on"] else real_free(folder))
     monkeypatch.setattr(RunDir, "save_checkpoint", save_checkpoint)
     assert train_main([str(config), "--run-dir", str(run), "--verbose", "0"]) == 2
     err = capsys.readouterr().err
@@ -254,7 +254,7 @@ def test_disk_full_at_a_checkpoint_is_one_error_line_and_the_rerun_resumes(tiny_
     assert [int(r["epoch"]) for r in _log_rows(run)] == [0, 1]  # epoch 2 (index 1) logged, not checkpointed
     assert not list(run.rglob("*.tmp*"))
 
-    monkeypatch.setattr(kasc.atomic, "free_bytes", real_free)  # space freed
+    monkeypatch.setattr(kasc.files.atomic, "free_bytes", real_free)  # space freed
     monkeypatch.setattr(RunDir, "save_checkpoint", real_save)
     assert train_main([str(config), "--run-dir", str(run), "--verbose", "0"]) == 0
     assert "resuming" in capsys.readouterr().out

@@ -77,7 +77,7 @@ def test_every_shipped_config_and_profile_is_valid():
 
 
 def test_paths_checked_before_training(tmp_path):
-    from kasc.validate import check_paths
+    from kasc.config.validate import check_paths
 
     cfg = load_config("submission3", [f"data.root={tmp_path / 'nowhere'}"])
     with pytest.raises(ConfigError, match="data.root.*existing dataset folder"):
@@ -109,7 +109,7 @@ def test_only_the_expected_retracing_warning_is_silenced(caplog):
 
     import tensorflow as tf
 
-    from kasc.runtime import quiet_expected_retracing
+    from kasc.training.runtime import quiet_expected_retracing
 
     quiet_expected_retracing()
     quiet_expected_retracing()  # idempotent
@@ -134,7 +134,7 @@ def test_rules_that_used_to_wait_for_the_teachers_are_checked_at_load():
 def test_the_config_command_prints_the_chain_and_the_resolved_config(capsys):
     import yaml
 
-    from kasc.config_cli import main
+    from kasc.config.show import main
 
     assert main(["us8k_consistent_kd_student", "--set", "train.seed=2"]) == 0
     out = capsys.readouterr().out

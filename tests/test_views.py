@@ -12,8 +12,8 @@ from kasc.config import AugmentConfig, ConfigError, ExperimentConfig, FeatureCon
 from kasc.data.audio import INT16_SCALE
 from kasc.data.pipeline import Pipeline, SplitData, steps_per_epoch
 from kasc.data.views import draw_views, plan_for, render, view_labels
-from kasc.features import LogMel
-from kasc.targets import LABELS, SOFT_TARGETS
+from kasc.data.features import LogMel
+from kasc.training.targets import LABELS, SOFT_TARGETS
 
 
 def _tones(n: int, rate: int, seconds: float = 0.25) -> np.ndarray:
@@ -109,10 +109,10 @@ def _split(n: int, rate: int = 16000) -> SplitData:
 
 
 def test_teacher_and_student_hear_the_same_audio(tmp_path):
-    """The cached view logits (kasc.soft_targets, the teacher's path) equal the teacher run on
+    """The cached view logits (kasc.training.soft_targets, the teacher's path) equal the teacher run on
     the very spectra the training pipeline feeds the student in each epoch."""
     from kasc.models.blocks import logits_model
-    from kasc.soft_targets import cached_view_logits
+    from kasc.training.soft_targets import cached_view_logits
 
     n, views, batch = 6, 3, 4
     features = FeatureConfig(n_fft=512, hop_samples=256, n_mels=16)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from kasc.config import FeatureConfig
-from kasc.features import LogMel, mel_filterbank
-from kasc.waveform_model import (WaveformExportError, check_waveform_model, front_end_cost, front_end_tflite,
+from kasc.data.features import LogMel, mel_filterbank
+from kasc.deployment.waveform_model import (WaveformExportError, check_waveform_model, front_end_cost, front_end_tflite,
                                  join_tflite, sparse_filterbank)
 
 RATE, SAMPLES = 16000, 4096
@@ -42,7 +42,7 @@ def test_the_sparse_filter_bank_is_the_dense_one(scale):
 def test_the_tflite_front_end_is_kascs_front_end(features, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from kasc.litert_runner import run_tflite
+    from kasc.deployment.litert_runner import run_tflite
 
     flatbuffer = front_end_tflite(features, RATE, SAMPLES)
     (tmp_path / "fe.tflite").write_bytes(flatbuffer)
@@ -72,7 +72,7 @@ def trained_int8():
 def test_joined_model_keeps_the_network_bytes_and_matches_it_on_waveforms(trained_int8, tmp_path):
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from kasc.litert_runner import TFLiteModel
+    from kasc.deployment.litert_runner import TFLiteModel
 
     _, network, logmel = trained_int8
     joined = join_tflite(front_end_tflite(TINY, RATE, SAMPLES), network)

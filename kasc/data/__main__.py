@@ -54,7 +54,7 @@ def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from kasc.data.audio import from_int16
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
 
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     first = {}
@@ -67,7 +67,7 @@ def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: 
                              squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    from kasc.features import mel_band_edges_hz
+    from kasc.data.features import mel_band_edges_hz
 
     features = cfg.features
     centres_hz = mel_band_edges_hz(features.n_mels, features.fmin_hz, features.fmax_hz or cfg.data.sample_rate / 2,

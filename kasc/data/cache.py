@@ -15,7 +15,7 @@ that fails on a bad file removes its partial files (the file must change before 
 cache can be built, and a changed file restarts it anyway).
 
 Two processes that need the same entry (two runs on a new dataset) do not both build
-it: the builder holds ``<key>.lock`` (``kasc.locks``) and the other waits for it, then
+it: the builder holds ``<key>.lock`` (``kasc.files.locks``) and the other waits for it, then
 reuses the finished cache. The space the array needs is checked before building.
 ``python -m kasc.clean`` lists (and with ``--delete`` removes) partial entries no
 process is building and temporary files left by killed processes.
@@ -33,9 +33,9 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from kasc.atomic import ensure_free_space, read_json, write_json
+from kasc.files.atomic import ensure_free_space, read_json, write_json
 from kasc.data.audio import AudioReadError, check_audio_file, load_clip, to_int16
-from kasc.locks import exclusive
+from kasc.files.locks import exclusive
 
 CACHE_FORMAT_VERSION = 1
 CHUNK_CLIPS = 256

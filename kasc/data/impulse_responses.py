@@ -3,7 +3,7 @@
 A folder of impulse-response WAV files (``../shared/data/dirs``: 66 measured MicIRP
 microphone responses, 16-22k samples at 44.1 or 48 kHz) serves two purposes:
 
-- DIR augmentation (``augment.dir_prob``, ``kasc.augment.convolve_responses``): training
+- DIR augmentation (``augment.dir_prob``, ``kasc.data.augment.convolve_responses``): training
   waveforms convolved with a random response, as the CP-JKU DCASE 2023 system did, so
   that the model meets more "devices" than the dataset has;
 - unseen devices (``python -m kasc.device_shift``): a validation split convolved with

@@ -15,7 +15,7 @@ modification time (a rebuilt audio cache gets a new key) and every front-end set
 file is written under a temporary name and renamed when complete (atomic): a killed run
 leaves no half-written cache, only work to redo. Its space is checked first, and two
 processes that need the same file do not both compute it: one holds ``<key>.lock``
-(``kasc.locks``), the other waits and reads the result.
+(``kasc.files.locks``), the other waits and reads the result.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from kasc.atomic import atomic_path
+from kasc.files.atomic import atomic_path
 from kasc.data.audio import from_int16
-from kasc.locks import exclusive
-from kasc.features import LogMel
+from kasc.files.locks import exclusive
+from kasc.data.features import LogMel
 
 LOGMEL_CACHE_VERSION = 1
 DTYPE = np.float16

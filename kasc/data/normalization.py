@@ -22,7 +22,7 @@ def measure_normalization(cfg: ExperimentConfig, progress: bool = True, batch_si
     """(mean, standard deviation) of the log-mel of ``cfg``'s training clips, in float64
     over all frames and bands, from the audio cache."""
     from kasc.data.pipeline import logmel_batches, prepare_splits
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
 
     data = prepare_splits(cfg, splits=("train",), progress=progress)["train"]
     raw = dataclasses.replace(cfg.features, normalize_mean=0.0, normalize_std=1.0)

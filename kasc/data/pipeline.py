@@ -16,7 +16,7 @@ gain and DIR on the waveforms), its labels are the view's mixed labels and each 
 target is given per view, (K, n_clips, k), and gathered at (e mod K, clip).
 
 Every batch is ``(spectra, targets)`` with spectra (batch, frames, mels, 1) float32 and
-targets a dict (``kasc.targets``): ``{LABELS: one-hot (batch, n_classes)}``, plus one
+targets a dict (``kasc.training.targets``): ``{LABELS: one-hot (batch, n_classes)}``, plus one
 entry (batch, k) per extra per-clip target (the cached soft targets of distillation);
 mixup mixes all of them with the same lambda.
 """
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from kasc import augment as augment_ops
+from kasc.data import augment as augment_ops
 from kasc.config import AugmentConfig, ExperimentConfig, resolve_path
 from kasc.data.audio import INT16_SCALE, from_int16
 from kasc.data.cache import AudioCache
@@ -39,9 +39,9 @@ from kasc.data.datasets import load_split
 from kasc.data.table import (DatasetError, class_names as table_class_names, require_disjoint,
                              require_distinct_spellings)
 from kasc.data.views import ViewPlan, render, view_labels
-from kasc.features import LogMel
-from kasc.targets import LABELS
-from kasc.validate import check_augment
+from kasc.data.features import LogMel
+from kasc.training.targets import LABELS
+from kasc.config.validate import check_augment
 
 
 @dataclasses.dataclass

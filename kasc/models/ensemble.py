@@ -19,7 +19,7 @@ def tempered_average(member_logits: Sequence, temperature: float = 1.0, weights:
     """Weighted average of softmax(z_k / T) over members' logits z_k, each (batch, classes).
 
     Works on tensors and numpy arrays (returns a tensor). These are the soft targets of
-    distillation (``kasc.distill``) and, at T = 1, the ensemble's probabilities.
+    distillation (``kasc.training.distill``) and, at T = 1, the ensemble's probabilities.
     """
     weights = list(weights) if weights else [1.0] * len(member_logits)
     if len(weights) != len(member_logits):

@@ -59,7 +59,7 @@ def copy_matching_weights(model: keras.Model, source: keras.Model, skip_head: bo
 
 def load_pretrained(model: keras.Model, path: str | Path, skip_head: bool = False) -> dict:
     """Load the weights in the file ``path`` (``.keras``, or EfficientAT ``.npz``) into
-    ``model`` (a run folder resolves to its file with ``kasc.runs.RunDir.locate``). Layers without a counterpart of the same shape (a classifier for another
+    ``model`` (a run folder resolves to its file with ``kasc.files.runs.RunDir.locate``). Layers without a counterpart of the same shape (a classifier for another
     class count) keep their initial weights and are listed under "skipped".
 
     Raises:

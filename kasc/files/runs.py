@@ -14,11 +14,11 @@ Layout:
   metrics.json            validation metrics; ``"finished": true`` once the run is done
   teachers.json, teachers_valid.csv   a distilled run's teachers and their ensemble's
                           validation predictions (``teacher_agreement`` in metrics.json)
-  .kasc.lock, .kasc.lock.json   held while a process works in the folder (``kasc.locks``)
+  .kasc.lock, .kasc.lock.json   held while a process works in the folder (``kasc.files.locks``)
 
 Every file is written to a temporary name and renamed, so a killed run never leaves a
 half-written checkpoint or model, and a full disk is reported before a write where
-possible (``kasc.atomic``). A folder belongs to one process at a time (:meth:`RunDir.owned`).
+possible (``kasc.files.atomic``). A folder belongs to one process at a time (:meth:`RunDir.owned`).
 Running the same command again resumes from ``checkpoint/`` if the config is the same
 (apart from how it is executed: ``EXECUTION_SETTINGS``), and refuses (naming the
 differing keys) if it is not, unless no epoch was ever finished there (a run that
@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from kasc.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
+from kasc.files.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
 from kasc.config import ExperimentConfig
-from kasc.locks import exclusive, orphaned_temporary
+from kasc.files.locks import exclusive, orphaned_temporary
 
 
 class RunConfigMismatch(RuntimeError):
@@ -110,14 +110,14 @@ class RunDir:
         process are removed once the folder is held.
 
         Raises:
-          kasc.locks.LockBusy: another process holds the folder and ``wait`` is False.
+          kasc.files.locks.LockBusy: another process holds the folder and ``wait`` is False.
         """
         with exclusive(self.lock_file, f"run folder {self.path}", wait=wait, say=say):
             self.remove_orphaned_temporaries(say)
             yield self
 
     def remove_orphaned_temporaries(self, say=None) -> list[Path]:
-        """Delete ``*.tmp<pid>.*`` files (``kasc.atomic``) of processes no longer running."""
+        """Delete ``*.tmp<pid>.*`` files (``kasc.files.atomic``) of processes no longer running."""
         removed = []
         if self.path.is_dir():
             for path in sorted(self.path.rglob("*.tmp*.*")):
@@ -132,7 +132,7 @@ class RunDir:
     def copy_into(self, folder: Path) -> "RunDir":
         """Replace ``folder`` with a copy of this run's files (not its lock, owner record,
         TensorBoard logs or temporary files) and return it as a run: how a multi-worker
-        run's other workers start from the chief's state (``kasc.distribute``). Files
+        run's other workers start from the chief's state (``kasc.training.distribute``). Files
         are written here atomically, so a copy holds whole files."""
         import shutil
 

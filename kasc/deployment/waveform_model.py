@@ -7,7 +7,7 @@ mel or normalisation code of its own, so it cannot get them subtly wrong.
 
 How it is built:
 
-1. :func:`front_end_tflite` converts the run's :class:`kasc.features.LogMel` to a float32
+1. :func:`front_end_tflite` converts the run's :class:`kasc.data.features.LogMel` to a float32
    TFLite graph of builtin ops only (framing by GATHER, RFFT2D, ...). The mel filter bank
    is applied sparsely, as weighted UNSORTED_SEGMENT_SUMs over the FFT bins (each bin feeds
    at most two triangular filters), so the front end stores about 30 KB of constants
@@ -71,11 +71,11 @@ def sparse_filterbank(filterbank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def front_end_function(cfg: FeatureConfig, sample_rate: int, clip_samples: int):
     """A ``tf.function`` of one waveform (1, clip_samples) float32 -> log-mel
-    (1, frames, n_mels, 1), the computation of :class:`kasc.features.LogMel` with the
+    (1, frames, n_mels, 1), the computation of :class:`kasc.data.features.LogMel` with the
     filter bank applied sparsely (:func:`sparse_filterbank`)."""
     import tensorflow as tf
 
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
 
     logmel = LogMel(cfg, sample_rate)
     indices, weights = sparse_filterbank(logmel.filterbank.numpy())
@@ -213,7 +213,7 @@ def check_waveform_model(waveform_model, network, waveforms: np.ndarray, logmel,
       network: the int8 network ``.tflite`` (path or bytes), the one in the joined file.
       waveforms: check clips (n, clip_samples), float in [-1, 1] or int16 (as cached);
         converted 64 at a time.
-      logmel: the run's :class:`kasc.features.LogMel`.
+      logmel: the run's :class:`kasc.data.features.LogMel`.
 
     Returns:
       ``max_abs_prob_diff``, ``mean_abs_prob_diff``, ``top1_agreement`` (all clips),
@@ -225,7 +225,7 @@ def check_waveform_model(waveform_model, network, waveforms: np.ndarray, logmel,
         difference above :data:`MAX_MEAN_PROB_DIFF`, or a non-finite output.
     """
     from kasc.export import compare
-    from kasc.litert_runner import TFLiteModel
+    from kasc.deployment.litert_runner import TFLiteModel
 
     from kasc.data.audio import from_int16
 
@@ -270,7 +270,7 @@ def front_end_cost(cfg: FeatureConfig, sample_rate: int, front_end_bytes: int) -
     complex adds each, adds counted as half a MAC), the power spectrum (2 per bin), the
     sparse mel filter bank (one per bin and filter fed), log and normalisation (2 per band).
     """
-    from kasc.features import LogMel, frames_for
+    from kasc.data.features import LogMel, frames_for
 
     frames = frames_for(cfg, sample_rate)
     bins = cfg.n_fft // 2 + 1
@@ -295,9 +295,9 @@ def export_waveform_model(network_path, out_path, cfg: FeatureConfig, sample_rat
     import tempfile
     from pathlib import Path
 
-    from kasc.atomic import atomic_path
+    from kasc.files.atomic import atomic_path
     from kasc.complexity import audit_tflite
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
 
     network = Path(network_path).read_bytes()
     clip_samples = int(np.shape(waveforms)[1])

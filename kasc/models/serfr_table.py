@@ -1,7 +1,7 @@
 """The report's SERFR-CNN table beside kasc's layers, with output shape, parameters and
 MACs per row, from the complexity audit.
 
-``python -m kasc.serfr_table [--width 32] [--first-stride 2]`` prints a Markdown
+``python -m kasc.models.serfr_table [--width 32] [--first-stride 2]`` prints a Markdown
 table (the one in ``docs/serfr_cnn.md``) for a 1 s input (28, 256, 1).
 """
 

@@ -29,16 +29,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kasc.atomic import atomic_path
+from kasc.files.atomic import atomic_path
 from kasc.config import ExperimentConfig, FeatureConfig, load_config, resolve_path
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
 from kasc.data.pipeline import SplitData, at_sample_rate, logmel_batches
 from kasc.data.table import DatasetError
-from kasc.features import LogMel
-from kasc.locks import exclusive
+from kasc.data.features import LogMel
+from kasc.files.locks import exclusive
 from kasc.models.blocks import logits_model
-from kasc.runs import RunDir
+from kasc.files.runs import RunDir
 
 
 
@@ -102,7 +102,7 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
     Raises:
       DatasetError: the teacher's class count differs from the data's.
     """
-    mode = cfg.distill.teacher_input  # a known mode: checked when the config was loaded (kasc.validate)
+    mode = cfg.distill.teacher_input  # a known mode: checked when the config was loaded (kasc.config.validate)
     features, sample_rate = teacher_front_end(teacher_path, cfg)
     key_source = _key_source(cfg, data, teacher_path, features, sample_rate, rows, teacher_input=mode)
     return _cached(cfg, teacher_path, key_source,

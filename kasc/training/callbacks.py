@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kasc.runs import RunDir
+from kasc.files.runs import RunDir
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -101,9 +101,9 @@ class ValidationDetails(keras.callbacks.Callback):
 
         import tensorflow as tf
 
-        from kasc.confusion_plot import confusion_figure
-        from kasc.inference import keras_probabilities
-        from kasc.metrics import split_report
+        from kasc.evaluation.confusion_plot import confusion_figure
+        from kasc.evaluation.inference import keras_probabilities
+        from kasc.evaluation.metrics import split_report
 
         probabilities = keras_probabilities(self.network, self.data, self.logmel, self.batch_size)
         report = split_report(self.data.table, self.data.labels, probabilities, self.data.class_names)

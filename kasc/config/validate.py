@@ -155,7 +155,7 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
     check.at_least("train.warmup_epochs", train.warmup_epochs, 0.0)
     check.at_least("train.decay_end_epoch", train.decay_end_epoch, train.warmup_epochs)
     check.at_least("train.details_every", train.details_every, 0)
-    from kasc.distribute import STRATEGIES
+    from kasc.training.distribute import STRATEGIES
 
     check.one_of("train.strategy", train.strategy, STRATEGIES)
     check.one_of("train.mixed_precision", train.mixed_precision, ("none", "mixed_float16", "mixed_bfloat16", "auto"))
@@ -244,7 +244,7 @@ def check_paths(cfg: ExperimentConfig, source: str) -> None:
     if data.subset_csv and not resolve_path(data.subset_csv).is_file():
         check.fail("data.subset_csv", data.subset_csv, f"an existing split file ({resolve_path(data.subset_csv)})")
     if cfg.train.init_from:
-        from kasc.runs import RunDir
+        from kasc.files.runs import RunDir
 
         _, model = RunDir.locate(resolve_path(cfg.train.init_from))
         if not model.is_file():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kasc.atomic import atomic_path
+from kasc.files.atomic import atomic_path
 
 
 def save_confusion_png(path: Path, matrix, class_names: list[str], title: str) -> Path:

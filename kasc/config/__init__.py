@@ -22,9 +22,9 @@ from typing import Any, Mapping
 
 import yaml
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 RUNS_DIR = CONFIG_DIR.parent / "saved_models"
-"""Where runs go by default (``saved_models/<name>[-<profile>]``, see ``kasc.runs``)."""
+"""Where runs go by default (``saved_models/<name>[-<profile>]``, see ``kasc.files.runs``)."""
 
 
 class ConfigError(ValueError):
@@ -242,7 +242,7 @@ class TrainConfig:
     The learning rate rises from about 0.7 % of ``learning_rate`` to ``learning_rate``
     over ``warmup_epochs`` (exponential ramp exp(-5 (1 - e / warmup)^2)), then falls
     linearly to ``final_learning_rate`` at ``decay_end_epoch`` and stays there (see
-    ``kasc.schedules``).
+    ``kasc.training.schedules``).
 
     Attributes:
       batch_size: clips per batch.
@@ -266,21 +266,21 @@ class TrainConfig:
         over the local GPUs or ``devices``) or ``multi_worker``
         (``tf.distribute.MultiWorkerMirroredStrategy`` over the processes named in the
         ``TF_CONFIG`` environment variable); ``batch_size`` is the global batch
-        (``kasc.distribute``).
+        (``kasc.training.distribute``).
       devices: for ``mirrored``, the devices to mirror over (``["/gpu:0", "/gpu:1"]``);
         empty: every local GPU (or the CPU if there is none).
       mixed_precision: ``none``, ``mixed_float16`` (GPUs; dynamic loss scaling) or
         ``mixed_bfloat16``: the Keras dtype policy the student is built with (variables
         stay float32; the logits, softmax and losses are float32). Export and audit see the
         float32 network. ``auto``: ``mixed_bfloat16`` on a CPU with native bfloat16
-        arithmetic (AVX-512 BF16 or AMX), else ``none`` (``kasc.runtime.cpu_has_bfloat16``;
+        arithmetic (AVX-512 BF16 or AMX), else ``none`` (``kasc.training.runtime.cpu_has_bfloat16``;
         elsewhere bfloat16 is emulated and slower).
       details_every: every this many epochs (and after the last) write per-device and
         per-class validation accuracy and a confusion-matrix image to TensorBoard (0: never).
       intra_op_threads / inter_op_threads: TensorFlow's CPU thread pools (threads per op,
         ops at once; 0: TensorFlow's choice, one per core). Set for the whole
         ``python -m kasc.train`` process from the config named on the command line, so
-        teachers it trains on the way share the student's setting (``kasc.runtime``).
+        teachers it trains on the way share the student's setting (``kasc.training.runtime``).
     """
 
     batch_size: int = 64
@@ -533,7 +533,7 @@ def _anchor_paths(tree: dict, base: Path) -> dict:
 
 
 def _is_run_config(path: Path) -> bool:
-    """A run folder's resolved ``config.yaml`` (``kasc.runs``): its relative paths are the
+    """A run folder's resolved ``config.yaml`` (``kasc.files.runs``): its relative paths are the
     ones kasc's configs gave, from the kasc clone."""
     return path.name == "config.yaml" and any(
         (path.parent / marker).exists() for marker in ("metrics.json", "checkpoint", "training_log.csv", "model.keras",
@@ -653,7 +653,7 @@ def load_config(
     source = (f"{path}" + (f" (profile {profile})" if profile else "") + (" + teacher_set" if settings else "")
               + (" + --set" if overrides else ""))
     cfg = from_dict(ExperimentConfig, tree, source=source)
-    from kasc.validate import check_values
+    from kasc.config.validate import check_values
 
     check_values(cfg, source, teachers_must_exist=not (run_config or _is_run_config(path)))
     return cfg
@@ -665,11 +665,3 @@ def resolve_path(path: str, base: Path | None = None) -> Path:
     if p.is_absolute():
         return p
     return ((base or CONFIG_DIR.parent) / p).resolve()
-
-
-if __name__ == "__main__":  # python -m kasc.config NAME: the extends chain and the resolved config
-    import sys
-
-    from kasc.config_cli import main
-
-    sys.exit(main())

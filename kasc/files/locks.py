@@ -19,7 +19,7 @@ from pathlib import Path
 
 import filelock
 
-from kasc.atomic import TEMPORARY_PATTERN, read_json, write_json
+from kasc.files.atomic import TEMPORARY_PATTERN, read_json, write_json
 
 
 class LockBusy(RuntimeError):
@@ -80,7 +80,7 @@ def lock_is_free(lock_file: Path) -> bool:
 
 
 def orphaned_temporary(path: Path) -> bool:
-    """True for a temporary file of ``kasc.atomic`` (``*.tmp<pid>.*``) whose process has ended."""
+    """True for a temporary file of ``kasc.files.atomic`` (``*.tmp<pid>.*``) whose process has ended."""
     match = TEMPORARY_PATTERN.search(path.name)
     return bool(match) and path.is_file() and not pid_alive(int(match.group(1)))
 

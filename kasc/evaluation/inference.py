@@ -16,15 +16,15 @@ class FinishedRun:
     cfg: object  # kasc.config.ExperimentConfig
     model: object  # keras.Model
     splits: dict  # "train" / "valid" -> kasc.data.pipeline.SplitData
-    logmel: object  # kasc.features.LogMel
+    logmel: object  # kasc.data.features.LogMel
 
 
 def finished_run(run, splits: tuple[str, ...] = ("train", "valid")) -> FinishedRun:
-    """Load ``run`` (a :class:`kasc.runs.RunDir`): config, model, the ``splits`` through
+    """Load ``run`` (a :class:`kasc.files.runs.RunDir`): config, model, the ``splits`` through
     the audio cache, and the run's own front end."""
     from kasc.config import load_config
     from kasc.data.pipeline import prepare_splits
-    from kasc.features import LogMel
+    from kasc.data.features import LogMel
     from kasc.models import load_model
 
     cfg = load_config(run.config_file)
@@ -37,7 +37,7 @@ def keras_probabilities(model, data, logmel, batch_size: int = 64) -> np.ndarray
     import tensorflow as tf
 
     from kasc.data.pipeline import Pipeline
-    from kasc.distribute import in_multi_worker_mode
+    from kasc.training.distribute import in_multi_worker_mode
 
     spectra = Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x)
     if not in_multi_worker_mode(model.distribute_strategy):
@@ -51,7 +51,7 @@ def keras_probabilities(model, data, logmel, batch_size: int = 64) -> np.ndarray
 def tflite_probabilities(path: Path, data, logmel, batch_size: int = 64) -> np.ndarray:
     """Probabilities (n, C) of a batch-1 TFLite model (LiteRT) on every clip of a split."""
     from kasc.data.pipeline import logmel_batches
-    from kasc.litert_runner import TFLiteModel
+    from kasc.deployment.litert_runner import TFLiteModel
 
     model = TFLiteModel(path)
     return np.concatenate([model(spectra) for spectra in logmel_batches(data.waveforms, logmel, batch_size)])

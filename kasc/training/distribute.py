@@ -12,7 +12,7 @@ What makes N replicas train the network one device would, on the same global bat
 (``train.batch_size`` is the global batch; Keras splits each batch across replicas):
 the student, its optimiser and the Distiller are built in the strategy's scope;
 ``Distiller.train_step`` divides each replica's mean loss by N before the gradients
-are summed across replicas (``kasc.distill.scale_loss_for_replicas``); batch
+are summed across replicas (``kasc.training.distill.scale_loss_for_replicas``); batch
 normalisation is synchronised over the global batch
 (``kasc.models.layers.FusedBatchNormalization``). Cached soft targets are computed
 before training, outside the strategy, and travel with the batches; under several

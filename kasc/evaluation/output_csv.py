@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from kasc.atomic import atomic_path
+from kasc.files.atomic import atomic_path
 
 
 def predictions_table(filenames: Sequence[str], probabilities: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
