@@ -47,7 +47,7 @@ def main() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from kasc.export import to_tflite
+    from kasc.deployment.conversion import to_tflite
     from kasc.models.reshape import fixed_shape_model
     from kasc.deployment.litert_runner import make_interpreter
     from kasc.models import build_model

@@ -139,7 +139,7 @@ def quantize_aware(model: tf_keras.Model) -> tf_keras.Model:
 def to_int8_tflite(qat_model: tf_keras.Model, input_shape: tuple, representative: np.ndarray) -> bytes:
     """Full-integer int8 TFLite of a QAT model for batch-1 inputs of ``input_shape``
     (float32 input and output, as kasc's PTQ files)."""
-    from kasc.export import converter_output_captured
+    from kasc.deployment.conversion import converter_output_captured
 
     function = tf.function(lambda x: qat_model(x, training=False))
     concrete = function.get_concrete_function(tf.TensorSpec((1, *input_shape), tf.float32))
@@ -165,7 +165,8 @@ def run_qat(run: RunDir, epochs: int = DEFAULT_EPOCHS, learning_rate: float = DE
     from kasc.files.atomic import atomic_path, write_json
     from kasc.complexity import audit_tflite
     from kasc.data.pipeline import Pipeline, steps_per_epoch
-    from kasc.export import compare, sample_logmel
+    from kasc.deployment.conversion import compare
+    from kasc.deployment.tflite_export import sample_logmel
     from kasc.evaluation.inference import finished_run, tflite_probabilities
     from kasc.evaluation.metrics import summary
     from kasc.training.targets import LABELS

@@ -32,7 +32,7 @@ from kasc.files.locks import LockBusy
 from kasc.files.runs import CorruptCheckpoint, RunConfigMismatch, RunDir, default_run_dir
 from kasc.training.runtime import quiet_expected_retracing, set_cpu_threads
 from kasc.complexity import per_second_complexity  # noqa: F401 (kasc.train.per_second_complexity, as before)
-from kasc.config.validate import check_paths
+from kasc.data.preflight import check_paths
 
 
 
@@ -89,7 +89,7 @@ def init_from(model, source: str) -> str:
 def export_and_audit(cfg: ExperimentConfig, run: RunDir, model, splits, logmel) -> dict:
     """float32/int8 TFLite + audit, and the waveform-in int8 model checked on the validation
     clips; the int8 audit and the front end's cost are also written to ``complexity.json``."""
-    from kasc.export import export_model, sample_logmel
+    from kasc.deployment.tflite_export import export_model, sample_logmel
     from kasc.deployment.waveform_model import check_waveforms
 
     representative = sample_logmel(splits["train"], logmel, 200, seed=cfg.train.seed)
@@ -268,7 +268,7 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     weights = cfg.distill.teacher_weights
     if cfg.distill.cross_fit_parts:  # kasc.training.cross_fit: each teacher once per held-out part
         from kasc.training.cross_fit import held_out_configs, member_weights, require_same_training_clips
-        from kasc.data.parts import full_training_table
+        from kasc.data.datasets import full_training_table
 
         student_table = full_training_table(cfg.data)
         for teacher_cfg in teacher_cfgs:
@@ -347,7 +347,8 @@ def cross_fitted_teacher_logits(cfg: ExperimentConfig, train_data, teacher_runs:
     of that teacher that held out its part (``kasc.training.cross_fit``); ``teacher_runs`` holds
     ``distill.cross_fit_parts`` runs per teacher, teacher-major. Cached per run and part."""
     from kasc.training.cross_fit import cross_fitted_logits
-    from kasc.data.parts import clip_parts, full_training_table
+    from kasc.data.datasets import full_training_table
+    from kasc.data.parts import clip_parts
     from kasc.training.soft_targets import cached_teacher_logits
 
     parts = cfg.distill.cross_fit_parts
@@ -522,7 +523,7 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
     """
     from kasc.evaluate import evaluate_run
 
-    from kasc.export import NonFiniteModel, require_finite_model
+    from kasc.deployment.tflite_export import NonFiniteModel, require_finite_model
 
     valid_data = data.splits["valid"]
     try:

@@ -6,7 +6,7 @@ import pytest
 
 from kasc.complexity import (DCASE2023_MAX_MACS, DCASE2023_MAX_PARAM_BYTES, audit_keras, audit_tflite,
                              format_table, main as complexity_main)
-from kasc.export import to_tflite
+from kasc.deployment.conversion import to_tflite
 from kasc.models import build_model
 
 MOBILENETV2_PUBLISHED_MACS = 300e6  # Sandler et al. 2018, Table 3 (224 x 224, width 1.0)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kasc.export import export_model
+from kasc.deployment.tflite_export import export_model
 
 INT8_TOP1_AGREEMENT_BOUND = 0.9
 

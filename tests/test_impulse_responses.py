@@ -119,7 +119,7 @@ def test_pipeline_applies_dir_before_the_log_mel_and_needs_responses():
 
 def test_dir_settings_are_checked():
     from kasc.config import ConfigError, load_config
-    from kasc.config.validate import check_paths
+    from kasc.data.preflight import check_paths
 
     with pytest.raises(ConfigError, match="augment.dir_subset must be one of all, training_half, held_out_half"):
         load_config("plain_student", ["augment.dir_subset=half"])

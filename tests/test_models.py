@@ -244,3 +244,16 @@ def test_the_docs_table_is_the_table_in_code(width, first_stride):
     from tests.conftest import REPO
 
     assert markdown(width, first_stride) in (REPO / "docs" / "serfr_cnn.md").read_text()
+
+
+def test_the_config_schema_names_every_builder_and_its_arguments():
+    """kasc.config.ARCHITECTURES (checked without Keras) matches the builders' signatures."""
+    import inspect
+
+    from kasc.config import ARCHITECTURES
+    from kasc.models import BUILDERS
+
+    assert set(ARCHITECTURES) == set(BUILDERS)
+    for name, builder in BUILDERS.items():
+        arguments = set(inspect.signature(builder).parameters) - {"input_shape", "n_classes"}
+        assert set(ARCHITECTURES[name]) == arguments, name

@@ -43,7 +43,7 @@ def test_predicts_every_readable_file_and_names_the_bad_one(run, tmp_path, capsy
 
 @pytest.mark.slow
 def test_windows_average_and_tflite_agrees_with_keras(run, tmp_path):
-    from kasc.export import to_tflite
+    from kasc.deployment.conversion import to_tflite
 
     predictor = Predictor(run.path)
     assert predictor.windows(np.ones(40000, np.float32)).shape == (2, 16000)  # 2.5 s -> two 1 s windows

@@ -68,7 +68,7 @@ def test_teacher_input_recording_needs_tau22():
 
 
 def test_every_shipped_config_and_profile_is_valid():
-    from kasc.config import _read_tree
+    from kasc.config.loader import _read_tree
 
     for path in sorted((REPO / "configs").glob("*.yaml")):
         load_config(path.stem)
@@ -77,7 +77,7 @@ def test_every_shipped_config_and_profile_is_valid():
 
 
 def test_paths_checked_before_training(tmp_path):
-    from kasc.config.validate import check_paths
+    from kasc.data.preflight import check_paths
 
     cfg = load_config("submission3", [f"data.root={tmp_path / 'nowhere'}"])
     with pytest.raises(ConfigError, match="data.root.*existing dataset folder"):

@@ -56,7 +56,7 @@ def test_the_tflite_front_end_is_kascs_front_end(features, tmp_path):
 @pytest.fixture(scope="module")
 def trained_int8():
     """A tiny SERFR-CNN that learned the two bands, its int8 flatbuffer, the front end."""
-    from kasc.export import to_tflite
+    from kasc.deployment.conversion import to_tflite
     from kasc.models import build_model
 
     keras.utils.set_random_seed(0)

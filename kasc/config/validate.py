@@ -2,8 +2,9 @@
 
 ``load_config`` runs :func:`check_values` on every config it returns, so a bad value
 fails in seconds, before audio is decoded, teachers are trained or a run folder is
-written. :func:`check_paths` (run by ``python -m kasc.train`` before anything else) adds
-what needs the file system: dataset folders and files, ``train.init_from``. Each error
+written. :func:`kasc.data.preflight.check_paths` (run by ``python -m kasc.train`` before
+anything else) adds what needs the file system: dataset folders and files,
+``train.init_from``. Each error
 is one :class:`kasc.config.ConfigError` line naming the config file, the key, the value
 and what is allowed.
 """
@@ -11,11 +12,14 @@ and what is allowed.
 from __future__ import annotations
 
 
-from kasc.config import (DATA_FORMATS, MEL_SCALES, WINDOWS, SOFT_TARGET_MODES, TEACHER_INPUTS, ConfigError, ExperimentConfig,
-                         config_path, resolve_path)
+from typing import Callable
+
+from kasc.config.schema import (ARCHITECTURES, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES, MIXED_PRECISION,
+                                SOFT_TARGET_MODES, STRATEGIES, TEACHER_INPUTS, WINDOWS, ConfigError, ExperimentConfig)
+from kasc.config.syntax import config_path, parse_teacher
 
 
-class _Checker:
+class Checker:
     def __init__(self, source: str):
         self.source = source
 
@@ -37,7 +41,7 @@ class _Checker:
 
 def check_augment(augment, source: str = "augment") -> None:
     """The augmentation settings (``AugmentConfig``): probabilities, Beta parameter, rates, mask sizes."""
-    check = _Checker(source)
+    check = Checker(source)
     check_finite(augment, check, "augment.")
     for name in ("mixup_prob", "stretch_prob", "mixstyle_prob", "dir_prob", "shift_prob"):
         check.probability(f"augment.{name}", getattr(augment, name))
@@ -48,8 +52,6 @@ def check_augment(augment, source: str = "augment") -> None:
                    "0 < min <= max")
     for name in ("freq_masks", "freq_mask_max_bins", "time_masks", "time_mask_max_frames"):
         check.at_least(f"augment.{name}", getattr(augment, name), 0)
-    from kasc.data.impulse_responses import DIR_SUBSETS
-
     check.one_of("augment.dir_subset", augment.dir_subset, DIR_SUBSETS)
     if augment.dir_prob > 0 and not augment.dir_folder:
         check.fail("augment.dir_folder", augment.dir_folder, "a folder of impulse responses when augment.dir_prob > 0")
@@ -63,7 +65,7 @@ def check_augment(augment, source: str = "augment") -> None:
                            "0 unless augment.views > 0 (time shift and gain are drawn into the views)")
 
 
-def check_finite(section, check: _Checker, prefix: str = "") -> None:
+def check_finite(section, check: Checker, prefix: str = "") -> None:
     """Every float setting (dataclass fields, lists of floats) is a finite number: NaN
     passes every range comparison, so ranges alone would let it through."""
     import dataclasses
@@ -80,12 +82,17 @@ def check_finite(section, check: _Checker, prefix: str = "") -> None:
                 check.fail(key, value, "a finite number")
 
 
-def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool = True) -> None:
+def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool = True,
+                 load_teacher: Callable[[str, dict | None], ExperimentConfig] | None = None) -> None:
     """Enum values, ranges and cross-field rules of a resolved config (no file access
     beyond the config folder, where teacher names must exist unless ``teachers_must_exist``
     is False: a finished run's ``config.yaml`` is a record, read to predict, evaluate or
-    export, and a teacher config renamed since must not make it unreadable)."""
-    check = _Checker(source)
+    export, and a teacher config renamed since must not make it unreadable).
+
+    ``load_teacher(name, settings)`` loads a teacher's config for the rules that compare a
+    student with its teachers (the loader passes its ``load_config``; without it those
+    rules are skipped)."""
+    check = Checker(source)
     data, features, train, distill = cfg.data, cfg.features, cfg.train, cfg.distill
     check_finite(cfg, check)
 
@@ -131,21 +138,15 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
 
     check_augment(cfg.augment, source)
 
-    from kasc.models import BUILDERS
-
-    check.one_of("model.architecture", cfg.model.architecture, sorted(BUILDERS))
+    check.one_of("model.architecture", cfg.model.architecture, sorted(ARCHITECTURES))
     if not isinstance(cfg.model.params, dict):
         check.fail("model.params", cfg.model.params, "a mapping of builder arguments")
-    import inspect
-
-    accepted = inspect.signature(BUILDERS[cfg.model.architecture]).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-        fixed = {"input_shape", "n_classes"}
-        unknown = sorted(set(cfg.model.params) - (set(accepted) - fixed))
-        if unknown:
-            check.fail("model.params", cfg.model.params,
-                       f"arguments of the '{cfg.model.architecture}' builder ({', '.join(sorted(set(accepted) - fixed))}); "
-                       f"unknown: {', '.join(unknown)}")
+    accepted = ARCHITECTURES.get(cfg.model.architecture, ())
+    unknown = sorted(set(cfg.model.params) - set(accepted))
+    if unknown:
+        check.fail("model.params", cfg.model.params,
+                   f"arguments of the '{cfg.model.architecture}' builder ({', '.join(sorted(accepted))}); "
+                   f"unknown: {', '.join(unknown)}")
 
     check.at_least("train.batch_size", train.batch_size, 1)
     check.at_least("train.epochs", train.epochs, 1)
@@ -155,10 +156,8 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
     check.at_least("train.warmup_epochs", train.warmup_epochs, 0.0)
     check.at_least("train.decay_end_epoch", train.decay_end_epoch, train.warmup_epochs)
     check.at_least("train.details_every", train.details_every, 0)
-    from kasc.training.distribute import STRATEGIES
-
     check.one_of("train.strategy", train.strategy, STRATEGIES)
-    check.one_of("train.mixed_precision", train.mixed_precision, ("none", "mixed_float16", "mixed_bfloat16", "auto"))
+    check.one_of("train.mixed_precision", train.mixed_precision, MIXED_PRECISION)
     if train.devices and train.strategy != "mirrored":
         check.fail("train.devices", list(train.devices), "empty unless train.strategy is 'mirrored'")
     check.at_least("train.qat_epochs", train.qat_epochs, 0)
@@ -201,52 +200,17 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
         check.fail("distill.teacher_set", distill.teacher_set, "a mapping of dotted config keys to values")
     if distill.teacher_set and not distill.teachers:
         check.fail("distill.teacher_set", distill.teacher_set, "empty when distill.teachers is empty")
-    from kasc.config import parse_teacher
-
     for teacher in distill.teachers if teachers_must_exist else ():
         try:
             config_path(parse_teacher(teacher)[0])
         except ConfigError as err:
             raise ConfigError(f"{source}: distill.teachers names an unknown teacher: {err}") from None
-    if distill.soft_targets == "online" and distill.teachers and teachers_must_exist:
-        from kasc.config import load_config
-
+    if distill.soft_targets == "online" and distill.teachers and teachers_must_exist and load_teacher:
         for teacher in distill.teachers:  # online teachers run on the student's own log-mel batches
             name, own = parse_teacher(teacher)
-            teacher_cfg = load_config(name, settings={**(distill.teacher_set or {}), **own} or None)
+            teacher_cfg = load_teacher(name, {**(distill.teacher_set or {}), **own} or None)
             if (teacher_cfg.features, teacher_cfg.data.sample_rate) != (features, data.sample_rate):
                 check.fail("distill.soft_targets", distill.soft_targets,
                            f"'cached' for teacher {teacher_cfg.name}: 'online' needs teachers on the student's front "
                            f"end, and it has its own ({teacher_cfg.data.sample_rate} Hz, {teacher_cfg.features.n_mels} "
                            f"mels)")
-
-
-def check_paths(cfg: ExperimentConfig, source: str) -> None:
-    """What the config names on disk: the dataset folder, manifest and split file,
-    ``train.init_from``."""
-    check = _Checker(source)
-    data = cfg.data
-    root = resolve_path(data.root)
-    if data.format == "csv":
-        manifest = resolve_path(data.manifest)
-        if not manifest.is_file():
-            check.fail("data.manifest", data.manifest, f"an existing file ({manifest} is missing)")
-    elif not root.is_dir():
-        check.fail("data.root", data.root, f"an existing dataset folder ({root} is missing)")
-    if cfg.augment.dir_prob > 0:
-        from kasc.data.impulse_responses import response_files
-        from kasc.data.table import DatasetError
-
-        try:
-            response_files(resolve_path(cfg.augment.dir_folder), cfg.augment.dir_subset)
-        except DatasetError as err:
-            check.fail("augment.dir_folder", cfg.augment.dir_folder, f"a folder of .wav impulse responses ({err})")
-    if data.subset_csv and not resolve_path(data.subset_csv).is_file():
-        check.fail("data.subset_csv", data.subset_csv, f"an existing split file ({resolve_path(data.subset_csv)})")
-    if cfg.train.init_from:
-        from kasc.files.runs import RunDir
-
-        _, model = RunDir.locate(resolve_path(cfg.train.init_from))
-        if not model.is_file():
-            check.fail("train.init_from", cfg.train.init_from,
-                       f"a run folder, .keras file or EfficientAT .npz ({model} is missing)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from kasc.config import DATA_FORMATS, DataConfig, resolve_path
@@ -47,3 +49,10 @@ def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
     if len(table) == 0:
         raise DatasetError(f"the {which} split '{split}' of {cfg.manifest or root} has no clips")
     return limit_per_split(table, cfg.max_clips_per_split)
+
+
+def full_training_table(data_cfg) -> pd.DataFrame:
+    """The training split the parts are computed on: as listed, every clip, 1 s segments
+    not rebuilt, no part held out (``data_cfg``: a :class:`~kasc.config.DataConfig`)."""
+    whole = dataclasses.replace(data_cfg, max_clips_per_split=0, rebuild_10s=False, train_parts=0, held_out_part=0)
+    return load_split(whole, "train")

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kasc.config import DIR_SUBSETS  # the allowed values live with the config schema
 from kasc.data.table import DatasetError
 
-DIR_SUBSETS = ("all", "training_half", "held_out_half")
-"""Which responses of a folder to use (see the module docstring)."""
 
 
 def response_files(folder: str | Path, subset: str = "all") -> list[Path]:

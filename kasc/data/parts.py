@@ -19,7 +19,6 @@ few clips, see the same parts.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
@@ -57,15 +56,6 @@ def group_parts(table: pd.DataFrame, parts: int) -> dict[str, int]:
                                              start=1):
             out.update({group: part for group in groups[held_out]})
     return out
-
-
-def full_training_table(data_cfg) -> pd.DataFrame:
-    """The training split the parts are computed on: as listed, every clip, 1 s segments
-    not rebuilt, no part held out (``data_cfg``: a :class:`~kasc.config.DataConfig`)."""
-    from kasc.data.datasets import load_split
-
-    whole = dataclasses.replace(data_cfg, max_clips_per_split=0, rebuild_10s=False, train_parts=0, held_out_part=0)
-    return load_split(whole, "train")
 
 
 def clip_parts(table: pd.DataFrame, parts: int, whole: pd.DataFrame | None = None) -> np.ndarray:

@@ -104,7 +104,7 @@ def front_end_tflite(cfg: FeatureConfig, sample_rate: int, clip_samples: int) ->
     """The front end as a float32 TFLite flatbuffer of builtin ops (no TF select ops)."""
     import tensorflow as tf
 
-    from kasc.export import converter_output_captured
+    from kasc.deployment.conversion import converter_output_captured
 
     function = front_end_function(cfg, sample_rate, clip_samples)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], function)
@@ -224,7 +224,7 @@ def check_waveform_model(waveform_model, network, waveforms: np.ndarray, logmel,
       WaveformExportError: agreement on decided clips below :data:`MIN_TOP1_AGREEMENT`, mean
         difference above :data:`MAX_MEAN_PROB_DIFF`, or a non-finite output.
     """
-    from kasc.export import compare
+    from kasc.deployment.conversion import compare
     from kasc.deployment.litert_runner import TFLiteModel
 
     from kasc.data.audio import from_int16

@@ -39,6 +39,8 @@ import yaml
 
 from kasc.files.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
 from kasc.config import ExperimentConfig
+from kasc.files.layout import (CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, LOG_CSV, METRICS_FILE, MODEL_FILE,
+                               model_file_of)
 from kasc.files.locks import exclusive, orphaned_temporary
 
 
@@ -83,13 +85,13 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.checkpoint_dir = self.path / "checkpoint"
+        self.checkpoint_dir = self.path / CHECKPOINT_DIR
         self.weights = self.checkpoint_dir / "last.weights.h5"
         self.state_file = self.checkpoint_dir / "state.json"
-        self.config_file = self.path / "config.yaml"
-        self.model_file = self.path / "model.keras"
-        self.metrics_file = self.path / "metrics.json"
-        self.log_csv = self.path / "training_log.csv"
+        self.config_file = self.path / CONFIG_FILE
+        self.model_file = self.path / MODEL_FILE
+        self.metrics_file = self.path / METRICS_FILE
+        self.log_csv = self.path / LOG_CSV
         self.tensorboard_dir = self.path / "tensorboard"
         self.complexity_file = self.path / "complexity.json"
         self.teachers_file = self.path / "teachers.json"  # a distilled run's teacher table
@@ -100,7 +102,7 @@ class RunDir:
         self.qat_int8_file = self.path / "model_qat_int8.tflite"
         self.qat_file = self.path / "qat.json"
         self.device_shift_file = self.path / "device_shift.json"
-        self.lock_file = self.path / ".kasc.lock"
+        self.lock_file = self.path / LOCK_FILE
 
     @contextlib.contextmanager
     def owned(self, wait: bool = False, say=None):
@@ -152,10 +154,7 @@ class RunDir:
         means its ``model.keras``, a file (``.keras``, ``.tflite``) itself. The file may be
         missing; callers say what they needed."""
         path = Path(path)
-        if path.is_dir():
-            run = cls(path)
-            return run, run.model_file
-        return cls(path.parent), path
+        return cls(path if path.is_dir() else path.parent), model_file_of(path)
 
     @property
     def config_if_any(self) -> Path | None:

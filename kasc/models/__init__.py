@@ -12,6 +12,7 @@ from kasc.models.blocks import logits_model
 from kasc.models.serfr_cnn import build_serfr_cnn
 from kasc.models.efficientat import build_efficientat_mn
 from kasc.models.pretrained import load_pretrained
+from kasc.models.saved import load_model
 from kasc.models.teachers import build_bc_resnet, build_cnn_teacher, build_mobilenetv2
 
 BUILDERS = {
@@ -25,30 +26,6 @@ BUILDERS = {
 
 # Networks that flatten their features and so need a fixed frame count.
 FIXED_INPUT_ARCHITECTURES = frozenset({"dcase2023_baseline"})
-
-
-def load_model(path) -> keras.Model:
-    """Load a ``.keras`` file with kasc's custom layers (registered by importing this
-    package), without its training configuration.
-
-    Raises:
-      FileNotFoundError: there is no such file.
-      ValueError: the file is there but is not a readable ``.keras`` archive (cut short,
-        damaged or another format); the message says which.
-    """
-    import zipfile
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a readable .keras model ({path.stat().st_size:,} bytes that are not a complete "
-                         f"zip archive: cut short or damaged; train or copy it again)")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path}: not a readable .keras model ({str(err).splitlines()[0][:200]})") from None
 
 
 def build_model(architecture: str, input_shape, n_classes: int, **params) -> keras.Model:

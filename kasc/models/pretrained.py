@@ -74,7 +74,7 @@ def load_pretrained(model: keras.Model, path: str | Path, skip_head: bool = Fals
         from kasc.models.efficientat import load_efficientat_weights
 
         return load_efficientat_weights(model, path, skip_head=None if not skip_head else True)
-    from kasc.models import load_model
+    from kasc.models.saved import load_model
 
     result = copy_matching_weights(model, load_model(path), skip_head)
     if not result["loaded"]:

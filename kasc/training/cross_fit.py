@@ -51,12 +51,12 @@ def held_out_configs(student: ExperimentConfig, teacher: ExperimentConfig) -> li
 def require_same_training_clips(student: ExperimentConfig, student_table, teacher: ExperimentConfig) -> None:
     """Cross-fitting is only sound if the teacher's training split lists the student's
     clips (its parts are then the student's); ``student_table`` is the student's whole
-    training split (``kasc.data.parts.full_training_table``), read once for all teachers.
+    training split (``kasc.data.datasets.full_training_table``), read once for all teachers.
 
     Raises:
       ConfigError: the two training splits list different files.
     """
-    from kasc.data.parts import full_training_table
+    from kasc.data.datasets import full_training_table
 
     student_files = set(student_table["filename"])
     teacher_files = set(full_training_table(teacher.data)["filename"])

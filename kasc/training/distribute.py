@@ -43,8 +43,8 @@ import json
 import os
 import re
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
-"""The values of ``train.strategy``."""
+from kasc.config import STRATEGIES  # the allowed values live with the config schema
+
 
 
 class StrategyError(ValueError):

@@ -1,0 +1,112 @@
+"""How configs are written and named: YAML (:class:`ConfigLoader`), ``--set key=value``
+overrides, ``distill.teachers`` entries with their own settings, config names
+(:func:`config_path`) and the paths settings name (:func:`resolve_path`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from kasc.config.schema import CONFIG_DIR, ConfigError
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with two YAML 1.1 traps closed: numbers in scientific notation
+    without a dot or an exponent sign (``1e-4``, ``5e3``) are floats, as in YAML 1.2, not
+    strings; and a key given twice in one mapping is an error naming the key and its line
+    (PyYAML keeps the last silently)."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"""),
+    list("-+0123456789"))
+
+
+def _construct_mapping(loader: ConfigLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key '{key}' is given twice in one mapping (first on line {seen[key] + 1}); "
+                f"only one value can hold", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str):
+    """Parse YAML text with :class:`ConfigLoader` (safe: no Python objects)."""
+    return yaml.load(text, Loader=ConfigLoader)
+
+
+def config_path(name_or_path: str | Path) -> Path:
+    """``submission3`` -> ``configs/submission3.yaml``; a path to a YAML file is kept."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        if not candidate.is_file():
+            raise ConfigError(f"config file not found: {candidate}")
+        return candidate
+    path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        raise ConfigError(f"no config named '{name_or_path}' ({path}); known: {', '.join(known)}")
+    return path
+
+
+PATH_SETTINGS = ("data.root", "data.manifest", "data.subset_csv", "data.cache_dir", "augment.dir_folder",
+                 "train.init_from")
+
+
+"""Settings that name files or folders. A relative one is taken from the kasc clone in
+kasc's own ``configs/`` and in a run folder's ``config.yaml``, from the YAML file's folder
+in any other config file, and from the current directory in ``--set`` (``data.audio_dir``
+is always taken from the manifest's folder)."""
+
+
+def parse_teacher(entry: str) -> tuple[str, dict[str, Any]]:
+    """A ``distill.teachers`` entry: a config name (or YAML path), optionally followed by
+    settings of that teacher alone, ``"us8k_teacher_mn04_probe train.seed=1"`` ->
+    ``("us8k_teacher_mn04_probe", {"train.seed": 1})`` (so a second seed of a teacher needs
+    no copy of its config)."""
+    name, *settings = entry.split()
+    if not name:
+        raise ConfigError(f"distill.teachers: an empty entry {entry!r}")
+    return name, dict(parse_override(text) for text in settings)
+
+
+def teacher_run_name(name: str, settings: Mapping[str, Any] | None) -> str:
+    """The run folder name of teacher ``name`` under ``settings``: the name alone, or with
+    each setting as ``--<last key part><value>`` in key order
+    (``us8k_teacher_cnn--train_split2--valid_split1``)."""
+    parts = [f"{key.rsplit('.', 1)[-1]}{value}" for key, value in sorted((settings or {}).items())]
+    return "--".join([name, *("".join(c if c.isalnum() or c in "._-" else "_" for c in p) for p in parts)])
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"train.epochs=2"`` -> ``("train.epochs", 2)``; the value is parsed as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override '{text}' must look like section.key=value")
+    try:
+        parsed = load_yaml(value) if value.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override '{text}': value is not valid YAML: {err}") from err
+    return key.strip(), parsed
+
+
+def resolve_path(path: str, base: Path | None = None) -> Path:
+    """A config path: absolute kept, ``~`` expanded, relative taken from the repo root."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    return ((base or CONFIG_DIR.parent) / p).resolve()
