@@ -3,7 +3,7 @@
 Usage: python experiments/soft_target_stats.py CONFIG [CONFIG ...] [--profile fast]
 
 For each config (a distilled student whose teacher runs are finished in ``saved_models/``),
-the soft targets the student trains on (``kasc.train.prepare_soft_targets``: the cached
+the soft targets the student trains on (``kasc.training.teacher_targets.prepare_soft_targets``: the cached
 teacher logits, cross-fitted where ``distill.cross_fit_parts`` is set, averaged at the
 config's temperature) are compared with the labels of the training clips:
 
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from kasc.config import load_config
-    from kasc.train import prepare_data, prepare_soft_targets
+    from kasc.training.inputs import prepare_data
+    from kasc.training.teacher_targets import prepare_soft_targets
     from kasc.training.targets import SOFT_TARGETS
 
     print(f"{'config':40s} {'clips':>6s} {'top-1 = label':>14s} {'p(label)':>9s} {'p(top)':>7s} {'entropy':>8s}")

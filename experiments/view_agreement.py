@@ -45,7 +45,7 @@ def main() -> None:
     from kasc.models.ensemble import tempered_average
     from kasc.files.runs import RunDir
     from kasc.training.soft_targets import cached_view_logits
-    from kasc.train import view_plan
+    from kasc.training.inputs import view_plan
 
     run = RunDir(args.run)
     cfg = load_config(run.config_file)

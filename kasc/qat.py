@@ -170,7 +170,8 @@ def run_qat(run: RunDir, epochs: int = DEFAULT_EPOCHS, learning_rate: float = DE
     from kasc.evaluation.inference import finished_run, tflite_probabilities
     from kasc.evaluation.metrics import summary
     from kasc.training.targets import LABELS
-    from kasc.train import per_second_complexity, training_dataset
+    from kasc.complexity import per_second_complexity
+    from kasc.training.inputs import training_dataset
 
     started = time.monotonic()
     loaded = finished_run(run)

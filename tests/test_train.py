@@ -17,7 +17,8 @@ import pytest
 
 from kasc.config import load_config
 from kasc.files.runs import RunConfigMismatch, RunDir
-from kasc.train import TrainingError, init_from, main as train_main
+from kasc.train import TrainingError, main as train_main
+from kasc.training.network import init_from
 from tests.conftest import REPO, SCENES, tiny_config as _config
 
 def _log_rows(run: Path) -> list[dict]:
@@ -362,7 +363,7 @@ def test_init_from_copies_matching_layers_and_names_the_rest(tmp_path):
 def test_dcase_verdict_counts_macs_per_second_of_audio():
     from kasc.complexity import audit_keras
     from kasc.models import build_model
-    from kasc.train import per_second_complexity
+    from kasc.complexity import per_second_complexity
 
     cfg = load_config("us8k_plain_student")  # 4 s clips
     model = build_model("serfr_cnn", (None, 256, 1), 10, width=4, head_channels=8)

@@ -1,0 +1,69 @@
+"""Phase 0 of a run: the network a config names, its input shape, weights copied from
+``train.init_from``, and the Keras dtype policy of ``train.mixed_precision``."""
+
+from __future__ import annotations
+
+import contextlib
+
+from kasc.config import ConfigError, ExperimentConfig, resolve_path
+from kasc.files.runs import RunDir
+from kasc.training.messages import TrainingError
+
+
+def input_shape_for(cfg: ExperimentConfig, architecture: str) -> tuple:
+    """(frames, mels, 1): frames left free (None) unless the network needs a fixed size."""
+    from kasc.data.features import frames_for
+    from kasc.models import FIXED_INPUT_ARCHITECTURES
+
+    frames = frames_for(cfg.features, cfg.data.clip_samples)
+    return (frames if architecture in FIXED_INPUT_ARCHITECTURES else None, cfg.features.n_mels, 1)
+
+
+def build_network(cfg: ExperimentConfig, n_classes: int):
+    """The config's network, with ``model.params`` passed to its builder."""
+    from kasc.models import build_model
+
+    params = cfg.model.params or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"model.params must be a mapping of builder arguments, got {params!r}")
+    try:
+        return build_model(cfg.model.architecture, input_shape_for(cfg, cfg.model.architecture), n_classes, **params)
+    except TypeError as err:
+        raise ConfigError(f"model.params {params} do not fit '{cfg.model.architecture}': {err}") from err
+
+
+def init_from(model, source: str) -> str:
+    """Load the weights of an earlier run (folder or .keras file) or a pretrained EfficientAT
+    ``.npz`` into ``model`` (``kasc.models.pretrained``). Returns a summary; a file with no
+    matching layer is an error."""
+    from kasc.models.pretrained import load_pretrained
+
+    _, path = RunDir.locate(resolve_path(source))  # a run folder means its model.keras
+    try:
+        result = load_pretrained(model, path)
+    except FileNotFoundError as err:
+        raise ConfigError(f"train.init_from: {err}") from None
+    except ValueError as err:
+        raise TrainingError(f"train.init_from: {err}") from None
+    skipped = result["skipped"]
+    return (f"init_from {path}: {len(result['loaded'])} layers copied"
+            + (f", {len(skipped)} kept fresh ({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})"
+               if skipped else ""))
+
+
+@contextlib.contextmanager
+def dtype_policy(mixed_precision: str):
+    """Build the student under ``train.mixed_precision`` (``none``: float32; ``auto``
+    resolved for this CPU), then restore
+    the previous global policy (teachers, export and evaluation are unaffected)."""
+    import keras
+
+    from kasc.training.runtime import resolve_mixed_precision
+
+    previous = keras.mixed_precision.global_policy()
+    policy = resolve_mixed_precision(mixed_precision)
+    keras.mixed_precision.set_global_policy("float32" if policy == "none" else policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

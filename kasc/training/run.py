@@ -1,0 +1,139 @@
+"""A run from its config to its results: :func:`train` holds the run folder and runs the
+phases (``kasc.training.inputs``, teachers here, ``teacher_targets``, ``fitting``,
+``finishing``); teachers are runs of their own, trained (or reused) by :func:`prepare_teachers`."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from pathlib import Path
+
+from kasc.config import ExperimentConfig, changed_settings, load_config, parse_teacher, teacher_run_name
+from kasc.files.atomic import write_json
+from kasc.files.runs import RunDir, default_run_dir
+from kasc.training.messages import TrainingError, say
+from kasc.training.network import dtype_policy
+from kasc.training.inputs import prepare_data
+from kasc.training.teacher_targets import prepare_soft_targets
+from kasc.training.fitting import build_distiller, fit_or_resume
+from kasc.training.finishing import finish, quantization_aware_training
+
+
+def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restart: bool = False,
+          verbose: int = 1, wait_for_folder: bool = False) -> dict:
+    """Train ``cfg`` into ``run`` (resuming if possible); return the metrics written.
+
+    The run folder is held by this process throughout (``RunDir.owned``): another
+    process working there makes this one stop at once (``kasc.files.locks.LockBusy``), or
+    wait with ``wait_for_folder``. The phases, each in a module of kasc.training: data, teachers,
+    soft targets, distiller, fit (or resume), finish, QAT; the distiller (and online
+    teachers) are built in the scope of ``train.strategy``. Under ``multi_worker``,
+    only the chief holds and writes ``run``; the other workers work on copies of it
+    (``kasc.training.distribute``) and return the chief's metrics.
+    """
+    import keras
+
+    from kasc.training.distribute import agreed, make_strategy, worker_folder, worker_role
+
+    strategy = make_strategy(cfg.train.strategy, cfg.train.devices)
+    role = worker_role(cfg.train.strategy)
+    chief_run = run
+    with run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext():
+        if role.is_chief:
+            run.start(cfg, restart=restart)
+        agreed(strategy, 0, "the start of the run")  # barrier: the chief's folder is ready
+        if not role.is_chief:
+            run = chief_run.copy_into(worker_folder(role, chief_run.path.name))
+            say(f"worker {role.index} of {role.count}: {chief_run.path} copied to {run.path}")
+        if run.is_finished():
+            metrics = run.metrics()
+            say(f"{cfg.name}: already finished in {chief_run.path} (accuracy {metrics['accuracy']:.3f}); "
+                f"--restart trains it again")
+        else:
+            started = time.monotonic()
+            keras.utils.set_random_seed(cfg.train.seed)
+            data = prepare_data(cfg, verbose)
+            teacher_runs = (prepare_teachers(cfg, run, profile, data.class_names, verbose, chief_run.path.parent,
+                                             valid_table=data.splits["valid"].table)
+                            if cfg.distill.teachers else [])
+            targets = prepare_soft_targets(cfg, data, teacher_runs, verbose, strategy)
+            # seeded after the soft targets: loading a teacher draws random initial values, and
+            # whether a process loads one depends on whether the cache entry existed
+            keras.utils.set_random_seed(cfg.train.seed)
+            with strategy.scope(), dtype_policy(cfg.train.mixed_precision):  # kasc.training.distribute
+                distiller = build_distiller(cfg, data, targets)
+            fit_or_resume(cfg, run, distiller, data, targets, verbose)
+            metrics = finish(cfg, run, distiller.student, data, started) if role.is_chief else {}
+        agreed(strategy, 0, "the end of the run")  # barrier: the chief has written its results
+        if not role.is_chief:
+            metrics = chief_run.metrics()
+    if cfg.train.qat_epochs and role.is_chief:
+        quantization_aware_training(cfg, run, verbose)
+    return metrics
+
+
+def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, class_names: list[str],
+                     verbose: int, runs_dir: Path | None = None, valid_table=None) -> list[RunDir]:
+    """Phase 2: train (or reuse) each teacher run of ``distill.teachers`` in ``runs_dir``
+    (default: beside the student's run; a multi-worker run's other workers pass the
+    chief's) as ``<name>[-<profile>]``, print them and their ensemble (the report's
+    Table 2, also written to ``teachers.json``, and its validation predictions to
+    ``teachers_valid.csv``); return their run folders.
+
+    Raises:
+      DatasetError: a teacher's training split holds a clip of ``valid_table`` (the
+        student's validation split), unless the student's ``data.allow_overlap``.
+    """
+    from kasc.evaluate import ensemble_report
+    from kasc.evaluation.metrics import summary
+
+    runs_dir = runs_dir or run.path.parent
+    # teachers run under the student's distribution settings (the process's strategy)
+    execution = {"strategy": cfg.train.strategy, "devices": cfg.train.devices}
+    teacher_set = cfg.distill.teacher_set or {}
+    entries = [parse_teacher(entry) for entry in cfg.distill.teachers]  # (name, the entry's own settings)
+    settings = [{**teacher_set, **own} or None for _, own in entries]
+    teacher_cfgs = [dataclasses.replace(c, train=dataclasses.replace(c.train, **execution))
+                    for c in (load_config(name, profile=profile, settings=more)
+                              for (name, _), more in zip(entries, settings))]
+    # a teacher's folder is named by the settings that change it (none: the teacher's own run)
+    run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, more))
+                 for (name, _), more, c in zip(entries, settings, teacher_cfgs)]
+    if valid_table is not None and not cfg.data.allow_overlap:
+        from kasc.data.datasets import load_split
+        from kasc.data.table import require_disjoint
+
+        for teacher_cfg in teacher_cfgs:  # a teacher that heard the validation clips would leak them
+            require_disjoint(load_split(teacher_cfg.data, "train"), valid_table,
+                             (f"teacher {teacher_cfg.name}'s training", "student's validation"),
+                             f"distill.teachers{' with distill.teacher_set' if teacher_set else ''}")
+    weights = cfg.distill.teacher_weights
+    if cfg.distill.cross_fit_parts:  # kasc.training.cross_fit: each teacher once per held-out part
+        from kasc.training.cross_fit import held_out_configs, member_weights, require_same_training_clips
+        from kasc.data.datasets import full_training_table
+
+        student_table = full_training_table(cfg.data)
+        for teacher_cfg in teacher_cfgs:
+            require_same_training_clips(cfg, student_table, teacher_cfg)
+        run_names = [f"{c.name}{run_name[len(teacher_cfg.name):]}" for teacher_cfg, run_name in zip(teacher_cfgs, run_names)
+                     for c in held_out_configs(cfg, teacher_cfg)]
+        teacher_cfgs = [c for teacher_cfg in teacher_cfgs for c in held_out_configs(cfg, teacher_cfg)]
+        weights = member_weights(weights, len(cfg.distill.teachers), cfg.distill.cross_fit_parts)
+    teacher_runs = []
+    for teacher_cfg, run_name in zip(teacher_cfgs, run_names):
+        teacher_run = RunDir(runs_dir / default_run_dir(dataclasses.replace(teacher_cfg, name=run_name), profile).name)
+        say(f"teacher {teacher_cfg.name}: {teacher_run.path}")
+        # reuses a finished run of the same config; waits if another student is training it
+        train(teacher_cfg, teacher_run, profile=profile, verbose=verbose, wait_for_folder=True)
+        teacher_classes = teacher_run.metrics().get("class_names")
+        if teacher_classes != class_names:
+            raise TrainingError(f"teacher run {teacher_run.path} predicts classes {teacher_classes}, "
+                                f"the student's data has {class_names}")
+        teacher_runs.append(teacher_run)
+    say("teachers and their ensemble on the teachers' validation split (report Table 2):")
+    table = ensemble_report(teacher_runs, weights, batch_size=cfg.train.batch_size,
+                            predictions_file=run.teacher_predictions_file)
+    write_json(run.teachers_file, {name: {**summary(r), "per_class_accuracy": r["per_class_accuracy"]}
+                                   for name, r in table.items()})
+    return teacher_runs
