@@ -109,9 +109,9 @@ def worker_scratch_leftovers(temporary_root: Path | None = None) -> list[Leftove
 def default_folders() -> list[Path]:
     """The default cache root (``DataConfig.cache_dir``'s parent), the clone's
     ``saved_models/`` and the current directory's (where runs land by default)."""
-    from kasc.config import RUNS_DIR, DataConfig, resolve_path
+    from kasc.config import DataConfig, project_root, resolve_path
 
-    return list(dict.fromkeys([resolve_path(DataConfig.cache_dir).parent, RUNS_DIR,
+    return list(dict.fromkeys([resolve_path(DataConfig.cache_dir).parent, project_root() / "saved_models",
                                (Path.cwd() / "saved_models").resolve()]))
 
 

@@ -32,13 +32,24 @@ from kasc.training.runtime import quiet_expected_retracing, set_cpu_threads
 __all__ = ["TrainingError", "main", "train"]  # the Python API: train(cfg, RunDir(...)); the phases live in kasc.training
 
 
+def configs_by_room() -> str:
+    """kasc's configs, one line per folder of ``kasc/configs/`` (for ``--help``)."""
+    from kasc.config import CONFIG_DIR, known_configs
+
+    rooms: dict[str, list[str]] = {}
+    for name, paths in known_configs().items():
+        for path in paths:
+            rooms.setdefault(str(path.parent.relative_to(CONFIG_DIR)), []).append(name)
+    return "Configs: " + "; ".join(f"{room}: {', '.join(sorted(names))}" for room, names in sorted(rooms.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     from kasc.cli import describe
 
     parser = argparse.ArgumentParser(prog="python -m kasc.train", description=describe(__doc__),
-                                     epilog="Configs: " + ", ".join(sorted(p.stem for p in
-                                                                         (Path(__file__).parent.parent / "configs").glob("*.yaml"))))
-    parser.add_argument("config", help="config name (configs/NAME.yaml) or a YAML path")
+                                     epilog=configs_by_room())
+    parser.add_argument("config", help="config name (a file of kasc/configs/, by its name or its path there, e.g. "
+                                       "submission3 or report/submission3) or a YAML path")
     parser.add_argument("--profile", default=None, help="a profile of the config (e.g. 'fast')")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.epochs=5 (repeatable)")

@@ -142,7 +142,7 @@ def test_relative_paths_come_from_the_file_the_set_or_the_clone(tmp_path, monkey
     assert load_config("us8k").data.root == "../shared/data/us8k-dev"  # kasc's configs: the clone
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text((CONFIG_DIR / "us8k.yaml").read_text())
+    (run / "config.yaml").write_text((CONFIG_DIR / "us8k" / "us8k.yaml").read_text())
     (run / "metrics.json").write_text("{}")
     assert load_config(run / "config.yaml").data.root == "../shared/data/us8k-dev"  # a run folder's: the clone
 
@@ -212,3 +212,19 @@ def test_a_finished_runs_config_loads_after_its_teacher_config_is_gone(tmp_path)
         load_config(run / "config.yaml")
     (run / "metrics.json").write_text("{}")
     assert load_config(run / "config.yaml").distill.teachers[0] == "us8k_teacher_deleted_since"
+
+
+def test_a_config_is_named_by_its_stem_or_its_path_and_an_ambiguous_stem_is_refused(tmp_path, monkeypatch):
+    from kasc.config import syntax
+
+    assert load_config("report/submission3").name == load_config("submission3").name == "submission3"
+    with pytest.raises(ConfigError, match="no config 'report/nope'"):
+        load_config("report/nope")
+    rooms = tmp_path / "configs"
+    for room in ("a", "b"):
+        (rooms / room).mkdir(parents=True)
+        (rooms / room / "twin.yaml").write_text("description: one of two\n")
+    monkeypatch.setattr(syntax, "CONFIG_DIR", rooms)
+    with pytest.raises(ConfigError, match="config name 'twin' is ambiguous: a/twin, b/twin; give the path"):
+        syntax.config_path("twin")
+    assert syntax.config_path("b/twin") == rooms / "b" / "twin.yaml"

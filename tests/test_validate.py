@@ -51,7 +51,7 @@ def test_bad_setting_named_when_loading(override, words):
     with pytest.raises(ConfigError) as err:
         load_config("submission3", [override])
     message = str(err.value)
-    assert "configs/submission3.yaml" in message and "--set" in message  # the file and where the value came from
+    assert "configs/report/submission3.yaml" in message and "--set" in message  # the file and where the value came from
     for word in words:
         assert word in message, (word, message)
 
@@ -68,9 +68,13 @@ def test_teacher_input_recording_needs_tau22():
 
 
 def test_every_shipped_config_and_profile_is_valid():
+    from kasc.config import CONFIG_DIR, known_configs
     from kasc.config.loader import _read_tree
 
-    for path in sorted((REPO / "configs").glob("*.yaml")):
+    paths = sorted(CONFIG_DIR.rglob("*.yaml"))
+    assert len(paths) > 40 and {p.parent.name for p in paths} == {"base", "report", "dcase24", "us8k"}
+    assert all(len(files) == 1 for files in known_configs().values())  # every name names one file
+    for path in paths:
         load_config(path.stem)
         for profile in _read_tree(path)[1]:
             load_config(path.stem, profile=profile)

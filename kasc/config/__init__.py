@@ -1,4 +1,4 @@
-"""Experiment configuration: YAML files in ``configs/`` loaded into frozen dataclasses.
+"""Experiment configuration: YAML files (kasc's own in ``kasc/configs/``) loaded into frozen dataclasses.
 
 - :mod:`kasc.config.schema`: the dataclasses (every field documented), the allowed values
   and the typed conversion of a YAML tree;
@@ -13,17 +13,17 @@ from ``kasc.config`` itself.
 """
 
 from kasc.config.schema import (ARCHITECTURES, CONFIG_DIR, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES, MIXED_PRECISION,
-                                RUNS_DIR, SOFT_TARGET_MODES, STRATEGIES, TEACHER_INPUTS, WINDOWS, AugmentConfig,
+                                SOFT_TARGET_MODES, STRATEGIES, TEACHER_INPUTS, WINDOWS, AugmentConfig,
                                 ConfigError, DataConfig, DistillConfig, ExperimentConfig, FeatureConfig, ModelConfig,
-                                TrainConfig, from_dict)
-from kasc.config.syntax import (PATH_SETTINGS, ConfigLoader, config_path, load_yaml, parse_override, parse_teacher,
-                                resolve_path, teacher_run_name)
+                                TrainConfig, from_dict, project_root)
+from kasc.config.syntax import (PATH_SETTINGS, ConfigLoader, config_path, known_configs, load_yaml, parse_override,
+                                parse_teacher, resolve_path, teacher_run_name)
 from kasc.config.loader import changed_settings, load_config
 
 __all__ = [
-    "ARCHITECTURES", "CONFIG_DIR", "DATA_FORMATS", "DIR_SUBSETS", "MEL_SCALES", "MIXED_PRECISION", "RUNS_DIR",
+    "ARCHITECTURES", "CONFIG_DIR", "DATA_FORMATS", "DIR_SUBSETS", "MEL_SCALES", "MIXED_PRECISION",
     "SOFT_TARGET_MODES", "STRATEGIES", "TEACHER_INPUTS", "WINDOWS", "AugmentConfig", "ConfigError", "DataConfig",
-    "DistillConfig", "ExperimentConfig", "FeatureConfig", "ModelConfig", "TrainConfig", "from_dict", "PATH_SETTINGS",
-    "ConfigLoader", "config_path", "load_yaml", "parse_override", "parse_teacher", "resolve_path", "teacher_run_name",
+    "DistillConfig", "ExperimentConfig", "FeatureConfig", "ModelConfig", "TrainConfig", "from_dict", "project_root", "PATH_SETTINGS",
+    "ConfigLoader", "config_path", "known_configs", "load_yaml", "parse_override", "parse_teacher", "resolve_path", "teacher_run_name",
     "changed_settings", "load_config",
 ]

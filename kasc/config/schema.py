@@ -12,13 +12,19 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+CONFIG_DIR = PACKAGE_DIR / "configs"
+"""kasc's own configs, shipped with the package, one folder per purpose: ``base/``,
+``report/`` (the report's submissions and teachers), ``dcase24/``, ``us8k/``."""
 
 
-RUNS_DIR = CONFIG_DIR.parent / "saved_models"
-
-
-"""Where runs go by default (``saved_models/<name>[-<profile>]``, see ``kasc.files.runs``)."""
+def project_root() -> Path:
+    """Where relative paths in kasc's own configs (``data.root: ../shared/data/...``, the
+    default ``data.cache_dir``) and in a run's ``config.yaml`` are taken from: the kasc
+    clone when kasc runs from one (``setup.cfg`` beside the package), else (an installed
+    kasc) the current directory."""
+    clone = PACKAGE_DIR.parent
+    return clone if (clone / "setup.cfg").is_file() else Path.cwd()
 
 
 class ConfigError(ValueError):
@@ -26,26 +32,18 @@ class ConfigError(ValueError):
 
 
 DATA_FORMATS = ("tau22", "tau20", "csv")
-
-
 """``data.format``: TAU22 Mobile layout, TAU20 Mobile layout (10 s clips), generic CSV manifest."""
 
 
 MEL_SCALES = ("report", "htk", "kaldi")
-
-
 """``features.mel_scale``: the report's equation (1), HTK, or Kaldi's (EfficientAT's front end)."""
 
 
 WINDOWS = ("hann", "hann_symmetric")
-
-
 """``features.window``: periodic Hann (the report's front end) or symmetric Hann (EfficientAT's)."""
 
 
 SOFT_TARGET_MODES = ("cached", "online")
-
-
 """``distill.soft_targets``."""
 
 
@@ -161,7 +159,7 @@ class FeatureConfig:
       log_offset: added to the mel power before the natural log.
       normalize_mean / normalize_std: the log-mel is returned as (log-mel - mean) / std,
         fixed constants of the config (so that a saved run's front end is its config);
-        ``configs/default.yaml`` holds the values measured on TAU22-mini's training
+        ``kasc/configs/base/default.yaml`` holds the values measured on TAU22-mini's training
         clips, 0 and 1 leave the log-mel as it is. Unit-scale input keeps the first
         layers' BatchNormalization statistics sane from the first steps.
       measure_normalization: measure ``normalize_mean`` / ``normalize_std`` on the training

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from kasc.config.schema import CONFIG_DIR, ConfigError
+from kasc.config.schema import CONFIG_DIR, ConfigError, project_root
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -49,26 +49,49 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=ConfigLoader)
 
 
+def known_configs() -> dict[str, list[Path]]:
+    """Config name (file stem) -> the files of kasc's configs with that stem (one, unless
+    two rooms hold the same name)."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted(CONFIG_DIR.rglob("*.yaml")):
+        found.setdefault(path.stem, []).append(path)
+    return found
+
+
 def config_path(name_or_path: str | Path) -> Path:
-    """``submission3`` -> ``configs/submission3.yaml``; a path to a YAML file is kept."""
+    """``submission3`` or ``report/submission3`` -> ``kasc/configs/report/submission3.yaml``
+    (a config is named by its unique stem or its path under ``kasc/configs/``); a path to a
+    YAML file is kept.
+
+    Raises:
+      ConfigError: no such config (the known names are listed), or a stem that two rooms
+        hold (both paths are named).
+    """
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
         if not candidate.is_file():
             raise ConfigError(f"config file not found: {candidate}")
         return candidate
-    path = CONFIG_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-        raise ConfigError(f"no config named '{name_or_path}' ({path}); known: {', '.join(known)}")
-    return path
+    if "/" in str(name_or_path):
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+        if path.is_file():
+            return path
+        raise ConfigError(f"no config '{name_or_path}' ({path} does not exist)")
+    known = known_configs()
+    matches = known.get(str(name_or_path), [])
+    if len(matches) > 1:
+        rooms = ", ".join(str(p.relative_to(CONFIG_DIR).with_suffix("")) for p in matches)
+        raise ConfigError(f"config name '{name_or_path}' is ambiguous: {rooms}; give the path")
+    if not matches:
+        raise ConfigError(f"no config named '{name_or_path}' in {CONFIG_DIR}; known: {', '.join(sorted(known))}")
+    return matches[0]
 
 
 PATH_SETTINGS = ("data.root", "data.manifest", "data.subset_csv", "data.cache_dir", "augment.dir_folder",
                  "train.init_from")
-
-
-"""Settings that name files or folders. A relative one is taken from the kasc clone in
-kasc's own ``configs/`` and in a run folder's ``config.yaml``, from the YAML file's folder
+"""Settings that name files or folders. A relative one is taken from the kasc clone (an
+installed kasc: the current directory; :func:`~kasc.config.schema.project_root`) in
+kasc's own ``kasc/configs/`` and in a run folder's ``config.yaml``, from the YAML file's folder
 in any other config file, and from the current directory in ``--set`` (``data.audio_dir``
 is always taken from the manifest's folder)."""
 
@@ -105,8 +128,9 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def resolve_path(path: str, base: Path | None = None) -> Path:
-    """A config path: absolute kept, ``~`` expanded, relative taken from the repo root."""
+    """A config path: absolute kept, ``~`` expanded, relative taken from ``base`` (default:
+    :func:`~kasc.config.schema.project_root`, the kasc clone)."""
     p = Path(path).expanduser()
     if p.is_absolute():
         return p
-    return ((base or CONFIG_DIR.parent) / p).resolve()
+    return ((base or project_root()) / p).resolve()
