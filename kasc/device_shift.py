@@ -50,7 +50,8 @@ def evaluate_shift(run: RunDir, dirs: Path, batch_size: int = 64) -> dict:
     shifted, devices = shifted_split(valid, cfg, dirs)
     result = {"dirs": str(dirs), "held_out_responses": sorted(set(devices)), "seed": SHIFT_SEED}
     for name, split in (("clean", valid), ("unseen_devices", shifted)):
-        report = classification_metrics(split.labels, keras_probabilities(model, split, logmel, batch_size),
+        report = classification_metrics(split.labels, keras_probabilities(model, split, logmel, batch_size,
+                                                                          progress=name),
                                         split.class_names)
         result[name] = summary(report)
     write_json(run.device_shift_file, result)

@@ -49,10 +49,12 @@ def format_reports(reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_size: int = 64) -> dict:
+def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_size: int = 64,
+                 progress: bool = True) -> dict:
     """Evaluate the run's ``model.keras`` (and ``model_int8.tflite``) on the validation
-    split; write metrics.json (merged with what is there), confusion.png and the DCASE
-    output CSV; return the Keras report with the int8 one under ``"int8"``."""
+    split, with progress bars on stderr (``progress``); write metrics.json (merged with
+    what is there), confusion.png and the DCASE output CSV; return the Keras report with
+    the int8 one under ``"int8"``."""
     from kasc.data.features import LogMel
     from kasc.models import load_model
     from kasc.evaluation.output_csv import write_predictions
@@ -63,10 +65,11 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
         valid_data = prepare_splits(cfg, splits=("train", "valid"), progress=False)["valid"]
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     model = load_model(run.model_file)
-    probabilities = keras_probabilities(model, valid_data, logmel, batch_size)
+    probabilities = keras_probabilities(model, valid_data, logmel, batch_size, progress="Keras model" * progress)
     reports = {"keras": split_report(valid_data.table, valid_data.labels, probabilities, valid_data.class_names)}
     if int8 and run.int8_file.is_file():
-        int8_probabilities = tflite_probabilities(run.int8_file, valid_data, logmel, batch_size)
+        int8_probabilities = tflite_probabilities(run.int8_file, valid_data, logmel, batch_size,
+                                                  progress="int8 TFLite" * progress)
         reports["int8"] = split_report(valid_data.table, valid_data.labels, int8_probabilities, valid_data.class_names)
     write_predictions(run.predictions_file, valid_data.table["filename"], probabilities, valid_data.class_names)
     keras_report = reports["keras"]
@@ -129,7 +132,8 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
     for run, cfg in zip(runs, configs):
         model = load_model(run.model_file)
         own = at_sample_rate(configs[0], data, cfg.data.sample_rate, progress=False)
-        probs = keras_probabilities(model, own, LogMel(cfg.features, cfg.data.sample_rate), batch_size)
+        probs = keras_probabilities(model, own, LogMel(cfg.features, cfg.data.sample_rate), batch_size,
+                                    progress=f"teacher {cfg.name}")
         probabilities.append(probs)
         reports[cfg.name] = split_report(data.table, data.labels, probs, data.class_names)
     ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))

@@ -106,8 +106,10 @@ def test_evaluate_command_on_a_run_folder(tmp_path, capsys):
                              rate=16000)
     run = make_run(tmp_path, root)
     assert evaluate_main([str(run.path)]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "class-macro accuracy" in out and "unseen devices" in out
+    assert "Keras model" in captured.err and "batch" in captured.err  # a progress bar while it runs
     metrics = json.loads(run.metrics_file.read_text())
     assert metrics["clips"] == 4 and set(metrics["per_device"]) == {"b", "s1", "s4", "s5"}
     assert run.path.joinpath("confusion.png").read_bytes()[:4] == b"\x89PNG"

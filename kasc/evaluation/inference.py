@@ -32,26 +32,40 @@ def finished_run(run, splits: tuple[str, ...] = ("train", "valid")) -> FinishedR
                        LogMel(cfg.features, cfg.data.sample_rate))
 
 
-def keras_probabilities(model, data, logmel, batch_size: int = 64) -> np.ndarray:
-    """Probabilities (n, C) of a Keras model on every clip of a split (no augmentation)."""
+def keras_probabilities(model, data, logmel, batch_size: int = 64, progress: str = "") -> np.ndarray:
+    """Probabilities (n, C) of a Keras model on every clip of a split (no augmentation);
+    ``progress`` given, a progress bar of that name on stderr."""
     import tensorflow as tf
 
-    from kasc.data.pipeline import Pipeline
+    from kasc.data.pipeline import Pipeline, steps_per_epoch
     from kasc.training.distribute import in_multi_worker_mode
 
     spectra = Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x)
-    if not in_multi_worker_mode(model.distribute_strategy):
+    if not progress and not in_multi_worker_mode(model.distribute_strategy):
         return model.predict(spectra, verbose=0)
-    # under several workers predict() is a collective step that every worker must join;
-    # here one worker looks at the network on its own
+    # batch by batch: for the progress bar, and under several workers, where predict() is a
+    # collective step that every worker must join (here one worker looks at the network alone)
     forward = tf.function(lambda x: model(x, training=False))
-    return np.concatenate([forward(x).numpy() for x in spectra])
+    return _batches_with_bar((forward(x).numpy() for x in spectra), steps_per_epoch(len(data), batch_size), progress)
 
 
-def tflite_probabilities(path: Path, data, logmel, batch_size: int = 64) -> np.ndarray:
-    """Probabilities (n, C) of a batch-1 TFLite model (LiteRT) on every clip of a split."""
-    from kasc.data.pipeline import logmel_batches
+def _batches_with_bar(outputs, batches: int, name: str) -> np.ndarray:
+    """Concatenate the ``batches`` arrays ``outputs`` yields, with a tqdm bar of ``name``
+    on stderr (none when ``name`` is empty)."""
+    import sys
+
+    from tqdm import tqdm
+
+    return np.concatenate(list(tqdm(outputs, total=batches, desc=name, unit="batch", disable=not name,
+                                    file=sys.stderr, leave=False)))
+
+
+def tflite_probabilities(path: Path, data, logmel, batch_size: int = 64, progress: str = "") -> np.ndarray:
+    """Probabilities (n, C) of a batch-1 TFLite model (LiteRT) on every clip of a split;
+    ``progress`` given, a progress bar of that name on stderr."""
+    from kasc.data.pipeline import logmel_batches, steps_per_epoch
     from kasc.deployment.litert_runner import TFLiteModel
 
     model = TFLiteModel(path)
-    return np.concatenate([model(spectra) for spectra in logmel_batches(data.waveforms, logmel, batch_size)])
+    return _batches_with_bar((model(spectra) for spectra in logmel_batches(data.waveforms, logmel, batch_size)),
+                             steps_per_epoch(len(data), batch_size), progress)
