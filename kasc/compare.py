@@ -80,7 +80,7 @@ def seeds_row(name: str, runs: list[Path]) -> list[str]:
     """One row for the same config trained with several seeds: mean ± sd of each figure."""
     metrics = [_metrics(run) for run in runs]
     minutes = [m["train_seconds"] / 60 for m in metrics if m.get("train_seconds") is not None]
-    return [f"{name} ({len(runs)} seeds)", _mean_sd([m.get("accuracy") for m in metrics]),
+    return [f"{name} ({len(runs)} seed{'s' * (len(runs) != 1)})", _mean_sd([m.get("accuracy") for m in metrics]),
             _mean_sd([m.get("macro_class_accuracy") for m in metrics]), _mean_sd([m.get("log_loss") for m in metrics]),
             _mean_sd([m.get("int8", {}).get("accuracy") for m in metrics]), str(metrics[0].get("epochs", "-")),
             _cell(statistics.mean(minutes) if minutes else None, "{:.0f} min") + " each"]
@@ -230,7 +230,7 @@ def cv_tables(paths: list[Path], paired_with: str = "") -> str:
                 accuracy_means.append(statistics.mean(accuracies))
                 loss_means.append(statistics.mean(losses))
         counts = sorted({len(s) for s in seeds.values()})
-        label = f"{name} ({'/'.join(map(str, counts))} seeds)"
+        label = f"{name} ({'/'.join(map(str, counts))} seed{'s' * (counts != [1])})"
         complete = len(accuracy_means) == len(directions)
         cells += [_cell(statistics.mean(accuracy_means)) if complete else "-",
                   _cell(statistics.mean(loss_means)) if complete else "-"]
