@@ -92,3 +92,13 @@ def test_recording_input_gives_every_clip_its_whole_recordings_targets(tiny):
     clip_logits = soft_targets.cached_teacher_logits(load_config("plain_student", overrides), train,
                                                      teacher.model_file, progress=False)
     assert not np.allclose(clip_logits, logits)  # the 1 s clips alone give other targets
+
+
+def test_teacher_logits_show_a_progress_bar_when_asked(tiny, capfd):
+    tmp_path, overrides = tiny
+    cfg = load_config("plain_student", overrides)
+    train = prepare_splits(cfg, progress=False)["train"]
+    teacher = _teacher_run(tmp_path, cfg, name="shown")
+    capfd.readouterr()
+    soft_targets.cached_teacher_logits(cfg, train, teacher.model_file, progress=True)
+    assert "logits shown" in capfd.readouterr().err

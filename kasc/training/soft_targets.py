@@ -51,10 +51,18 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def predict_logits(model: keras.Model, waveforms: np.ndarray, logmel: LogMel, batch_size: int = 32) -> np.ndarray:
-    """Logits (n, C) of ``model`` on int16 waveforms (n, samples), batch by batch."""
+def predict_logits(model: keras.Model, waveforms: np.ndarray, logmel: LogMel, batch_size: int = 32,
+                   progress: str = "") -> np.ndarray:
+    """Logits (n, C) of ``model`` on int16 waveforms (n, samples), batch by batch; with a
+    tqdm bar of that name on stderr if ``progress`` is given."""
+    import sys
+
+    from tqdm import tqdm
+
     logits = logits_model(model)
-    out = [np.asarray(logits(spectra, training=False)) for spectra in logmel_batches(waveforms, logmel, batch_size)]
+    batches = tqdm(logmel_batches(waveforms, logmel, batch_size), total=-(-len(waveforms) // batch_size),
+                   desc=progress, unit="batch", disable=not progress, file=sys.stderr, leave=False)
+    out = [np.asarray(logits(spectra, training=False)) for spectra in batches]
     return np.concatenate(out, axis=0).astype(np.float32)
 
 
@@ -237,6 +245,8 @@ def _teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, 
     if mode == "recording":
         recording_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, sample_rate=sample_rate))
         waveforms, row = _recording_waveforms(recording_cfg, data if rows is None else data.subset(rows), progress)
-        return predict_logits(teacher, waveforms, teacher_logmel)[row]
+        return predict_logits(teacher, waveforms, teacher_logmel,
+                              progress=f"logits {teacher_path.parent.name}" * progress)[row]
     own = at_sample_rate(cfg, data, sample_rate, progress).waveforms
-    return predict_logits(teacher, own if rows is None else own[rows], teacher_logmel)
+    return predict_logits(teacher, own if rows is None else own[rows], teacher_logmel,
+                          progress=f"logits {teacher_path.parent.name}" * progress)
