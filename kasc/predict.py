@@ -64,6 +64,7 @@ class Predictor:
         from kasc.data.features import LogMel
         from kasc.files.runs import RunDir
 
+        self.progress = False  # True: progress bars on stderr for long recordings (the command sets it)
         run, self.model_file = RunDir.locate(model_path)
         if not self.model_file.is_file():
             raise FileNotFoundError(f"no model at {self.model_file}")
@@ -119,12 +120,18 @@ class Predictor:
         return self.windows(samples), rms_dbfs(samples)
 
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
-        """Probabilities (n, C) of windows (n, clip_samples), in batches of WINDOW_BATCH."""
+        """Probabilities (n, C) of windows (n, clip_samples), in batches of WINDOW_BATCH;
+        with :attr:`progress`, a bar on stderr when there is more than one batch (a long
+        recording)."""
+        from tqdm import tqdm
+
         def model_input(batch):
             return batch.astype(np.float32) if self.waveform_in else self.logmel(batch).numpy()
 
-        out = [self._predict(model_input(windows[start:start + WINDOW_BATCH]))
-               for start in range(0, len(windows), WINDOW_BATCH)]
+        starts = range(0, len(windows), WINDOW_BATCH)
+        starts = tqdm(starts, desc=f"{len(windows)} windows", unit="batch", file=sys.stderr, leave=False,
+                      disable=not self.progress or len(starts) < 2)
+        out = [self._predict(model_input(windows[start:start + WINDOW_BATCH])) for start in starts]
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
 
     def predict_file(self, path: Path) -> np.ndarray:
@@ -215,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    predictor.progress = True
     files = find_audio(args.audio)
     if not files:
         print(f"error: no audio files in {', '.join(map(str, args.audio))}", file=sys.stderr)

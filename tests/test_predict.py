@@ -237,3 +237,14 @@ def test_timeline_of_two_scenes_back_to_back_changes_label_at_the_join(run, tmp_
     with pytest.raises(SystemExit):  # --timeline-plot needs --timeline: argparse's usage error
         predict_main([str(run.path), str(tmp_path), "--timeline-plot", str(png)])
     assert "--timeline-plot needs --timeline CSV" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_long_recording_shows_a_progress_bar(run, tmp_path, monkeypatch, capsys):
+    import kasc.predict as predict_module
+
+    monkeypatch.setattr(predict_module, "WINDOW_BATCH", 2)  # 5 windows: 3 batches, as an hour would be 15
+    sf.write(tmp_path / "long.wav", np.random.default_rng(0).normal(0, 0.1, 5 * 16000), 16000)
+    assert predict_main([str(run.path), str(tmp_path / "long.wav")]) == 0
+    captured = capsys.readouterr()
+    assert "5 windows" in captured.err and "long.wav" in captured.out
