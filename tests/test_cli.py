@@ -1,5 +1,7 @@
 """The ``kasc`` console script (kasc.cli): subcommands, --version, --help."""
 
+import pytest
+
 from kasc import __version__
 from kasc.cli import COMMANDS, main
 
@@ -22,8 +24,6 @@ def test_a_subcommand_runs_its_module(tmp_path, capsys):
 def test_help_texts_have_no_docstring_markup(capsys, monkeypatch):
     import importlib
 
-    import pytest
-
     for name, (module_name, _) in COMMANDS.items():
         module = importlib.import_module(module_name)
         monkeypatch.setattr("sys.argv", [f"kasc {name}", "--help"])  # serfr-table reads sys.argv
@@ -31,3 +31,18 @@ def test_help_texts_have_no_docstring_markup(capsys, monkeypatch):
             module.main() if name == "serfr-table" else module.main(["--help"])
         out = capsys.readouterr().out
         assert out.startswith("usage:") and "``" not in out, name
+
+
+@pytest.mark.slow
+def test_every_python_dash_m_command_users_know_still_runs():
+    """The package moved into subpackages; ``python -m kasc.NAME`` kept working for each command."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    for name in ("train", "evaluate", "predict", "compare", "complexity", "export", "qat", "device_shift", "data",
+                 "config", "clean", "serfr_table"):
+        result = subprocess.run([sys.executable, "-m", f"kasc.{name}", "--help"], cwd=repo, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0 and result.stdout.startswith("usage:"), (name, result.stderr[-500:])
