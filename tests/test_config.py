@@ -228,3 +228,24 @@ def test_a_config_is_named_by_its_stem_or_its_path_and_an_ambiguous_stem_is_refu
     with pytest.raises(ConfigError, match="config name 'twin' is ambiguous: a/twin, b/twin; give the path"):
         syntax.config_path("twin")
     assert syntax.config_path("b/twin") == rooms / "b" / "twin.yaml"
+
+
+def test_front_end_caches_are_keyed_on_what_the_front_end_computes(tmp_path):
+    """A setting about how normalisation is found (or one added later that changes nothing
+    computed) must not invalidate the log-mel and soft-target caches (it once cost a
+    recomputed view bank)."""
+    import dataclasses
+
+    import numpy as np
+
+    from kasc.config import FeatureConfig
+    from kasc.data.features import LogMel
+    from kasc.data.logmel_cache import logmel_cache_key
+
+    plain, measured = FeatureConfig(), FeatureConfig(measure_normalization=True)
+    assert plain.computation() == measured.computation() and "measure_normalization" not in plain.computation()
+    assert set(plain.computation()) | FeatureConfig.NOT_COMPUTATION == {f.name for f in dataclasses.fields(FeatureConfig)}
+    np.save(tmp_path / "clips.npy", np.zeros((2, 16000), np.int16))
+    keys = {logmel_cache_key(tmp_path / "clips.npy", LogMel(c, 16000)) for c in (plain, measured)}
+    assert len(keys) == 1
+    assert logmel_cache_key(tmp_path / "clips.npy", LogMel(FeatureConfig(n_mels=128), 16000)) not in keys

@@ -182,6 +182,16 @@ class FeatureConfig:
     normalize_std: float = 1.0
     measure_normalization: bool = False
 
+    NOT_COMPUTATION: typing.ClassVar[frozenset] = frozenset({"measure_normalization"})
+    """Fields that say how a setting is found, not what the front end computes: left out
+    of :meth:`computation`, so that they never invalidate a cache."""
+
+    def computation(self) -> dict:
+        """The settings that determine the log-mel of a waveform (every field but
+        :attr:`NOT_COMPUTATION`): what caches of front-end outputs are keyed on. A field
+        added later that does not change the log-mel belongs in :attr:`NOT_COMPUTATION`."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in self.NOT_COMPUTATION}
+
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:

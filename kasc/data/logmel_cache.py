@@ -20,7 +20,6 @@ processes that need the same file do not both compute it: one holds ``<key>.lock
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import sys
@@ -43,7 +42,7 @@ def logmel_cache_key(waveforms_file: Path, logmel: LogMel) -> str:
     """Hash of the audio cache file's identity (path, size, mtime) and the front end."""
     stat = os.stat(waveforms_file)
     text = (f"v{LOGMEL_CACHE_VERSION}|{Path(waveforms_file).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
-            f"{logmel.sample_rate}|{sorted(dataclasses.asdict(logmel.cfg).items())}")
+            f"{logmel.sample_rate}|{sorted(logmel.cfg.computation().items())}")
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 

@@ -123,7 +123,7 @@ def _key_source(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, feat
     ``rows``), the teacher's front end and rate, the clip length, and ``more``."""
     paths = data.table["paths"] if rows is None else data.table["paths"].iloc[rows]
     return {"teacher": file_digest(teacher_path), "clips": [list(p) for p in paths],
-            "features": dataclasses.asdict(features), "sample_rate": sample_rate,
+            "features": features.computation(), "sample_rate": sample_rate,
             "clip_seconds": cfg.data.clip_seconds, **more}
 
 
