@@ -21,10 +21,17 @@ one_run() {
   local name=$1 train=$2 valid=$3 seed=$4 suffix=${5:-}
   shift 4
   [ $# -gt 0 ] && shift
+  local dir="saved_models/$name--fold${train}to${valid}--seed$seed$suffix"
+  # a committed result holds metrics but not the weights, which kasc.train needs to call a run
+  # finished: without this check a fresh clone would retrain its teachers and the student
+  if grep -q '"finished": true' "$dir/metrics.json" 2>/dev/null; then
+    echo "[experiments_cv] $dir: finished (metrics.json), skipped"
+    return
+  fi
   python -m kasc.train "$name" --verbose 2 \
     --set data.train_split="$train" --set data.valid_split="$valid" \
     --set train.seed="$seed" --set augment.seed="$seed" --set augment.views_seed=0 \
-    --run-dir "saved_models/$name--fold${train}to${valid}--seed$seed$suffix" "$@"
+    --run-dir "$dir" "$@"
 }
 
 for seed in $SEEDS; do
