@@ -49,6 +49,14 @@ def test_us8k_config_reads_the_shared_subset():
     assert all(p[0].endswith(".flac") and "/fold1/" in p[0] for p in train["paths"])
 
 
+def test_a_fold_union_reads_both_folds_and_a_missing_fold_is_named(tmp_path):
+    manifest = _manifest(tmp_path)
+    both = read_manifest(manifest, "path", "label", "device", "fold", folds=("1", "2"), audio_dir="audio")
+    assert both["filename"].tolist() == ["x0.wav", "x1.wav", "sub/x2.wav"]
+    with pytest.raises(DatasetError, match=r"m.csv: no row has fold 3 \(asked for folds 1\+3; present: 1, 2\)"):
+        read_manifest(manifest, "path", "label", "device", "fold", folds=("1", "3"), audio_dir="audio")
+
+
 def test_limit_keeps_every_class(tmp_path):
     table = read_manifest(_manifest(tmp_path), "path", "label", audio_dir="audio")
     small = limit_per_split(table, 2)

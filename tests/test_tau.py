@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -201,3 +203,13 @@ def test_duplicate_rows_in_a_dcase24_split_file(tmp_path):
     (tmp_path / "split5.csv").write_text(f"filename\n{names[0]}\n{names[0]}\n")
     with pytest.raises(DatasetError, match=r"split5.csv: 1 value\(s\) of column 'filename' listed more than once"):
         read_dcase24_subset(read_tau(root, "fold1_train"), tmp_path / "split5.csv")
+
+
+def test_a_split_union_reads_each_split_once_and_bad_unions_are_named(tmp_path):
+    root, names = _tiny_tau(tmp_path)
+    cfg = load_config("default", [f"data.root={root}", "data.train_split=fold1_train+fold1_evaluate"])
+    both = load_split(cfg.data, "train")
+    assert both["filename"].tolist() == names  # training rows, then evaluation rows, each file once
+    for bad in ("fold1_train+", "fold1_train+fold1_train"):
+        with pytest.raises(DatasetError, match=re.escape(f"data.valid_split: '{bad}' is not a split name or a union")):
+            load_split(load_config("default", [f"data.root={root}", f"data.valid_split={bad}"]).data, "valid")

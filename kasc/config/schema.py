@@ -81,6 +81,9 @@ class DataConfig:
       root: dataset folder; a relative path is taken from the repository root.
       train_split / valid_split: for TAU layouts, names of ``evaluation_setup/<split>.csv``
         files (``fold1_train``, ``fold1_evaluate``); for ``csv``, fold values as strings.
+        ``A+B`` reads the union of splits ``A`` and ``B`` (``1+2``: UrbanSound8K folds 1 and
+        2, e.g. a final model trained on every dev clip; a validation split that overlaps
+        the training split needs ``allow_overlap`` and is not held out).
       manifest: for ``csv``, the manifest file.
       audio_dir: for ``csv``, the folder of relative audio paths, relative to the
         manifest's folder.

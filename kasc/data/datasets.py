@@ -26,18 +26,20 @@ def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
     if cfg.format not in DATA_FORMATS:
         raise DatasetError(f"data.format: unknown format '{cfg.format}' (expected one of {', '.join(DATA_FORMATS)})")
     split = cfg.train_split if which == "train" else cfg.valid_split
+    parts = split_parts(split, f"data.{which}_split")
     root = resolve_path(cfg.root)
     if cfg.format == "csv":
         if not cfg.manifest:
             raise DatasetError("data.manifest: a manifest file is required for format 'csv'")
         table = read_manifest(
             resolve_path(cfg.manifest), cfg.path_column, cfg.label_column, cfg.device_column,
-            cfg.fold_column, cfg.recording_column, folds=(split,) if split else (), audio_dir=cfg.audio_dir,
+            cfg.fold_column, cfg.recording_column, folds=parts, audio_dir=cfg.audio_dir,
         )
     else:
         if not root.is_dir():
             raise DatasetError(f"data.root: dataset folder {root} does not exist")
-        table = read_tau(root, split, layout=cfg.format)
+        tables = [read_tau(root, part, layout=cfg.format) for part in parts or ("",)]
+        table = tables[0] if len(tables) == 1 else union(tables)
     if which == "train" and cfg.subset_csv:
         table = read_dcase24_subset(table, resolve_path(cfg.subset_csv))
     if which == "train" and cfg.held_out_part:
@@ -49,6 +51,27 @@ def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
     if len(table) == 0:
         raise DatasetError(f"the {which} split '{split}' of {cfg.manifest or root} has no clips")
     return limit_per_split(table, cfg.max_clips_per_split)
+
+
+def split_parts(split: str, field: str) -> tuple[str, ...]:
+    """The split names of ``split``: ``"1+2"`` -> ``("1", "2")``, ``""`` -> ``()``.
+
+    Raises:
+      DatasetError: an empty or repeated name (``"1+"``, ``"1+1"``), naming ``field``.
+    """
+    if not split:
+        return ()
+    parts = tuple(part.strip() for part in split.split("+"))
+    if "" in parts or len(set(parts)) != len(parts):
+        raise DatasetError(f"{field}: '{split}' is not a split name or a union of distinct split names "
+                           f"joined by '+' (e.g. '1+2')")
+    return parts
+
+
+def union(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of ``tables`` in order, each audio file once (splits may share files)."""
+    table = pd.concat(tables, ignore_index=True)
+    return table[~table["paths"].map(tuple).duplicated()].reset_index(drop=True)
 
 
 def full_training_table(data_cfg) -> pd.DataFrame:
