@@ -33,6 +33,7 @@ def test_tiny_run_writes_every_output_and_a_rerun_reuses_it(tiny_tau, tmp_path, 
     assert train_main([str(config), "--run-dir", str(run), "--verbose", "0"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["finished"] and metrics["clips"] == 4 and metrics["class_names"] == list(SCENES)
+    assert metrics["held_out"] is True and "held_out_note" not in metrics
     # the reported figures are those of the written predictions against the split's labels
     predictions = pd.read_csv(run / "predictions_valid.csv", sep="\t")
     truth = [name.split("/")[-1].split("-")[0] for name in predictions["filename"]]
@@ -374,3 +375,19 @@ def test_dcase_verdict_counts_macs_per_second_of_audio():
     baseline_cfg = load_config("us8k_baseline")
     fixed = per_second_complexity(baseline_cfg, model, {"macs": 120_000_000, "param_bytes": 50_000})
     assert fixed["macs_per_second"] == 30_000_000 and fixed["macs_basis"] == "clip MACs / 4 s"
+
+
+@pytest.mark.slow
+def test_a_run_validated_on_its_training_clips_says_its_scores_are_not_held_out(tiny_tau, tmp_path, capsys):
+    """A final model trained on every clip (``train_split: A+B``, ``allow_overlap``) has no
+    held-out score: metrics.json and the run's messages say so."""
+    config = _config(tmp_path, "every_clip", tiny_tau, "data: {train_split: fold1_train+fold1_evaluate, "
+                                                      "valid_split: fold1_evaluate, allow_overlap: true}\n"
+                                                      "train: {epochs: 1, warmup_epochs: 1, decay_end_epoch: 1}\n")
+    run = tmp_path / "runs" / "every_clip"
+    assert train_main([str(config), "--run-dir", str(run), "--verbose", "0"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["held_out"] is False and metrics["validation_clips_trained_on"] == metrics["clips"] == 4
+    assert "4 of the 4 validation clips were trained on" in metrics["held_out_note"]
+    out = capsys.readouterr().out
+    assert "the validation scores are not held out" in out and "NOT HELD OUT (scored on training clips)" in out

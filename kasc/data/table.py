@@ -92,13 +92,25 @@ def require_filled(frame: pd.DataFrame, column: str, path: Path, name_column: st
                            f"({_first_rows(frame, empty, name_column)})")
 
 
+def shared_files(first: pd.DataFrame, second: pd.DataFrame) -> set[str]:
+    """The audio files (``paths``) that are in both tables."""
+    return {p for paths in first["paths"] for p in paths} & {p for paths in second["paths"] for p in paths}
+
+
+def clips_heard(table: pd.DataFrame, heard: pd.DataFrame) -> int:
+    """How many clips of ``table`` share an audio file with ``heard`` (e.g. validation
+    clips that were trained on)."""
+    files = shared_files(table, heard)
+    return int(sum(any(p in files for p in paths) for paths in table["paths"]))
+
+
 def require_disjoint(first: pd.DataFrame, second: pd.DataFrame, names: tuple[str, str], source: str) -> None:
     """No audio file is in both tables (their ``paths``).
 
     Raises:
       DatasetError: naming the first shared files, the splits and ``source``.
     """
-    shared = {p for paths in first["paths"] for p in paths} & {p for paths in second["paths"] for p in paths}
+    shared = shared_files(first, second)
     if shared:
         listed = ", ".join(sorted(shared)[:3]) + (" ..." if len(shared) > 3 else "")
         raise DatasetError(f"{source}: {len(shared)} audio file(s) are in both the {names[0]} and the {names[1]} "

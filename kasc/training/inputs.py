@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from kasc.config import ExperimentConfig, resolve_path
 from kasc.training.messages import say
@@ -20,6 +21,14 @@ class TrainingData:
     def class_names(self) -> list[str]:
         return self.splits["train"].class_names
 
+    @functools.cached_property
+    def validation_clips_trained_on(self) -> int:
+        """Validation clips that share an audio file with the training split (0 unless
+        ``data.allow_overlap``; then the validation scores are not held out)."""
+        from kasc.data.table import clips_heard
+
+        return clips_heard(self.splits["valid"].table, self.splits["train"].table)
+
 
 def prepare_data(cfg: ExperimentConfig, verbose: int) -> TrainingData:
     """Phase 1: read and decode the training and validation splits (audio cache)."""
@@ -30,6 +39,9 @@ def prepare_data(cfg: ExperimentConfig, verbose: int) -> TrainingData:
     data = TrainingData(splits, LogMel(cfg.features, cfg.data.sample_rate))
     say(f"{cfg.name}: {len(splits['train'])} training / {len(splits['valid'])} validation clips, "
         f"{len(data.class_names)} classes, features {data.logmel.output_shape(cfg.data.clip_samples)}")
+    if data.validation_clips_trained_on:
+        say(f"{cfg.name}: {data.validation_clips_trained_on} of the {len(splits['valid'])} validation clips are "
+            f"training clips (data.allow_overlap): the validation scores are not held out")
     return data
 
 
