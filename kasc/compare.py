@@ -42,6 +42,8 @@ import yaml
 from kasc.files.runs import RunDir
 
 SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed\d+$")
+# after the name of a run whose validation clips were trained on (metrics.json ``held_out``)
+NOT_HELD_OUT = " (not held out: scored on training clips)"
 
 
 def _metrics(run: Path) -> dict:
@@ -61,7 +63,7 @@ def run_row(run: Path) -> list[str]:
     metrics = _metrics(run)
     int8 = metrics.get("int8", {}).get("accuracy")
     minutes = metrics.get("train_seconds")
-    return [run.name, _cell(metrics.get("accuracy")), _cell(metrics.get("macro_class_accuracy")),
+    return [run.name + NOT_HELD_OUT * (metrics.get("held_out") is False), _cell(metrics.get("accuracy")), _cell(metrics.get("macro_class_accuracy")),
             _cell(metrics.get("log_loss")), _cell(int8), str(metrics.get("epochs", "-")),
             _cell(minutes / 60 if minutes is not None else None, "{:.0f} min")]
 
@@ -80,7 +82,8 @@ def seeds_row(name: str, runs: list[Path]) -> list[str]:
     """One row for the same config trained with several seeds: mean ± sd of each figure."""
     metrics = [_metrics(run) for run in runs]
     minutes = [m["train_seconds"] / 60 for m in metrics if m.get("train_seconds") is not None]
-    return [f"{name} ({len(runs)} seed{'s' * (len(runs) != 1)})", _mean_sd([m.get("accuracy") for m in metrics]),
+    marker = NOT_HELD_OUT * any(m.get("held_out") is False for m in metrics)
+    return [f"{name} ({len(runs)} seed{'s' * (len(runs) != 1)}){marker}", _mean_sd([m.get("accuracy") for m in metrics]),
             _mean_sd([m.get("macro_class_accuracy") for m in metrics]), _mean_sd([m.get("log_loss") for m in metrics]),
             _mean_sd([m.get("int8", {}).get("accuracy") for m in metrics]), str(metrics[0].get("epochs", "-")),
             _cell(statistics.mean(minutes) if minutes else None, "{:.0f} min") + " each"]
@@ -177,7 +180,11 @@ def cv_run(path: Path) -> CvRun:
         direction = f"fold {data['train_split']}→{data['valid_split']}"
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{run.config_file}: no readable name, data splits and train.seed ({err})") from err
-    return CvRun(path, name, direction, seed, _metrics(path))
+    metrics = _metrics(path)
+    if metrics.get("held_out") is False:
+        raise ValueError(f"{run.metrics_file}: scored on clips it trained on (held_out false), no part of a "
+                         "cross-validation")
+    return CvRun(path, name, direction, seed, metrics)
 
 
 def _agreement(run: CvRun, reference: Path | None) -> float | None:
@@ -195,7 +202,16 @@ def _agreement(run: CvRun, reference: Path | None) -> float | None:
 
 def cv_tables(paths: list[Path], paired_with: str = "") -> str:
     """The ``--cv`` tables (see the module docstring)."""
+    return cv_summary(paths, paired_with)["tables"]
+
+
+def cv_summary(paths: list[Path], paired_with: str = "") -> dict:
+    """The ``--cv`` figures: ``rows`` (row name -> direction -> ``accuracy`` / ``log_loss``
+    / ``agreement``, one value per seed in seed order, plus ``mean_accuracy`` /
+    ``mean_log_loss`` over the directions where every direction has runs), ``directions``,
+    ``runs`` (the folders read) and ``tables`` (the markdown ``--cv`` prints)."""
     runs = [cv_run(p) for p in paths]
+    figures: dict[str, dict] = {}
     directions = sorted({r.direction for r in runs})
     teachers: dict[str, Path] = {}  # direction -> a distilled run's teacher predictions
     ensembles: dict[str, list[dict]] = {}
@@ -218,23 +234,31 @@ def cv_tables(paths: list[Path], paired_with: str = "") -> str:
         cells += [_mean_sd([statistics.mean(e["accuracy"] for e in ensembles[d]) for d in directions if d in ensembles]),
                   _mean_sd([statistics.mean(e["log_loss"] for e in ensembles[d]) for d in directions if d in ensembles])]
         rows.append(cells)
+        figures[cells[0]] = {d: {"accuracy": [e["accuracy"] for e in ensembles[d]],
+                                 "log_loss": [e["log_loss"] for e in ensembles[d]]} for d in directions if d in ensembles}
     for name in names:
         cells, accuracy_means, loss_means = [], [], []
         seeds = {d: sorted(r.seed for r in runs if r.name == name and r.direction == d) for d in directions}
+        figures[name] = {}
         for d in directions:
-            group = [r for r in runs if r.name == name and r.direction == d]
+            group = sorted((r for r in runs if r.name == name and r.direction == d), key=lambda r: r.seed)
             accuracies = [r.metrics["accuracy"] for r in group]
             losses = [r.metrics["log_loss"] for r in group]
-            cells += [_mean_sd(accuracies), _mean_sd(losses), _mean_sd([_agreement(r, teachers.get(d)) for r in group])]
+            agreements = [_agreement(r, teachers.get(d)) for r in group]
+            cells += [_mean_sd(accuracies), _mean_sd(losses), _mean_sd(agreements)]
             if group:
                 accuracy_means.append(statistics.mean(accuracies))
                 loss_means.append(statistics.mean(losses))
+                figures[name][d] = {"seeds": [r.seed for r in group], "accuracy": accuracies, "log_loss": losses,
+                                    "agreement": agreements}
         counts = sorted({len(s) for s in seeds.values()})
         label = f"{name} ({'/'.join(map(str, counts))} seed{'s' * (counts != [1])})"
         complete = len(accuracy_means) == len(directions)
         cells += [_cell(statistics.mean(accuracy_means)) if complete else "-",
                   _cell(statistics.mean(loss_means)) if complete else "-"]
         rows.append([label] + cells)
+        if complete:
+            figures[name].update(mean_accuracy=statistics.mean(accuracy_means), mean_log_loss=statistics.mean(loss_means))
     out = markdown(rows, header)
     if paired_with:
         if paired_with not in names:
@@ -249,7 +273,21 @@ def cv_tables(paths: list[Path], paired_with: str = "") -> str:
                     if group:
                         paired_rows.append([f"{d}: {name}"] + paired_row(name, group, paired_with, base)[1:])
         out += "\n\n" + markdown(paired_rows, PAIRED_HEADER)
-    return out
+    return {"rows": figures, "directions": directions, "runs": [str(p) for p in paths], "tables": out}
+
+
+def quote_into(run: Path, summary: dict) -> None:
+    """Write a cross-validation ``summary`` (:func:`cv_summary`) into the ``metrics.json``
+    of ``run`` as ``cross_validation`` (atomically): the figures to quote for a model that
+    has no held-out score of its own (trained on every clip)."""
+    from kasc.files.atomic import write_json
+
+    metrics = _metrics(run)
+    metrics["cross_validation"] = {
+        "note": "estimates for this recipe from cross-validation runs, not scores of this model: "
+                "each run was trained on one fold and scored on the other",
+        **summary}
+    write_json(RunDir(run).metrics_file, metrics)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,13 +302,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", action="store_true",
                         help="cross-validation: group runs by config, direction (training -> validation split) "
                              "and seed; both directions and their mean")
+    parser.add_argument("--quote-into", metavar="RUN_DIR", type=Path,
+                        help="with --cv: also write the figures into RUN_DIR/metrics.json as cross_validation "
+                             "(a final model trained on every clip quotes the recipe's cross-validation)")
     args = parser.parse_args(argv)
+    if args.quote_into and not args.cv:
+        parser.error("--quote-into needs --cv")
     if args.cv:
         try:
-            print(cv_tables(args.runs, args.paired_with))
+            summary = cv_summary(args.runs, args.paired_with)
+            if args.quote_into:
+                quote_into(args.quote_into, summary)
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
             print(f"error: {err} (is every folder a finished run?)", file=sys.stderr)
             return 2
+        print(summary["tables"])
+        if args.quote_into:
+            print(f"\nwritten into {RunDir(args.quote_into).metrics_file} (cross_validation)")
         return 0
     rows = []
     groups = group_seeds(args.runs)

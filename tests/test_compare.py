@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from kasc.compare import main as compare_main
 
 
@@ -126,3 +128,37 @@ def test_cv_table_shows_both_directions_their_mean_and_agreement(tmp_path, capsy
     assert paired[2].startswith("| fold 1→2: kd | plain | 2 | +0.110 ± 0.014 | 0: +0.100, 1: +0.120 | 2/2 |")
     assert paired[3].startswith("| fold 2→1: kd | plain | 2 | +0.110 ± 0.014 |")
     assert compare_main(["--cv", *runs, "--paired-with", "nothing"]) == 2
+
+
+def test_quote_into_writes_the_cross_validation_into_a_final_runs_metrics(tmp_path, capsys):
+    runs = []
+    for d, (train, valid) in enumerate(((1, 2), (2, 1))):
+        for seed in (0, 1):
+            runs.append(tmp_path / f"kd-{d}-{seed}")
+            _cv_run(runs[-1], "kd", train, valid, seed, 0.6 + 0.04 * seed - 0.1 * d, 1.2 + 0.1 * d)
+    final = tmp_path / "final"
+    _cv_run(final, "kd", "1+2", "1+2", 0, 0.97, 0.1)
+    (final / "metrics.json").write_text(json.dumps({"accuracy": 0.97, "held_out": False, "finished": True}))
+    assert compare_main(["--cv", *map(str, runs), "--quote-into", str(final)]) == 0
+    assert "written into" in capsys.readouterr().out
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics["accuracy"] == 0.97 and metrics["finished"]  # the run's own fields stay
+    quoted = metrics["cross_validation"]
+    assert "not scores of this model" in quoted["note"]
+    assert quoted["rows"]["kd"]["fold 1→2"] == {"seeds": [0, 1], "accuracy": [0.6, 0.64], "log_loss": [1.2, 1.2],
+                                                "agreement": [None, None]}
+    assert quoted["rows"]["kd"]["mean_accuracy"] == pytest.approx(0.57)
+    assert quoted["rows"]["kd"]["mean_log_loss"] == pytest.approx(1.25)
+    assert quoted["runs"] == [str(r) for r in runs] and quoted["tables"].startswith("| run |")
+    # a run scored on its own training clips is no part of a cross-validation; --quote-into needs --cv
+    assert compare_main(["--cv", str(final), *map(str, runs)]) == 2
+    assert "held_out false" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        compare_main([str(final), "--quote-into", str(final)])
+
+
+def test_a_run_scored_on_its_training_clips_is_marked(tmp_path, capsys):
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "metrics.json").write_text(json.dumps({"accuracy": 0.97, "held_out": False}))
+    assert compare_main([str(tmp_path / "final")]) == 0
+    assert "| final (not held out: scored on training clips) | 0.970 |" in capsys.readouterr().out
