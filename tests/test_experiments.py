@@ -58,3 +58,23 @@ def test_every_run_of_experiments_cv_loads_with_the_scripts_settings_in_both_dir
                 overrides.append(f"distill.teacher_set={{data.train_split: '{train}', data.valid_split: '{valid}'}}")
             cfg = load_config(name, overrides)
             assert (cfg.data.train_split, cfg.data.valid_split, cfg.augment.views) == (train, valid, 64), name
+
+
+def test_the_final_models_of_experiments_final_train_on_every_clip_with_the_cv_recipe():
+    """experiments_final.sh's two runs: the cross-validated recipe on folds 1+2, teachers
+    included, each config otherwise that of its cross-validation twin."""
+    import re
+
+    from kasc.config import load_config
+
+    script = (REPO / "experiments_final.sh").read_text()
+    names = re.findall(r"^for name in ([a-z0-9_ ]+); do", script, re.MULTILINE)[0].split()
+    assert names == ["us8k_student", "us8k_plain_student_all"]
+    for name, twin in zip(names, ("us8k_consistent_kd_student", "us8k_consistent_plain_student")):
+        cfg, cv = load_config(name), load_config(twin)
+        assert (cfg.data.train_split, cfg.data.allow_overlap) == ("1+2", True), name
+        assert (cfg.augment, cfg.train, cfg.model, cfg.features) == (cv.augment, cv.train, cv.model, cv.features)
+        assert cfg.distill.teachers == cv.distill.teachers
+    student = load_config("us8k_student")
+    teacher = load_config(student.distill.teachers[0], settings=student.distill.teacher_set)
+    assert teacher.data.train_split == "1+2"  # the teachers hear every clip too
