@@ -85,13 +85,15 @@ def main() -> None:
             return args.steps * b / (time.perf_counter() - start)
         return run
 
-    def teacher_pass(cfg, name: str):
+    def teacher_pass(cfg, name: str, policy: str = "float32", batch: int = 32):
         rate = cfg.data.sample_rate
         logmel = LogMel(cfg.features, rate)
         samples = int(args.clip_seconds * rate)
+        keras.mixed_precision.set_global_policy(policy)
         model = build_model(cfg.model.architecture, (None, cfg.features.n_mels, 1), 10, **cfg.model.params)
+        keras.mixed_precision.set_global_policy("float32")
         logits = logits_model(model)
-        waves = tf.constant(rng.uniform(-0.1, 0.1, size=(32, samples)).astype(np.float32))
+        waves = tf.constant(rng.uniform(-0.1, 0.1, size=(batch, samples)).astype(np.float32))
 
         @tf.function(reduce_retracing=True)
         def label(w):
@@ -103,7 +105,7 @@ def main() -> None:
             start = time.perf_counter()
             for _ in range(args.steps):
                 label(waves).numpy()
-            return args.steps * 32 / (time.perf_counter() - start)
+            return args.steps * batch / (time.perf_counter() - start)
         return run
 
     modes = {
@@ -111,6 +113,11 @@ def main() -> None:
         "student mixed_bfloat16": student_step("mixed_bfloat16"),
         "teacher mn04 @32 kHz (inference)": teacher_pass(mn04_cfg, "mn04"),
         "teacher CNN half width @16 kHz (inference)": teacher_pass(cnn_cfg, "cnn"),
+        # the settings a view bank could label with (kasc labels in float32, batches of 32)
+        "teacher mn04 @32 kHz, batch 128": teacher_pass(mn04_cfg, "mn04", batch=128),
+        "teacher mn04 @32 kHz, mixed_bfloat16": teacher_pass(mn04_cfg, "mn04", "mixed_bfloat16"),
+        "teacher CNN @16 kHz, batch 128": teacher_pass(cnn_cfg, "cnn", batch=128),
+        "teacher CNN @16 kHz, mixed_bfloat16": teacher_pass(cnn_cfg, "cnn", "mixed_bfloat16"),
     }
     rates = {name: [] for name in modes}
     for _ in range(args.rounds):
@@ -122,6 +129,11 @@ def main() -> None:
         print(f"{name:45s} {value:8.1f} clips/s (rounds: {', '.join(f'{v:.0f}' for v in rates[name])})")
     ratio = np.median(np.array(rates["student mixed_bfloat16"]) / np.array(rates["student float32"]))
     print(f"mixed_bfloat16 / float32 student throughput: {ratio:.2f}x (median of per-round ratios)")
+    for teacher, base in (("mn04 @32 kHz", "teacher mn04 @32 kHz (inference)"),
+                          ("CNN @16 kHz", "teacher CNN half width @16 kHz (inference)")):
+        for setting in ("batch 128", "mixed_bfloat16"):
+            faster = np.median(np.array(rates[f"teacher {teacher}, {setting}"]) / np.array(rates[base]))
+            print(f"teacher {teacher}: {setting} / float32 batch 32 throughput: {faster:.2f}x")
 
     student_epoch = args.clips / median["student float32"]
     teachers = {"mn04": median["teacher mn04 @32 kHz (inference)"],
