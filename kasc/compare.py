@@ -209,7 +209,13 @@ def cv_summary(paths: list[Path], paired_with: str = "") -> dict:
     """The ``--cv`` figures: ``rows`` (row name -> direction -> ``accuracy`` / ``log_loss``
     / ``agreement``, one value per seed in seed order, plus ``mean_accuracy`` /
     ``mean_log_loss`` over the directions where every direction has runs), ``directions``,
-    ``runs`` (the folders read) and ``tables`` (the markdown ``--cv`` prints)."""
+    ``runs`` (the folders read) and ``tables`` (the markdown ``--cv`` prints). Run folders
+    not finished yet (a config.yaml, no finished metrics.json: a cross-validation under way)
+    are left out, and the tables end with a line naming them."""
+    unfinished = [p for p in paths if RunDir(p).config_file.is_file() and not RunDir(p).metrics().get("finished")]
+    paths = [p for p in paths if p not in unfinished]
+    if not paths:
+        raise ValueError(f"no finished run among {len(unfinished)} folder(s) ({', '.join(map(str, unfinished))})")
     runs = [cv_run(p) for p in paths]
     figures: dict[str, dict] = {}
     directions = sorted({r.direction for r in runs})
@@ -273,6 +279,8 @@ def cv_summary(paths: list[Path], paired_with: str = "") -> dict:
                     if group:
                         paired_rows.append([f"{d}: {name}"] + paired_row(name, group, paired_with, base)[1:])
         out += "\n\n" + markdown(paired_rows, PAIRED_HEADER)
+    if unfinished:
+        out += f"\n\nleft out, not finished: {', '.join(str(p) for p in unfinished)}"
     return {"rows": figures, "directions": directions, "runs": [str(p) for p in paths], "tables": out}
 
 

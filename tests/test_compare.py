@@ -85,7 +85,7 @@ def _cv_run(folder, name, train, valid, seed, accuracy, log_loss, predicted=None
     folder.mkdir()
     (folder / "config.yaml").write_text(
         f"name: {name}\ndata:\n  train_split: '{train}'\n  valid_split: '{valid}'\ntrain:\n  seed: {seed}\n")
-    metrics = {"accuracy": accuracy, "log_loss": log_loss}
+    metrics = {"accuracy": accuracy, "log_loss": log_loss, "finished": True}
     if agreement is not None:
         metrics["teacher_agreement"] = agreement
     (folder / "metrics.json").write_text(json.dumps(metrics))
@@ -128,6 +128,14 @@ def test_cv_table_shows_both_directions_their_mean_and_agreement(tmp_path, capsy
     assert paired[2].startswith("| fold 1→2: kd | plain | 2 | +0.110 ± 0.014 | 0: +0.100, 1: +0.120 | 2/2 |")
     assert paired[3].startswith("| fold 2→1: kd | plain | 2 | +0.110 ± 0.014 |")
     assert compare_main(["--cv", *runs, "--paired-with", "nothing"]) == 2
+    # a run under way (config.yaml, no metrics.json yet) is left out and named
+    (tmp_path / "kd-0-2").mkdir()
+    (tmp_path / "kd-0-2" / "config.yaml").write_text((tmp_path / "kd-0-0" / "config.yaml").read_text())
+    capsys.readouterr()
+    assert compare_main(["--cv", *runs, str(tmp_path / "kd-0-2")]) == 0
+    out = capsys.readouterr().out
+    assert "| kd (2 seeds) |" in out and out.rstrip().endswith(f"left out, not finished: {tmp_path / 'kd-0-2'}")
+    assert compare_main(["--cv", str(tmp_path / "kd-0-2")]) == 2
 
 
 def test_quote_into_writes_the_cross_validation_into_a_final_runs_metrics(tmp_path, capsys):
