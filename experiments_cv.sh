@@ -14,6 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SEEDS=${SEEDS:-"0 1 2"}
+# the directions in the order to run them, TRAIN:VALID ("2:1 1:2" starts with fold 2 -> 1,
+# e.g. when its teachers and view bank are already computed)
+DIRECTIONS=${DIRECTIONS:-"1:2 2:1"}
 
 # NAME TRAIN VALID SEED [SUFFIX [ARGS...]]: one run of NAME trained on fold TRAIN, validated on
 # VALID, in saved_models/NAME--fold<TRAIN>to<VALID>--seed<SEED><SUFFIX>
@@ -35,8 +38,8 @@ one_run() {
 }
 
 for seed in $SEEDS; do
-  for direction in "1 2" "2 1"; do
-    set -- $direction
+  for direction in $DIRECTIONS; do
+    set -- ${direction/:/ }
     # the teachers train on the student's training fold (the plain twin has none)
     one_run us8k_consistent_kd_student "$1" "$2" "$seed" "" \
       --set "distill.teacher_set={data.train_split: '$1', data.valid_split: '$2'}"
