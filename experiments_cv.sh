@@ -10,10 +10,14 @@
 # once per direction, not once per seed (about 25 minutes of teacher time per direction on
 # 2 cores).
 # Every run resumes if interrupted and is skipped once finished: run the script again.
-# The table: python -m kasc.compare --cv saved_models/*--fold*--seed*
+# The table: python -m kasc.compare --cv saved_models/RECIPE_*--fold*--seed? --paired-with RECIPE_plain_student
 set -euo pipefail
 cd "$(dirname "$0")"
 SEEDS=${SEEDS:-"0 1 2"}
+# the recipes to run: each RECIPE is the pair of configs RECIPE_kd_student (distilled) and
+# RECIPE_plain_student (its plain twin on the same views); ALL_RECIPES lists those that exist
+ALL_RECIPES="us8k_consistent us8k_consistent_mixup1"
+RECIPES=${RECIPES:-"us8k_consistent"}
 # the directions in the order to run them, TRAIN:VALID ("2:1 1:2" starts with fold 2 -> 1,
 # e.g. when its teachers and view bank are already computed)
 DIRECTIONS=${DIRECTIONS:-"1:2 2:1"}
@@ -37,13 +41,18 @@ one_run() {
     --run-dir "$dir" "$@"
 }
 
-for seed in $SEEDS; do
-  for direction in $DIRECTIONS; do
-    set -- ${direction/:/ }
-    # the teachers train on the student's training fold (the plain twin has none)
-    one_run us8k_consistent_kd_student "$1" "$2" "$seed" "" \
-      --set "distill.teacher_set={data.train_split: '$1', data.valid_split: '$2'}"
-    one_run us8k_consistent_plain_student "$1" "$2" "$seed"
+for recipe in $RECIPES; do
+  case " $ALL_RECIPES " in *" $recipe "*) ;; *) echo "error: RECIPES: unknown recipe '$recipe' (known: $ALL_RECIPES)" >&2; exit 2 ;; esac
+done
+for recipe in $RECIPES; do
+  for seed in $SEEDS; do
+    for direction in $DIRECTIONS; do
+      set -- ${direction/:/ }
+      # the teachers train on the student's training fold (the plain twin has none)
+      one_run "${recipe}_kd_student" "$1" "$2" "$seed" "" \
+        --set "distill.teacher_set={data.train_split: '$1', data.valid_split: '$2'}"
+      one_run "${recipe}_plain_student" "$1" "$2" "$seed"
+    done
   done
 done
 

@@ -49,7 +49,14 @@ def test_every_run_of_experiments_cv_loads_with_the_scripts_settings_in_both_dir
 
     script = (REPO / "experiments_cv.sh").read_text()
     names = set(re.findall(r"^\s*one_run ([a-z0-9_]+)", script, re.MULTILINE))
-    assert {"us8k_consistent_kd_student", "us8k_consistent_plain_student"} <= names
+    recipes = re.findall(r'^ALL_RECIPES="([a-z0-9_ ]+)"', script, re.MULTILINE)[0].split()
+    assert "us8k_consistent" in recipes
+    names |= {f"{recipe}_{side}_student" for recipe in recipes for side in ("kd", "plain")}
+    for recipe in recipes:  # a recipe's two sides differ only in the distillation
+        kd, plain = load_config(f"{recipe}_kd_student"), load_config(f"{recipe}_plain_student")
+        assert (kd.augment, kd.train, kd.model, kd.features, kd.data) == (
+            plain.augment, plain.train, plain.model, plain.features, plain.data), recipe
+        assert kd.distill.teachers and not plain.distill.teachers, recipe
     for name in sorted(names):
         for train, valid in (("1", "2"), ("2", "1")):
             overrides = [f"data.train_split={train}", f"data.valid_split={valid}", "train.seed=1", "augment.seed=1",
