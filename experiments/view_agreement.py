@@ -44,7 +44,7 @@ def main() -> None:
     from kasc.models.blocks import logits_model
     from kasc.models.ensemble import tempered_average
     from kasc.files.runs import RunDir
-    from kasc.training.soft_targets import cached_view_logits
+    from kasc.training.view_bank import cached_view_logits
     from kasc.training.inputs import view_plan
 
     run = RunDir(args.run)

@@ -112,7 +112,7 @@ def test_teacher_and_student_hear_the_same_audio(tmp_path):
     """The cached view logits (kasc.training.soft_targets, the teacher's path) equal the teacher run on
     the very spectra the training pipeline feeds the student in each epoch."""
     from kasc.models.blocks import logits_model
-    from kasc.training.soft_targets import cached_view_logits
+    from kasc.training.view_bank import cached_view_logits
 
     n, views, batch = 6, 3, 4
     features = FeatureConfig(n_fft=512, hop_samples=256, n_mels=16)

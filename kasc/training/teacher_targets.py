@@ -38,7 +38,7 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
     if not teacher_runs:
         return SoftTargets({}, [], distilled=False)
     if cfg.augment.views:  # kasc.data.views: every teacher labels every view the student will hear
-        from kasc.training.soft_targets import cached_view_logits
+        from kasc.training.view_bank import cached_view_logits
 
         plan, files = view_plan(cfg, data.splits["train"])
         logits = [cached_view_logits(cfg, data.splits["train"], teacher.model_file, plan, files, progress=verbose > 0)
