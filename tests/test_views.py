@@ -173,3 +173,51 @@ def test_per_view_targets_must_match_the_plan():
     with pytest.raises(ValueError, match=r"with views it must be \(views, clips, k\) = \(2, 3, k\)"):
         Pipeline(_split(3), LogMel(FeatureConfig(n_fft=512, hop_samples=256, n_mels=16), 16000), 2,
                  {SOFT_TARGETS: np.zeros((3, 3), np.float32)}, views=plan)
+
+
+def _headed_teacher(n_classes: int, mels: int, backbone_seed: int, head_seed: int) -> keras.Model:
+    """A deterministic teacher with a ``head_dense`` + ``logits`` head (as EfficientAT's) on a
+    convolutional backbone: two teachers with one ``backbone_seed`` share their backbone."""
+    normal = keras.initializers.RandomNormal
+    inputs = keras.Input((None, mels, 1))
+    x = keras.layers.Conv2D(8, 3, activation="relu", kernel_initializer=normal(seed=backbone_seed))(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(6, activation="relu", name="head_dense", kernel_initializer=normal(seed=head_seed))(x)
+    logits = keras.layers.Dense(n_classes, name="logits", kernel_initializer=normal(seed=head_seed + 1))(x)
+    return keras.Model(inputs, keras.layers.Softmax(name="probabilities")(logits))
+
+
+def test_teachers_sharing_a_backbone_label_the_views_together_with_the_logits_each_gets_alone(tmp_path, monkeypatch):
+    from kasc.training import view_bank
+
+    n = 5
+    augment = AugmentConfig(seed=3, views=2, mixup_prob=1.0, shift_prob=0.5, gain_db=3.0)
+    plan = plan_for(augment, n)
+    data = _split(n)
+    paths = []
+    for name, backbone_seed, head_seed in (("a", 0, 10), ("b", 0, 20), ("c", 1, 10)):  # a and b share a backbone
+        (tmp_path / name).mkdir()
+        _headed_teacher(n, 16, backbone_seed, head_seed).save(tmp_path / name / "model.keras")
+        paths.append(tmp_path / name / "model.keras")
+
+    def config(cache):
+        return ExperimentConfig(features=FeatureConfig(n_fft=512, hop_samples=256, n_mels=16), augment=augment,
+                                data=dataclasses.replace(ExperimentConfig().data, clip_seconds=0.5,
+                                                         cache_dir=str(tmp_path / cache / "audio")))
+
+    alone = [view_bank.cached_view_logits(config("alone"), data, path, plan, progress=False) for path in paths]
+    runs = []
+    real = view_bank._view_logits
+    monkeypatch.setattr(view_bank, "_view_logits", lambda *a, **k: runs.append(len(a[3])) or real(*a, **k))
+    together = view_bank.cached_view_logits_of(config("together"), data, paths, plan, progress=False)
+    assert sorted(runs) == [1, 2]  # a and b in one pass over the views, c in another
+    for one, both in zip(alone, together):
+        assert both.shape == (2, n, n)
+        np.testing.assert_allclose(both, one, rtol=0, atol=1e-6)
+    assert not np.allclose(together[0], together[1])  # different heads, different logits
+    # each teacher's entry is the one it gets alone: read back without running anything
+    runs.clear()
+    again = view_bank.cached_view_logits_of(config("together"), data, paths[::-1], plan, progress=False)
+    assert runs == [] and all(np.array_equal(x, y) for x, y in zip(again, together[::-1]))
+    assert np.array_equal(view_bank.cached_view_logits(config("together"), data, paths[1], plan, progress=False),
+                          together[1])

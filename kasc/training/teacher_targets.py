@@ -38,11 +38,11 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
     if not teacher_runs:
         return SoftTargets({}, [], distilled=False)
     if cfg.augment.views:  # kasc.data.views: every teacher labels every view the student will hear
-        from kasc.training.view_bank import cached_view_logits
+        from kasc.training.view_bank import cached_view_logits_of
 
         plan, files = view_plan(cfg, data.splits["train"])
-        logits = [cached_view_logits(cfg, data.splits["train"], teacher.model_file, plan, files, progress=verbose > 0)
-                  for teacher in teacher_runs]
+        logits = cached_view_logits_of(cfg, data.splits["train"], [teacher.model_file for teacher in teacher_runs],
+                                       plan, files, progress=verbose > 0)
         shape = logits[0].shape
         soft = np.asarray(tempered_average([z.reshape(-1, shape[-1]) for z in logits], distill.temperature,
                                            distill.teacher_weights)).reshape(shape)
