@@ -221,3 +221,59 @@ def test_teachers_sharing_a_backbone_label_the_views_together_with_the_logits_ea
     assert runs == [] and all(np.array_equal(x, y) for x, y in zip(again, together[::-1]))
     assert np.array_equal(view_bank.cached_view_logits(config("together"), data, paths[1], plan, progress=False),
                           together[1])
+
+
+def test_an_interrupted_bank_resumes_from_the_views_it_finished(tmp_path, monkeypatch):
+    """Killed while labelling view 5 of 6, the bank of two teachers run together keeps the
+    first 4 views (saved every 4) and a rerun labels only views 5 and 6; a partial file of one
+    teacher in the layout written before teachers were run together is read too."""
+    from kasc.data import views
+    from kasc.training import view_bank
+
+    n = 3
+    augment = AugmentConfig(seed=5, views=6, mixup_prob=1.0)
+    plan = plan_for(augment, n)
+    data = _split(n)
+    paths = []
+    for name, head_seed in (("a", 10), ("b", 20)):
+        (tmp_path / name).mkdir()
+        _headed_teacher(n, 16, 0, head_seed).save(tmp_path / name / "model.keras")
+        paths.append(tmp_path / name / "model.keras")
+
+    def config(cache):
+        return ExperimentConfig(features=FeatureConfig(n_fft=512, hop_samples=256, n_mels=16), augment=augment,
+                                data=dataclasses.replace(ExperimentConfig().data, clip_seconds=0.5,
+                                                         cache_dir=str(tmp_path / cache / "audio")))
+
+    whole = view_bank.cached_view_logits_of(config("whole"), data, paths, plan, progress=False)
+    calls, real = [], views.render
+
+    class Killed(Exception):
+        pass
+
+    def render(*args, **kwargs):  # one batch per view (3 clips)
+        calls.append(args[2])
+        if kill_at is not None and len(calls) == kill_at:
+            raise Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views, "render", render)
+    kill_at = 5
+    with pytest.raises(Killed):
+        view_bank.cached_view_logits_of(config("killed"), data, paths, plan, progress=False)
+    kill_at, calls[:] = None, []
+    resumed = view_bank.cached_view_logits_of(config("killed"), data, paths, plan, progress=False)
+    assert calls == [4, 5]
+    for one, other in zip(resumed, whole):
+        np.testing.assert_allclose(one, other, rtol=0, atol=1e-6)
+
+    # one teacher, a partial file of 4 views as (views, clips, classes)
+    cfg = config("old")
+    keys = view_bank.key_source_of(cfg, data, paths[0], cfg.features, 16000, views=plan.digest(), responses=[])
+    partial = view_bank.cache_entry_path(cfg, paths[0], keys).with_suffix(".partial.npy")
+    partial.parent.mkdir(parents=True)
+    np.save(partial, whole[0][:4])
+    calls[:] = []
+    alone = view_bank.cached_view_logits(cfg, data, paths[0], plan, progress=False)
+    assert calls == [4, 5] and not partial.exists()
+    np.testing.assert_allclose(alone, whole[0], rtol=0, atol=1e-6)
