@@ -20,7 +20,7 @@ import numpy as np
 from kasc.files.atomic import write_json
 from kasc.evaluation.confusion_plot import save_confusion_png
 from kasc.evaluation.inference import keras_probabilities, tflite_probabilities
-from kasc.evaluation.metrics import split_report
+from kasc.evaluation.metrics import HELD_OUT_FIELDS, held_out_fields, split_report
 from kasc.files.runs import RunDir
 
 
@@ -50,19 +50,23 @@ def format_reports(reports: dict[str, dict]) -> str:
 
 
 def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_size: int = 64,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, trained_on: int | None = None) -> dict:
     """Evaluate the run's ``model.keras`` (and ``model_int8.tflite``) on the validation
     split, with progress bars on stderr (``progress``); write metrics.json (merged with
     what is there), confusion.png and the DCASE output CSV; return the Keras report with
-    the int8 one under ``"int8"``."""
+    the int8 one under ``"int8"``. ``trained_on``: how many validation clips the model
+    trained on (counted here when the splits are read here), written as ``held_out``."""
     from kasc.data.features import LogMel
     from kasc.models import load_model
     from kasc.evaluation.output_csv import write_predictions
 
     if valid_data is None:
         from kasc.data.pipeline import prepare_splits
+        from kasc.data.table import clips_heard
 
-        valid_data = prepare_splits(cfg, splits=("train", "valid"), progress=False)["valid"]
+        splits = prepare_splits(cfg, splits=("train", "valid"), progress=False)
+        valid_data = splits["valid"]
+        trained_on = clips_heard(valid_data.table, splits["train"].table)
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     model = load_model(run.model_file)
     probabilities = keras_probabilities(model, valid_data, logmel, batch_size, progress="Keras model" * progress)
@@ -76,6 +80,9 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     save_confusion_png(run.confusion_file, keras_report["confusion_matrix"], keras_report["class_names"],
                        f"{cfg.name}: accuracy {keras_report['accuracy']:.3f} on {keras_report['clips']} clips")
     metrics = {**run.metrics(), **keras_report}
+    if trained_on is not None:  # held out or not, and why (the fields of an earlier evaluation go)
+        metrics = {k: v for k, v in metrics.items() if k not in HELD_OUT_FIELDS}
+        metrics.update(held_out_fields(len(valid_data), trained_on))
     if run.teacher_predictions_file.is_file():  # a distilled run: how often it names its teachers' class
         try:
             metrics["teacher_agreement"] = top1_agreement(run.predictions_file, run.teacher_predictions_file)

@@ -112,10 +112,19 @@ def test_evaluate_command_on_a_run_folder(tmp_path, capsys):
     assert "Keras model" in captured.err and "batch" in captured.err  # a progress bar while it runs
     metrics = json.loads(run.metrics_file.read_text())
     assert metrics["clips"] == 4 and set(metrics["per_device"]) == {"b", "s1", "s4", "s5"}
+    assert metrics["held_out"] is True
     assert run.path.joinpath("confusion.png").read_bytes()[:4] == b"\x89PNG"
     table = pd.read_csv(run.path / "predictions_valid.csv", sep="\t")
     assert list(table.columns) == ["filename", "scene_label", "bus", "park"] and len(table) == 4
     assert evaluate_main([str(tmp_path / "nothing")]) == 2
+    # evaluated again on a validation split that holds the training clips: not held out
+    with open(root / "evaluation_setup" / "fold1_evaluate.csv", "a") as fh:
+        fh.write("".join(f"{name}\t{label}\n" for name, label in names[:2]))
+    config = run.config_file.read_text().replace("allow_overlap: false", "allow_overlap: true")
+    run.config_file.write_text(config)
+    assert evaluate_main([str(run.path)]) == 0
+    metrics = json.loads(run.metrics_file.read_text())
+    assert metrics["clips"] == 6 and metrics["held_out"] is False and metrics["validation_clips_trained_on"] == 2
 
 
 def test_table_columns_stay_distinct_when_names_are_cut():

@@ -20,6 +20,10 @@ SUMMARY_KEYS = ("clips", "accuracy", "macro_class_accuracy", "log_loss")
 """The headline figures of a report, as tables and result files list them."""
 
 
+# the metrics.json fields of held_out_fields
+HELD_OUT_FIELDS = ("held_out", "validation_clips_trained_on", "held_out_note")
+
+
 def summary(report: dict) -> dict:
     """The ``SUMMARY_KEYS`` of a report (None where it lacks one)."""
     return {key: report.get(key) for key in SUMMARY_KEYS}
@@ -81,3 +85,14 @@ def split_report(table: pd.DataFrame, labels: np.ndarray, probabilities: np.ndar
             report["device_groups"] = {g: _group_metrics(labels, probabilities, class_names, np.isin(devices, members))
                                        for g, members in DEVICE_GROUPS.items() if np.isin(devices, members).any()}
     return report
+
+
+def held_out_fields(valid_clips: int, trained_on: int) -> dict:
+    """``metrics.json``'s ``held_out`` (no validation clip was trained on) and, when some
+    were, how many and what that means for the scores (``HELD_OUT_FIELDS``)."""
+    if not trained_on:
+        return {"held_out": True}
+    return {"held_out": False, "validation_clips_trained_on": trained_on,
+            "held_out_note": f"{trained_on} of the {valid_clips} validation clips were trained on "
+                             "(data.allow_overlap): accuracy, log loss and the per-class figures are scores on "
+                             "training clips, not estimates of accuracy on new audio"}

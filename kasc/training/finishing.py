@@ -53,17 +53,6 @@ def quantization_aware_training(cfg: ExperimentConfig, run: RunDir, verbose: int
         raise TrainingError(f"{cfg.name}: quantization-aware training failed ({' '.join(command[1:])})")
 
 
-def held_out_fields(valid_clips: int, trained_on: int) -> dict:
-    """``metrics.json``'s ``held_out`` (no validation clip was trained on) and, when some
-    were, how many and what that means for the scores."""
-    if not trained_on:
-        return {"held_out": True}
-    return {"held_out": False, "validation_clips_trained_on": trained_on,
-            "held_out_note": f"{trained_on} of the {valid_clips} validation clips were trained on "
-                             "(data.allow_overlap): accuracy, log loss and the per-class figures are scores on "
-                             "training clips, not estimates of accuracy on new audio"}
-
-
 def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, started: float) -> dict:
     """Phase 6: save ``model.keras``, export and audit int8 TFLite (``train.export``),
     evaluate on the validation split, write ``metrics.json`` (``finished``); return it.
@@ -106,8 +95,8 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
         summary["complexity"] = limits
     write_json(run.metrics_file, summary)
     say(f"{cfg.name}: evaluation on the validation split ({len(valid_data)} clips)")
-    metrics = evaluate_run(run, cfg, valid_data, int8=cfg.train.export, batch_size=cfg.train.batch_size)
-    metrics.update(held_out_fields(len(valid_data), data.validation_clips_trained_on))
+    metrics = evaluate_run(run, cfg, valid_data, int8=cfg.train.export, batch_size=cfg.train.batch_size,
+                           trained_on=data.validation_clips_trained_on)
     metrics.update({"session_seconds": round(time.monotonic() - started, 1), "finished": True})
     write_json(run.metrics_file, metrics)
     say(f"{cfg.name}: {'' if metrics['held_out'] else 'NOT HELD OUT (scored on training clips): '}"
