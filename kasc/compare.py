@@ -103,7 +103,8 @@ def ensemble_row(run: Path) -> list[str]:
     from kasc.files.runs import RunDir
 
     ensemble = json.loads(RunDir(run).teachers_file.read_text())["ensemble"]
-    return [f"ensemble of the teachers of {run.name}", _cell(ensemble["accuracy"]),
+    marker = NOT_HELD_OUT * (ensemble.get("held_out") is False)
+    return [f"ensemble of the teachers of {run.name}{marker}", _cell(ensemble["accuracy"]),
             _cell(ensemble["macro_class_accuracy"]), _cell(ensemble["log_loss"]), "-", "-", "-"]
 
 

@@ -168,5 +168,9 @@ def test_quote_into_writes_the_cross_validation_into_a_final_runs_metrics(tmp_pa
 def test_a_run_scored_on_its_training_clips_is_marked(tmp_path, capsys):
     (tmp_path / "final").mkdir()
     (tmp_path / "final" / "metrics.json").write_text(json.dumps({"accuracy": 0.97, "held_out": False}))
-    assert compare_main([str(tmp_path / "final")]) == 0
-    assert "| final (not held out: scored on training clips) | 0.970 |" in capsys.readouterr().out
+    (tmp_path / "final" / "teachers.json").write_text(json.dumps({"ensemble": {
+        "accuracy": 0.99, "macro_class_accuracy": 0.99, "log_loss": 0.1, "held_out": False}}))
+    assert compare_main([str(tmp_path / "final"), "--teachers", str(tmp_path / "final")]) == 0
+    out = capsys.readouterr().out
+    assert "| final (not held out: scored on training clips) | 0.970 |" in out
+    assert "| ensemble of the teachers of final (not held out: scored on training clips) | 0.990 |" in out

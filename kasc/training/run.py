@@ -131,9 +131,12 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
             raise TrainingError(f"teacher run {teacher_run.path} predicts classes {teacher_classes}, "
                                 f"the student's data has {class_names}")
         teacher_runs.append(teacher_run)
-    say("teachers and their ensemble on the teachers' validation split (report Table 2):")
+    trained_on = [r.path.name for r in teacher_runs if r.metrics().get("held_out") is False]
+    say("teachers and their ensemble on the teachers' validation split (report Table 2)"
+        + (f"; NOT HELD OUT: {', '.join(trained_on)} trained on validation clips:" if trained_on else ":"))
     table = ensemble_report(teacher_runs, weights, batch_size=cfg.train.batch_size,
                             predictions_file=run.teacher_predictions_file)
-    write_json(run.teachers_file, {name: {**summary(r), "per_class_accuracy": r["per_class_accuracy"]}
+    write_json(run.teachers_file, {name: {**summary(r), "per_class_accuracy": r["per_class_accuracy"],
+                                          "held_out": not trained_on}
                                    for name, r in table.items()})
     return teacher_runs
