@@ -20,8 +20,8 @@ SUMMARY_KEYS = ("clips", "accuracy", "macro_class_accuracy", "log_loss")
 """The headline figures of a report, as tables and result files list them."""
 
 
-# the metrics.json fields of held_out_fields
 HELD_OUT_FIELDS = ("held_out", "validation_clips_trained_on", "held_out_note")
+"""The ``metrics.json`` fields :func:`held_out_fields` writes."""
 
 
 def summary(report: dict) -> dict:
