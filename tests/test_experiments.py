@@ -85,3 +85,14 @@ def test_the_final_models_of_experiments_final_train_on_every_clip_with_the_cv_r
     student = load_config("us8k_student")
     teacher = load_config(student.distill.teachers[0], settings=student.distill.teacher_set)
     assert teacher.data.train_split == "1+2"  # the teachers hear every clip too
+
+
+def test_the_mixstyle_candidate_trains_on_the_views_the_teachers_already_labelled():
+    """us8k_consistent_mixstyle changes only the student's own log-mel: its views (and so the
+    teachers' cached view bank) are those of us8k_consistent."""
+    from kasc.config import load_config
+    from kasc.data.views import plan_for
+
+    base, candidate = load_config("us8k_consistent_kd_student"), load_config("us8k_consistent_mixstyle_kd_student")
+    assert candidate.augment.mixstyle_prob > 0 == base.augment.mixstyle_prob
+    assert plan_for(candidate.augment, 873).digest() == plan_for(base.augment, 873).digest()
