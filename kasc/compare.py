@@ -42,8 +42,13 @@ import yaml
 from kasc.files.runs import RunDir
 
 SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed\d+$")
-# after the name of a run whose validation clips were trained on (metrics.json ``held_out``)
 NOT_HELD_OUT = " (not held out: scored on training clips)"
+"""After the name of a row whose validation clips were trained on (metrics.json ``held_out``)."""
+
+
+def _held_out_marker(*results: dict) -> str:
+    """``NOT_HELD_OUT`` if any of the results (metrics.json, a teachers.json row) says it is not held out."""
+    return NOT_HELD_OUT * any(r.get("held_out") is False for r in results)
 
 
 def _metrics(run: Path) -> dict:
@@ -63,7 +68,8 @@ def run_row(run: Path) -> list[str]:
     metrics = _metrics(run)
     int8 = metrics.get("int8", {}).get("accuracy")
     minutes = metrics.get("train_seconds")
-    return [run.name + NOT_HELD_OUT * (metrics.get("held_out") is False), _cell(metrics.get("accuracy")), _cell(metrics.get("macro_class_accuracy")),
+    return [run.name + _held_out_marker(metrics), _cell(metrics.get("accuracy")),
+            _cell(metrics.get("macro_class_accuracy")),
             _cell(metrics.get("log_loss")), _cell(int8), str(metrics.get("epochs", "-")),
             _cell(minutes / 60 if minutes is not None else None, "{:.0f} min")]
 
@@ -82,8 +88,7 @@ def seeds_row(name: str, runs: list[Path]) -> list[str]:
     """One row for the same config trained with several seeds: mean ± sd of each figure."""
     metrics = [_metrics(run) for run in runs]
     minutes = [m["train_seconds"] / 60 for m in metrics if m.get("train_seconds") is not None]
-    marker = NOT_HELD_OUT * any(m.get("held_out") is False for m in metrics)
-    return [f"{name} ({len(runs)} seed{'s' * (len(runs) != 1)}){marker}", _mean_sd([m.get("accuracy") for m in metrics]),
+    return [f"{name} ({len(runs)} seed{'s' * (len(runs) != 1)}){_held_out_marker(*metrics)}", _mean_sd([m.get("accuracy") for m in metrics]),
             _mean_sd([m.get("macro_class_accuracy") for m in metrics]), _mean_sd([m.get("log_loss") for m in metrics]),
             _mean_sd([m.get("int8", {}).get("accuracy") for m in metrics]), str(metrics[0].get("epochs", "-")),
             _cell(statistics.mean(minutes) if minutes else None, "{:.0f} min") + " each"]
@@ -103,8 +108,7 @@ def ensemble_row(run: Path) -> list[str]:
     from kasc.files.runs import RunDir
 
     ensemble = json.loads(RunDir(run).teachers_file.read_text())["ensemble"]
-    marker = NOT_HELD_OUT * (ensemble.get("held_out") is False)
-    return [f"ensemble of the teachers of {run.name}{marker}", _cell(ensemble["accuracy"]),
+    return [f"ensemble of the teachers of {run.name}{_held_out_marker(ensemble)}", _cell(ensemble["accuracy"]),
             _cell(ensemble["macro_class_accuracy"]), _cell(ensemble["log_loss"]), "-", "-", "-"]
 
 

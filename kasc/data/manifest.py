@@ -46,10 +46,11 @@ def read_manifest(
         if not fold_column:
             raise DatasetError(f"{manifest}: folds {list(folds)} requested but no fold column configured")
         present = frame[fold_column].str.strip()
-        missing = [str(f) for f in folds if str(f) not in set(present)]
+        found = set(present)
+        missing = [str(f) for f in folds if str(f) not in found]
         if missing and len(folds) > 1:  # one empty fold is reported by the caller, naming its split
             raise DatasetError(f"{manifest}: no row has {fold_column} {', '.join(missing)} (asked for folds "
-                               f"{'+'.join(map(str, folds))}; present: {', '.join(sorted(set(present)))})")
+                               f"{'+'.join(map(str, folds))}; present: {', '.join(sorted(found))})")
         frame = frame[present.isin([str(f) for f in folds])]
     require_filled(frame, label_column, manifest, path_column)
     def audio_path(row: dict) -> str:

@@ -21,6 +21,7 @@ gets that recording's targets.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -137,15 +138,28 @@ def cached_entry(cfg: ExperimentConfig, teacher_path: Path, key_source: dict, co
     """The cache entry of ``key_source``, or ``compute(path)`` stored there (atomically;
     one process computes, others wait for it and read)."""
     path = cache_entry_path(cfg, teacher_path, key_source)
-    if (stored := read_entry(path)) is not None:
+    return cached_entries([path], lambda: [compute(path)])[0]
+
+
+def cached_entries(entries: list[Path], compute) -> list[np.ndarray]:
+    """The arrays of the cache files ``entries``, or ``compute()`` (one array per entry)
+    stored where they are missing (atomically, under all their locks, taken in sorted
+    order; one process computes, others wait for it and read)."""
+    stored = [read_entry(entry) for entry in entries]
+    if all(array is not None for array in stored):
         return stored
-    with exclusive(path.with_suffix(".lock"), f"the soft-target cache entry {path}", wait=True):
-        if (stored := read_entry(path)) is not None:  # computed by another run while this one waited
+    with contextlib.ExitStack() as stack:
+        for entry in sorted(entries):
+            stack.enter_context(exclusive(entry.with_suffix(".lock"), f"the soft-target cache entry {entry}", wait=True))
+        stored = [read_entry(entry) for entry in entries]
+        if all(array is not None for array in stored):  # computed by another run while this one waited
             return stored
-        logits = compute(path)
-        with atomic_path(path, expected_bytes=logits.nbytes + 4096) as tmp:
-            np.save(tmp, logits)
-    return logits
+        arrays = compute()
+        for entry, array, before in zip(entries, arrays, stored):
+            if before is None:
+                with atomic_path(entry, expected_bytes=array.nbytes + 4096) as tmp:
+                    np.save(tmp, array)
+    return list(arrays)
 
 
 def read_entry(path: Path) -> np.ndarray | None:

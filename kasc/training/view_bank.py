@@ -8,7 +8,6 @@ their network up to the head (heads on one frozen AudioSet backbone) are run tog
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -20,8 +19,8 @@ from kasc.data.features import LogMel
 from kasc.data.pipeline import SplitData, at_sample_rate
 from kasc.data.table import DatasetError
 from kasc.files.atomic import atomic_path
-from kasc.files.locks import exclusive
-from kasc.training.soft_targets import cache_entry_path, key_source_of, read_entry, teacher_front_end
+from kasc.training.soft_targets import (cache_entry_path, cached_entries, key_source_of, read_entry,
+                                        teacher_front_end)
 
 # the first layer of a teacher's head where its network has one (kasc.models.efficientat):
 # teachers that differ only from there on share the rest when labelling views
@@ -53,7 +52,8 @@ def cached_view_logits_of(cfg: ExperimentConfig, data: SplitData, teacher_paths:
     keys = [key_source_of(cfg, data, path, features, rate, views=plan.digest(),
                           responses=[str(p) for p in responses_files or []])
             for path, (features, rate) in zip(teacher_paths, fronts)]
-    out = [read_entry(cache_entry_path(cfg, path, key)) for path, key in zip(teacher_paths, keys)]
+    entries = [cache_entry_path(cfg, path, key) for path, key in zip(teacher_paths, keys)]
+    out = [read_entry(entry) for entry in entries]
     groups: dict[tuple, list[int]] = {}
     for i, path in enumerate(teacher_paths):
         if out[i] is None:
@@ -70,9 +70,10 @@ def cached_view_logits_of(cfg: ExperimentConfig, data: SplitData, teacher_paths:
         features, rate = fronts[rows[0]]
         heads = [head for _, _, head in members]
         names = ", ".join(teacher_paths[i].parent.name for i in rows)
-        arrays = _cached_together(cfg, [teacher_paths[i] for i in rows], [keys[i] for i in rows],
-                                  lambda partial: _view_logits(cfg, data, members[0][1], heads, plan, features, rate,
-                                                               responses_files, partial, progress, names))
+        group_entries = [entries[i] for i in rows]
+        arrays = cached_entries(group_entries, lambda: _view_logits(
+            cfg, data, members[0][1], heads, plan, features, rate, responses_files,
+            group_entries[0].with_suffix(".partial.npy"), progress, names))
         for i, array in zip(rows, arrays):
             out[i] = array
     return out
@@ -96,24 +97,6 @@ def weights_digest(model) -> str:
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
-
-
-def _cached_together(cfg: ExperimentConfig, teacher_paths: list[Path], keys: list[dict], compute) -> list[np.ndarray]:
-    """The cache entries of several teachers, or ``compute(partial)`` (one array per
-    teacher) stored there, under all their locks (taken in sorted order)."""
-    entries = [cache_entry_path(cfg, path, key) for path, key in zip(teacher_paths, keys)]
-    with contextlib.ExitStack() as stack:
-        for entry in sorted(entries):
-            stack.enter_context(exclusive(entry.with_suffix(".lock"), f"the soft-target cache entry {entry}", wait=True))
-        stored = [read_entry(entry) for entry in entries]
-        if all(array is not None for array in stored):  # computed by another run while this one waited
-            return stored
-        arrays = compute(entries[0].with_suffix(".partial.npy"))
-        for entry, array, before in zip(entries, arrays, stored):
-            if before is None:
-                with atomic_path(entry, expected_bytes=array.nbytes + 4096) as tmp:
-                    np.save(tmp, array)
-    return list(arrays)
 
 
 def _view_logits(cfg: ExperimentConfig, data: SplitData, backbone, heads: list, plan, features: FeatureConfig,
