@@ -21,6 +21,9 @@ RECIPES=${RECIPES:-"us8k_consistent"}
 # the directions in the order to run them, TRAIN:VALID ("2:1 1:2" starts with fold 2 -> 1,
 # e.g. when its teachers and view bank are already computed)
 DIRECTIONS=${DIRECTIONS:-"1:2 2:1"}
+# the sides of each recipe to run: "kd plain" (both), or "kd" to screen a candidate's distilled
+# side first (its plain twin, needed for the paired gain, can follow later: finished runs are skipped)
+SIDES=${SIDES:-"kd plain"}
 
 # NAME TRAIN VALID SEED [SUFFIX [ARGS...]]: one run of NAME trained on fold TRAIN, validated on
 # VALID, in saved_models/NAME--fold<TRAIN>to<VALID>--seed<SEED><SUFFIX>
@@ -41,6 +44,9 @@ one_run() {
     --run-dir "$dir" "$@"
 }
 
+for side in $SIDES; do
+  case "$side" in kd|plain) ;; *) echo "error: SIDES: unknown side '$side' (known: kd plain)" >&2; exit 2 ;; esac
+done
 for recipe in $RECIPES; do
   case " $ALL_RECIPES " in *" $recipe "*) ;; *) echo "error: RECIPES: unknown recipe '$recipe' (known: $ALL_RECIPES)" >&2; exit 2 ;; esac
 done
@@ -48,10 +54,15 @@ for recipe in $RECIPES; do
   for seed in $SEEDS; do
     for direction in $DIRECTIONS; do
       set -- ${direction/:/ }
-      # the teachers train on the student's training fold (the plain twin has none)
-      one_run "${recipe}_kd_student" "$1" "$2" "$seed" "" \
-        --set "distill.teacher_set={data.train_split: '$1', data.valid_split: '$2'}"
-      one_run "${recipe}_plain_student" "$1" "$2" "$seed"
+      for side in $SIDES; do
+        if [ "$side" = kd ]; then
+          # the teachers train on the student's training fold (the plain twin has none)
+          one_run "${recipe}_kd_student" "$1" "$2" "$seed" "" \
+            --set "distill.teacher_set={data.train_split: '$1', data.valid_split: '$2'}"
+        else
+          one_run "${recipe}_plain_student" "$1" "$2" "$seed"
+        fi
+      done
     done
   done
 done
