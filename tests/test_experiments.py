@@ -87,12 +87,18 @@ def test_the_final_models_of_experiments_final_train_on_every_clip_with_the_cv_r
     assert teacher.data.train_split == "1+2"  # the teachers hear every clip too
 
 
-def test_the_mixstyle_candidate_trains_on_the_views_the_teachers_already_labelled():
-    """us8k_consistent_mixstyle changes only the student's own log-mel: its views (and so the
-    teachers' cached view bank) are those of us8k_consistent."""
+@pytest.mark.parametrize("recipe", ["mixstyle", "ema"])
+def test_the_student_side_candidates_train_on_the_views_the_teachers_already_labelled(recipe):
+    """us8k_consistent_mixstyle changes only the student's own log-mel, us8k_consistent_ema only
+    its optimiser: their views (and so the teachers' cached view bank) are those of
+    us8k_consistent."""
     from kasc.config import load_config
     from kasc.data.views import plan_for
 
-    base, candidate = load_config("us8k_consistent_kd_student"), load_config("us8k_consistent_mixstyle_kd_student")
-    assert (base.augment.mixstyle_prob, candidate.augment.mixstyle_prob) == (0.0, 0.4)
+    base, candidate = load_config("us8k_consistent_kd_student"), load_config(f"us8k_consistent_{recipe}_kd_student")
+    if recipe == "mixstyle":
+        assert (base.augment.mixstyle_prob, candidate.augment.mixstyle_prob) == (0.0, 0.4)
+    else:
+        assert (base.train.ema_momentum, candidate.train.ema_momentum) == (0.0, 0.998)
+        assert base.augment == candidate.augment
     assert plan_for(candidate.augment, 873).digest() == plan_for(base.augment, 873).digest()

@@ -391,3 +391,56 @@ def test_a_run_validated_on_its_training_clips_says_its_scores_are_not_held_out(
     assert "4 of the 4 validation clips were trained on" in metrics["held_out_note"]
     out = capsys.readouterr().out
     assert "the validation scores are not held out" in out and "NOT HELD OUT (scored on training clips)" in out
+
+
+@pytest.mark.slow
+def test_averaged_weights_are_validated_delivered_and_resumed(tiny_tau, tmp_path, monkeypatch):
+    """train.ema_momentum: each epoch's validation scores the moving average of the weights,
+    the saved network is that average (its scores are the last epoch's validation), and a
+    run interrupted after a checkpoint resumes to the same network as one never interrupted
+    (the checkpoint holds the training weights and the averages, each in its place)."""
+    from kasc.training.callbacks import EpochCheckpoint
+    from kasc.training.weight_average import AveragedWeightsForValidation
+
+    settings = "train: {epochs: 4, batch_size: 4, warmup_epochs: 1, decay_end_epoch: 4, ema_momentum: 0.7, learning_rate: 0.01}\n"
+    config = _config(tmp_path, "ema", tiny_tau, settings)
+    straight = tmp_path / "runs" / "straight"
+    assert train_main([str(config), "--run-dir", str(straight), "--verbose", "0"]) == 0
+    metrics = json.loads((straight / "metrics.json").read_text())
+    last = _log_rows(straight)[-1]
+    assert float(last["val_loss"]) == pytest.approx(metrics["log_loss"], rel=1e-3)
+
+    # the same run without averaging ends elsewhere: the test above could fail
+    plain = tmp_path / "runs" / "plain"
+    assert train_main([str(_config(tmp_path, "no_ema", tiny_tau, settings.replace("0.7", "0.0"))),
+                       "--run-dir", str(plain), "--verbose", "0"]) == 0
+    assert json.loads((plain / "metrics.json").read_text())["log_loss"] != pytest.approx(metrics["log_loss"], rel=1e-3)
+
+    # interrupted after epoch 2's checkpoint, or after the last one (before the network was
+    # saved: fit does not run again, the averages are loaded), then resumed
+    save = EpochCheckpoint.on_epoch_end
+    a = keras.models.load_model(straight / "model.keras").get_weights()
+    for stop_after in (2, 4):
+        def save_then_stop(self, epoch, logs=None):
+            save(self, epoch, logs)
+            if epoch + 1 == stop_after:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", save_then_stop)
+        resumed = tmp_path / "runs" / f"resumed_after_{stop_after}"
+        assert train_main([str(config), "--run-dir", str(resumed), "--verbose", "0"]) == 128 + signal.SIGINT
+        assert json.loads((resumed / "checkpoint" / "state.json").read_text())["epoch"] == stop_after
+        monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", save)
+        assert train_main([str(config), "--run-dir", str(resumed), "--verbose", "0"]) == 0
+        again = json.loads((resumed / "metrics.json").read_text())
+        assert again["log_loss"] == pytest.approx(metrics["log_loss"], rel=1e-4, abs=1e-5), stop_after
+        b = keras.models.load_model(resumed / "model.keras").get_weights()
+        assert all(np.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b)), stop_after
+    assert AveragedWeightsForValidation  # the callback the runs used (fitting.py adds it with ema_momentum)
+
+
+def test_ema_momentum_outside_zero_to_one_is_refused(tmp_path):
+    from kasc.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train\.ema_momentum.*\[0, 1\)"):
+        load_config("plain_student", ["train.ema_momentum=1.0"])

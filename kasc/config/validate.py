@@ -156,6 +156,8 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
     check.at_least("train.warmup_epochs", train.warmup_epochs, 0.0)
     check.at_least("train.decay_end_epoch", train.decay_end_epoch, train.warmup_epochs)
     check.at_least("train.details_every", train.details_every, 0)
+    if not 0.0 <= train.ema_momentum < 1.0:
+        check.fail("train.ema_momentum", train.ema_momentum, "in [0, 1) (0: no moving average of the weights)")
     check.one_of("train.strategy", train.strategy, STRATEGIES)
     check.one_of("train.mixed_precision", train.mixed_precision, MIXED_PRECISION)
     if train.devices and train.strategy != "mirrored":

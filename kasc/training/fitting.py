@@ -34,7 +34,10 @@ def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTarg
         say(note)
     schedule = ExpWarmupLinearDecay(steps, schedule_cfg.learning_rate, warmup, decay_end,
                                     schedule_cfg.final_learning_rate)
-    distiller.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule, weight_decay=schedule_cfg.weight_decay))
+    averaged = schedule_cfg.ema_momentum > 0
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, weight_decay=schedule_cfg.weight_decay,
+                                      use_ema=averaged, ema_momentum=schedule_cfg.ema_momentum if averaged else 0.99)
+    distiller.compile(optimizer=optimizer)
     distiller.build_for_training(student.input_shape[1:])
     return distiller
 
@@ -43,7 +46,9 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
                   verbose: int) -> None:
     """Phase 5: load the checkpoint if there is one, then ``fit`` the remaining epochs
     (checkpoint, CSV log, TensorBoard and validation details after every epoch; under
-    several workers, only the chief writes the validation details).
+    several workers, only the chief writes the validation details). With
+    ``train.ema_momentum`` the validation scores, and the network ends as, the moving
+    average of the weights (:mod:`kasc.training.weight_average`).
 
     Raises:
       TrainingError: the loss became non-finite (the checkpoint keeps the last good epoch).
@@ -55,6 +60,8 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
 
     from kasc.training.callbacks import EpochCheckpoint, LearningRateLogger, NanGuard, ValidationDetails
     from kasc.data.pipeline import Pipeline, steps_per_epoch
+    from kasc.training.weight_average import (AveragedWeightsForValidation, averaging_optimizer,
+                                              load_averaged_weights)
 
     train_data, valid_data = data.splits["train"], data.splits["valid"]
     student = distiller.student
@@ -66,6 +73,8 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
         say(f"resuming {run.path} after epoch {start_epoch} of {cfg.train.epochs}")
     run.trim_log(start_epoch)  # rows of epochs after the checkpoint are trained again
     if start_epoch >= cfg.train.epochs:  # killed after the last checkpoint, before the model was saved
+        if averaging_optimizer(distiller.optimizer) is not None:  # what fit would have done at its end
+            load_averaged_weights(distiller.optimizer)
         return
     train_ds = distributed_training_dataset(cfg, distiller.distribute_strategy, train_data, data.logmel,
                                             targets.extra, start_epoch, verbose)
@@ -79,8 +88,10 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
         keras.callbacks.TensorBoard(str(run.tensorboard_dir), update_freq="epoch"),
         ValidationDetails(student, valid_data, data.logmel, run.tensorboard_dir,
                           cfg.train.details_every if role.is_chief else 0, cfg.train.batch_size),
-        EpochCheckpoint(run, float(state.get("train_seconds", 0.0))),
     ]
+    if averaging_optimizer(distiller.optimizer) is not None:  # after the details, before the checkpoint
+        callbacks.append(AveragedWeightsForValidation())
+    callbacks.append(EpochCheckpoint(run, float(state.get("train_seconds", 0.0))))
     say(f"training {student.name} ({student.count_params():,} parameters) for epochs "
         f"{start_epoch + 1}..{cfg.train.epochs}, {steps} steps each; TensorBoard: {run.tensorboard_dir}")
     distiller.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
