@@ -91,6 +91,38 @@ def test_a_view_is_the_same_sound_at_every_sample_rate():
         assert np.corrcoef(a, b)[0, 1] > 0.99
 
 
+def test_a_view_played_faster_moves_every_pitch_alike_at_every_sample_rate():
+    """augment.speed_semitones: a tone of f Hz in a view at speed r is a tone of r * f Hz, at
+    16 kHz as at 32 kHz, and the two renderings are the same sound."""
+    plan = draw_views(3, 2, seed=5, mixup_prob=0.0, speed_semitones=3.0)
+    assert ((plan.speed >= 2 ** (-3 / 12) - 1e-6) & (plan.speed <= 2 ** (3 / 12) + 1e-6)).all()
+    assert len(np.unique(plan.speed)) == plan.speed.size  # a speed per view and clip
+
+    def tone(rate, seconds=1.0, hz=440.0):
+        t = np.arange(int(rate * seconds)) / rate
+        return np.stack([0.5 * np.sin(2 * np.pi * hz * t)] * 3) * INT16_SCALE
+
+    for view in range(2):
+        low = render(tone(16000).astype(np.int16), plan, view, np.arange(3))
+        high = render(tone(32000).astype(np.int16), plan, view, np.arange(3))
+        for row in range(3):
+            peak = np.argmax(np.abs(np.fft.rfft(low[row] * np.hanning(16000))))  # 1 Hz bins over 1 s
+            assert abs(peak - 440.0 * plan.speed[view, row]) <= 1.5, (view, row)
+            assert np.corrcoef(low[row], high[row, ::2])[0, 1] > 0.99
+    # the plan without speeds is the plan (and cache key) drawn before speeds existed
+    old = draw_views(7, 3, seed=1, mixup_prob=0.5, shift_prob=0.5, gain_db=6.0)
+    assert (old.speed == 1.0).all()
+    fields = ("partner", "mix", "shift", "partner_shift", "gain_db", "response")
+    digest = __import__("hashlib").sha256()
+    for name in fields:
+        array = np.ascontiguousarray(getattr(old, name))
+        digest.update(name.encode() + str(array.dtype).encode() + str(array.shape).encode() + array.tobytes())
+    assert old.digest() == digest.hexdigest()[:16]
+    faster = draw_views(7, 3, seed=1, mixup_prob=0.5, shift_prob=0.5, gain_db=6.0, speed_semitones=2.0)
+    assert all(np.array_equal(getattr(old, n), getattr(faster, n)) for n in fields)  # speeds drawn last
+    assert faster.digest() != old.digest()
+
+
 def _probe_teacher(n_classes: int, mels: int) -> keras.Model:
     """A fixed, deterministic 'teacher' (seeded weights) whose logits depend on the whole log-mel."""
     inputs = keras.Input((None, mels, 1))
@@ -116,7 +148,7 @@ def test_teacher_and_student_hear_the_same_audio(tmp_path):
 
     n, views, batch = 6, 3, 4
     features = FeatureConfig(n_fft=512, hop_samples=256, n_mels=16)
-    augment = AugmentConfig(seed=7, views=views, mixup_prob=1.0, shift_prob=0.7, gain_db=6.0)
+    augment = AugmentConfig(seed=7, views=views, mixup_prob=1.0, shift_prob=0.7, gain_db=6.0, speed_semitones=2.0)
     cfg = ExperimentConfig(features=features, augment=augment,
                            data=dataclasses.replace(ExperimentConfig().data, clip_seconds=0.5,
                                                     cache_dir=str(tmp_path / "cache" / "audio")))
@@ -161,6 +193,10 @@ def test_views_settings_are_checked():
         load_config("us8k_plain_student", ["augment.shift_prob=0.5"])
     with pytest.raises(ConfigError, match="augment.views"):
         load_config("us8k_plain_student", ["augment.views=-1"])
+    with pytest.raises(ConfigError, match=r"augment.speed_semitones.*0 unless augment.views > 0"):
+        load_config("us8k_plain_student", ["augment.speed_semitones=2"])
+    with pytest.raises(ConfigError, match=r"augment.speed_semitones.*\[0, 12\]"):
+        load_config("us8k_consistent_plain_student", ["augment.speed_semitones=13"])
     with pytest.raises(ConfigError, match="'cached' when augment.views"):
         load_config("us8k_kd_mixed_student", ["augment.views=4", "distill.soft_targets=online"])
     with pytest.raises(ValueError, match="view plan"):

@@ -236,6 +236,11 @@ class AugmentConfig:
       shift_prob: with ``views``: probability that a clip (and its mixup partner) is
         shifted circularly by a uniform fraction of its length (0 disables).
       gain_db: with ``views``: each view gets a gain uniform in +-``gain_db`` dB (0 disables).
+      speed_semitones: with ``views``: each view is played faster or slower by 2^(u / 12),
+        u uniform in +-``speed_semitones``, which moves every pitch by u semitones and the
+        tempo alike (resampling, as ``sox speed``; Salamon and Bello 2017 found pitch
+        shifting, which keeps the tempo, the most useful augmentation on UrbanSound8K).
+        0 disables.
     """
 
     seed: int = -1
@@ -257,6 +262,7 @@ class AugmentConfig:
     views_seed: int = -1
     shift_prob: float = 0.0
     gain_db: float = 0.0
+    speed_semitones: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

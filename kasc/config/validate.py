@@ -58,11 +58,13 @@ def check_augment(augment, source: str = "augment") -> None:
     check.at_least("augment.views", augment.views, 0)
     check.at_least("augment.views_seed", augment.views_seed, -1)
     check.at_least("augment.gain_db", augment.gain_db, 0.0)
+    if not 0.0 <= augment.speed_semitones <= 12.0:
+        check.fail("augment.speed_semitones", augment.speed_semitones, "in [0, 12] (an octave either way at most)")
     if not augment.views:
-        for name in ("shift_prob", "gain_db"):
+        for name in ("shift_prob", "gain_db", "speed_semitones"):
             if getattr(augment, name):
                 check.fail(f"augment.{name}", getattr(augment, name),
-                           "0 unless augment.views > 0 (time shift and gain are drawn into the views)")
+                           "0 unless augment.views > 0 (time shift, gain and speed are drawn into the views)")
 
 
 def check_finite(section, check: Checker, prefix: str = "") -> None:
