@@ -70,8 +70,11 @@ def test_two_mirrored_replicas_train_what_one_device_trains():
 
 
 @pytest.mark.slow
-def test_mirrored_training_command_matches_the_default_one(tiny_tau, tmp_path):
-    config = _config(tmp_path, "mirror", tiny_tau)
+@pytest.mark.parametrize("extra", ["", "train: {ema_momentum: 0.7}\n"], ids=["weights", "averaged_weights"])
+def test_mirrored_training_command_matches_the_default_one(tiny_tau, tmp_path, extra):
+    """Also with train.ema_momentum: the averages live in mirrored optimiser slots, swapped in
+    for validation and written into the network at the end on every replica."""
+    config = _config(tmp_path, "mirror", tiny_tau, extra)
     metrics = {}
     for strategy in ("default", "mirrored"):
         run = tmp_path / "runs" / strategy
