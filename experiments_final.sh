@@ -16,11 +16,14 @@ runs=saved_models profile=()
 if [ "${FAST:-0}" = 1 ]; then
   runs=outputs/final-fast profile=(--profile fast)
 fi
+# the recipe chosen by cross-validation (one of experiments_cv.sh's ALL_RECIPES): us8k_student
+# extends RECIPE_kd_student, us8k_plain_student_all RECIPE_plain_student (a test checks it)
+recipe=us8k_consistent
 # the cross-validation runs of the recipe and of its plain twin (kasc.compare leaves out and
 # names those not finished)
-cv_runs=(saved_models/us8k_consistent_{kd,plain}_student--fold*--seed?)
+cv_runs=(saved_models/${recipe}_{kd,plain}_student--fold*--seed?)
 for name in us8k_student us8k_plain_student_all; do
   python -m kasc.train "$name" --verbose 2 --run-dir "$runs/$name" "${profile[@]}"
-  python -m kasc.compare --cv "${cv_runs[@]}" --paired-with us8k_consistent_plain_student \
+  python -m kasc.compare --cv "${cv_runs[@]}" --paired-with ${recipe}_plain_student \
     --quote-into "$runs/$name"
 done

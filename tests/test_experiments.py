@@ -77,7 +77,10 @@ def test_the_final_models_of_experiments_final_train_on_every_clip_with_the_cv_r
     script = (REPO / "experiments_final.sh").read_text()
     names = re.findall(r"^for name in ([a-z0-9_ ]+); do", script, re.MULTILINE)[0].split()
     assert names == ["us8k_student", "us8k_plain_student_all"]
-    for name, twin in zip(names, ("us8k_consistent_kd_student", "us8k_consistent_plain_student")):
+    recipe = re.findall(r"^recipe=([a-z0-9_]+)$", script, re.MULTILINE)[0]
+    cv_script = (REPO / "experiments_cv.sh").read_text()
+    assert recipe in re.findall(r'^ALL_RECIPES="([a-z0-9_ ]+)"', cv_script, re.MULTILINE)[0].split()
+    for name, twin in zip(names, (f"{recipe}_kd_student", f"{recipe}_plain_student")):
         cfg, cv = load_config(name), load_config(twin)
         assert (cfg.data.train_split, cfg.data.allow_overlap) == ("1+2", True), name
         assert (cfg.augment, cfg.train, cfg.model, cfg.features) == (cv.augment, cv.train, cv.model, cv.features)
