@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 SEEDS=${SEEDS:-"0 1 2"}
 # the recipes to run: each RECIPE is the pair of configs RECIPE_kd_student (distilled) and
 # RECIPE_plain_student (its plain twin on the same views); ALL_RECIPES lists those that exist
-ALL_RECIPES="us8k_consistent us8k_consistent_mixup1 us8k_consistent_fresh us8k_consistent_mixstyle us8k_consistent_ema us8k_consistent_speed"
+ALL_RECIPES="us8k_consistent us8k_consistent_mixup1 us8k_consistent_fresh us8k_consistent_mixstyle us8k_consistent_ema us8k_consistent_speed us8k_consistent_speed_long"
 RECIPES=${RECIPES:-"us8k_consistent"}
 # the directions in the order to run them, TRAIN:VALID ("2:1 1:2" starts with fold 2 -> 1,
 # e.g. when its teachers and view bank are already computed)

@@ -105,3 +105,18 @@ def test_the_student_side_candidates_train_on_the_views_the_teachers_already_lab
         assert (base.train.ema_momentum, candidate.train.ema_momentum) == (0.0, 0.998)
         assert base.augment == candidate.augment
     assert plan_for(candidate.augment, 873).digest() == plan_for(base.augment, 873).digest()
+
+
+def test_the_long_speed_candidate_trains_longer_on_the_views_of_the_speed_candidate():
+    """us8k_consistent_speed_long changes only the schedule of us8k_consistent_speed: 300
+    epochs, the warm-up still 3/8 of the run, on the same views (the same cached view bank)."""
+    from kasc.config import load_config
+    from kasc.data.views import plan_for
+
+    for side in ("kd", "plain"):
+        base = load_config(f"us8k_consistent_speed_{side}_student")
+        long = load_config(f"us8k_consistent_speed_long_{side}_student")
+        assert (long.train.epochs, long.train.decay_end_epoch) == (2 * base.train.epochs, 2 * base.train.decay_end_epoch)
+        assert abs(long.train.warmup_epochs / long.train.epochs - base.train.warmup_epochs / base.train.epochs) < 0.01
+        assert long.augment == base.augment and long.distill == base.distill
+        assert plan_for(long.augment, 873).digest() == plan_for(base.augment, 873).digest()
