@@ -18,7 +18,7 @@ if [ "${FAST:-0}" = 1 ]; then
 fi
 # the recipe chosen by cross-validation (one of experiments_cv.sh's ALL_RECIPES): us8k_student
 # extends RECIPE_kd_student, us8k_plain_student_all RECIPE_plain_student (a test checks it)
-recipe=us8k_consistent
+recipe=us8k_consistent_speed
 # the cross-validation runs of the recipe and of its plain twin (kasc.compare leaves out and
 # names those not finished)
 cv_runs=(saved_models/${recipe}_{kd,plain}_student--fold*--seed?)
