@@ -72,7 +72,7 @@ def test_the_cli_gives_the_runs_one_verdict_per_second_of_audio(tmp_path, capsys
 
     from tests.conftest import REPO
 
-    source = REPO / "saved_models" / "us8k_plain_student"
+    source = REPO / "saved_models" / "us8k_student"
     if not (source / "model_int8.tflite").is_file():
         pytest.skip("the committed UrbanSound8K student is not there")
     run = tmp_path / "run"

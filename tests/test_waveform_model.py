@@ -144,7 +144,7 @@ def test_the_readme_deploy_example_runs_on_a_committed_student(tmp_path, monkeyp
     from tests.conftest import shared_path
 
     repo = Path(__file__).resolve().parents[1]
-    model = repo / "saved_models/us8k_plain_student/model_waveform_int8.tflite"
+    model = repo / "saved_models/us8k_student/model_waveform_int8.tflite"
     if not model.is_file():
         pytest.skip(f"{model} is not in this checkout")
     import soundfile as sf
