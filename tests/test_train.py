@@ -63,7 +63,7 @@ def test_tiny_run_writes_every_output_and_a_rerun_reuses_it(tiny_tau, tmp_path, 
 
 
 @pytest.mark.slow
-def test_distillation_from_a_teacher_run_with_cached_targets(tiny_tau, tmp_path):
+def test_distillation_from_a_teacher_run_with_cached_targets(tiny_tau, tmp_path, capsys):
     teacher = _config(tmp_path, "teacher", tiny_tau, "train: {epochs: 1, batch_size: 4, export: false}\n", base="default")
     student = _config(tmp_path, "kd", tiny_tau, f"distill: {{teachers: ['{teacher}'], temperature: 2.0, label_weight: 0.5}}\n")
     run = tmp_path / "runs" / "kd"
@@ -74,8 +74,10 @@ def test_distillation_from_a_teacher_run_with_cached_targets(tiny_tau, tmp_path)
     caches = sorted((tmp_path / "cache" / "soft_targets").glob("teacher-*.npy"))
     assert len(caches) == 1 and np.load(caches[0]).shape == (8, 2)
     # trained again with the cache entry present (no teacher loaded): the same run
+    capsys.readouterr()
     assert train_main([str(student), "--run-dir", str(run), "--restart", "--verbose", "0"]) == 0
     assert _log_rows(run) == rows
+    assert "the student's --restart keeps its teachers" in capsys.readouterr().out  # the teacher was reused
     # a changed teacher config is refused until the teacher is retrained; then its targets are recomputed
     teacher.write_text(teacher.read_text().replace("epochs: 1,", "epochs: 2,"))
     assert train_main([str(student), "--run-dir", str(run), "--restart", "--verbose", "0"]) == 2

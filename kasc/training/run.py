@@ -21,8 +21,12 @@ from kasc.training.finishing import finish, quantization_aware_training
 
 
 def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restart: bool = False,
-          verbose: int = 1, wait_for_folder: bool = False) -> dict:
+          verbose: int = 1, wait_for_folder: bool = False,
+          finished_hint: str = "--restart trains it again") -> dict:
     """Train ``cfg`` into ``run`` (resuming if possible); return the metrics written.
+
+    A run already finished is kept and its metrics returned; ``finished_hint`` ends the
+    message that says so (how to train it again).
 
     The run folder is held by this process throughout (``RunDir.owned``): another
     process working there makes this one stop at once (``kasc.files.locks.LockBusy``), or
@@ -49,7 +53,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
         if run.is_finished():
             metrics = run.metrics()
             say(f"{cfg.name}: already finished in {chief_run.path} (accuracy {metrics['accuracy']:.3f}); "
-                f"--restart trains it again")
+                f"{finished_hint}")
         else:
             started = time.monotonic()
             keras.utils.set_random_seed(cfg.train.seed)
@@ -125,7 +129,9 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
         teacher_run = RunDir(runs_dir / default_run_dir(dataclasses.replace(teacher_cfg, name=run_name), profile).name)
         say(f"teacher {teacher_cfg.name}: {teacher_run.path}")
         # reuses a finished run of the same config; waits if another student is training it
-        train(teacher_cfg, teacher_run, profile=profile, verbose=verbose, wait_for_folder=True)
+        train(teacher_cfg, teacher_run, profile=profile, verbose=verbose, wait_for_folder=True,
+              finished_hint="reused: the student's --restart keeps its teachers; train the teacher "
+                            "with --restart (or delete its folder) to train it again")
         teacher_classes = teacher_run.metrics().get("class_names")
         if teacher_classes != class_names:
             raise TrainingError(f"teacher run {teacher_run.path} predicts classes {teacher_classes}, "
