@@ -62,6 +62,8 @@ checking a config needs no Keras import; ``kasc.models.BUILDERS`` matches it (te
 STRATEGIES = ("default", "mirrored", "multi_worker")
 """``train.strategy`` values (:mod:`kasc.training.distribute`)."""
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16", "auto")
+BATCHNORM_MODES = ("auto", "trained", "frozen")
+"""``train.batchnorm``: what batch normalisation does while the network trains."""
 """``train.mixed_precision`` values (:mod:`kasc.training.runtime`)."""
 DIR_SUBSETS = ("all", "training_half", "held_out_half")
 """``augment.dir_subset`` values: which measured impulse responses DIR draws from
@@ -304,6 +306,11 @@ class TrainConfig:
         file; layers matched by name and shape, transfer learning, report 4.2) or of an
         EfficientAT state dict ``.npz`` (the AudioSet-pretrained teacher,
         ``kasc.models.pretrained``).
+      batchnorm: ``trained`` (batch statistics in training, running statistics updated: the
+        usual), ``frozen`` (every batch-normalisation layer in inference mode, its statistics,
+        scale and shift kept: fine-tuning a pretrained network on small batches of other audio
+        keeps what it learned, as Keras' transfer-learning guide does) or ``auto`` (``frozen``
+        when ``init_from`` is set, else ``trained``).
       export: after training, write float32 and int8 TFLite files and audit them.
       qat_epochs: after training and export, fine-tune this many epochs with
         quantization-aware training and export ``model_qat_int8.tflite`` (``kasc.qat``,
@@ -344,6 +351,7 @@ class TrainConfig:
     decay_end_epoch: float = 800.0
     final_learning_rate: float = 1e-5
     init_from: str = ""
+    batchnorm: str = "auto"
     export: bool = True
     qat_epochs: int = 0
     qat_learning_rate: float = 1e-4

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from kasc.config.schema import (ARCHITECTURES, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES, MIXED_PRECISION,
+from kasc.config.schema import (ARCHITECTURES, BATCHNORM_MODES, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES, MIXED_PRECISION,
                                 SOFT_TARGET_MODES, STRATEGIES, TEACHER_INPUTS, WINDOWS, ConfigError, ExperimentConfig)
 from kasc.config.syntax import config_path, parse_teacher
 
@@ -162,6 +162,7 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
         check.fail("train.ema_momentum", train.ema_momentum, "in [0, 1) (0: no moving average of the weights)")
     check.one_of("train.strategy", train.strategy, STRATEGIES)
     check.one_of("train.mixed_precision", train.mixed_precision, MIXED_PRECISION)
+    check.one_of("train.batchnorm", train.batchnorm, BATCHNORM_MODES)
     if train.devices and train.strategy != "mirrored":
         check.fail("train.devices", list(train.devices), "empty unless train.strategy is 'mirrored'")
     check.at_least("train.qat_epochs", train.qat_epochs, 0)

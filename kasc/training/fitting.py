@@ -6,7 +6,7 @@ from __future__ import annotations
 from kasc.config import ExperimentConfig
 from kasc.files.runs import RunDir
 from kasc.training.messages import TrainingError, say
-from kasc.training.network import build_network, init_from
+from kasc.training.network import batchnorm_frozen, build_network, freeze_batchnorm, init_from
 from kasc.training.inputs import TrainingData, distributed_training_dataset
 from kasc.training.teacher_targets import SoftTargets
 
@@ -25,6 +25,11 @@ def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTarg
     student = build_network(cfg, len(data.class_names))
     if cfg.train.init_from:
         say(init_from(student, cfg.train.init_from))
+    if batchnorm_frozen(cfg.train.batchnorm, bool(cfg.train.init_from)):
+        frozen = freeze_batchnorm(student)
+        if frozen:
+            say(f"train.batchnorm {cfg.train.batchnorm}: {frozen} batch-normalisation layers in inference mode "
+                f"(running statistics, scale and shift kept)")
     distiller = Distiller(student, targets.teachers, distill.teacher_weights, distill.temperature,
                           distill.label_weight if targets.distilled else 1.0, name="distiller")
     steps = steps_per_epoch(len(data.splits["train"]), cfg.train.batch_size)

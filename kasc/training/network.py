@@ -51,6 +51,27 @@ def init_from(model, source: str) -> str:
                if skipped else ""))
 
 
+def batchnorm_frozen(setting: str, initialised: bool) -> bool:
+    """Whether ``train.batchnorm`` (``auto``, ``trained``, ``frozen``) freezes batch
+    normalisation: ``auto`` does when the network starts from other weights (``initialised``)."""
+    return setting == "frozen" or (setting == "auto" and initialised)
+
+
+def freeze_batchnorm(model) -> int:
+    """Put every batch-normalisation layer of ``model`` (nested models included) in inference
+    mode for good: ``trainable = False``, so that training uses and keeps its running
+    statistics, scale and shift (Keras 3 normalises with the running statistics whenever the
+    layer is not trainable). The other layers train as before. Returns how many were frozen."""
+    import keras
+
+    frozen = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
+            layer.trainable = False
+            frozen += 1
+    return frozen
+
+
 @contextlib.contextmanager
 def dtype_policy(mixed_precision: str):
     """Build the student under ``train.mixed_precision`` (``none``: float32; ``auto``
