@@ -33,7 +33,7 @@ __all__ = ["TrainingError", "main", "train"]  # the Python API: train(cfg, RunDi
 
 
 def configs_by_room() -> str:
-    """kasc's configs, one line per folder of ``kasc/configs/`` (for ``--help``)."""
+    """kasc's configs, one line per folder of ``configs/`` (for ``--help``)."""
     from kasc.config import CONFIG_DIR, known_configs
 
     rooms: dict[str, list[str]] = {}
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m kasc.train", description=describe(__doc__),
                                      epilog=configs_by_room())
-    parser.add_argument("config", help="config name (a file of kasc/configs/, by its name or its path there, e.g. "
+    parser.add_argument("config", help="config name (a file of configs/, by its name or its path there, e.g. "
                                        "submission3 or report/submission3) or a YAML path")
     parser.add_argument("--profile", default=None, help="a profile of the config (e.g. 'fast')")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -24,6 +24,9 @@ def test_the_wheel_ships_the_configs_and_an_installed_kasc_loads_them_anywhere(t
     from kasc.config import known_configs
 
     assert shipped == set(known_configs())  # every config, in its room
+    # every package of the clone is in the wheel (setup.cfg lists them)
+    packages = {str(p.parent.relative_to(REPO)) for p in (REPO / "kasc").rglob("__init__.py")}
+    assert packages <= {str(Path(n).parent) for n in names if n.endswith("/__init__.py")}
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel),
                               "-q"], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr[-2000:]

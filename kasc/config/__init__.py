@@ -1,4 +1,4 @@
-"""Experiment configuration: YAML files (kasc's own in ``kasc/configs/``) loaded into frozen dataclasses.
+"""Experiment configuration: YAML files (kasc's own in ``configs/``) loaded into frozen dataclasses.
 
 - :mod:`kasc.config.schema`: the dataclasses (every field documented), the allowed values
   and the typed conversion of a YAML tree;

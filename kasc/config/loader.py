@@ -1,6 +1,6 @@
 """Loading a config: ``extends``, ``profiles``, ``--set`` overrides, path anchoring, then the rule book.
 
-A named experiment ``NAME`` lives in ``kasc/configs/<room>/NAME.yaml``. A file may start from another
+A named experiment ``NAME`` lives in ``configs/<room>/NAME.yaml``. A file may start from another
 one with ``extends: OTHER`` (deep merge, the child wins), or from several with
 ``extends: [A, B]`` (B wins over A) and may define named profiles
 (``profiles: {fast: {train.epochs: 2, ...}}``) applied with ``profile="fast"``. Command
@@ -69,7 +69,7 @@ def _anchor_paths(tree: dict, base: Path) -> dict:
 
 def _read_tree(path: Path, seen: tuple[Path, ...] = (), run_config: bool = False) -> tuple[dict, dict]:
     """Read a YAML file following ``extends``; return (tree, profiles). Relative paths of a
-    file outside kasc's ``kasc/configs/`` are anchored at the file's folder (:data:`PATH_SETTINGS`)."""
+    file outside kasc's ``configs/`` are anchored at the file's folder (:data:`PATH_SETTINGS`)."""
     if path in seen:
         raise ConfigError(f"{path}: 'extends' cycle through {[str(p) for p in seen]}")
     try:

@@ -13,9 +13,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-CONFIG_DIR = PACKAGE_DIR / "configs"
-"""kasc's own configs, shipped with the package, one folder per purpose: ``base/``,
-``report/`` (the report's submissions and teachers), ``dcase24/``, ``us8k/``."""
+
+
+def _config_dir() -> Path:
+    """``configs/`` beside the package in a kasc clone (the repository's layout), else the
+    copy an installed kasc carries as ``kasc/configs/`` (``setup.cfg`` ships it there)."""
+    clone = PACKAGE_DIR.parent / "configs"
+    return clone if (PACKAGE_DIR.parent / "setup.cfg").is_file() and clone.is_dir() else PACKAGE_DIR / "configs"
+
+
+CONFIG_DIR = _config_dir()
+"""kasc's own configs, one folder per purpose: ``base/``, ``report/`` (the report's
+submissions and teachers), ``dcase24/``, ``us8k/``: ``configs/`` in a clone, shipped in the
+wheel as ``kasc/configs/``."""
 
 
 def project_root() -> Path:
@@ -164,7 +174,7 @@ class FeatureConfig:
       log_offset: added to the mel power before the natural log.
       normalize_mean / normalize_std: the log-mel is returned as (log-mel - mean) / std,
         fixed constants of the config (so that a saved run's front end is its config);
-        ``kasc/configs/base/default.yaml`` holds the values measured on TAU22-mini's training
+        ``configs/base/default.yaml`` holds the values measured on TAU22-mini's training
         clips, 0 and 1 leave the log-mel as it is. Unit-scale input keeps the first
         layers' BatchNormalization statistics sane from the first steps.
       measure_normalization: measure ``normalize_mean`` / ``normalize_std`` on the training

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from kasc.config import ConfigError, load_config
 
     parser = argparse.ArgumentParser(prog="python -m kasc.config", description=describe(__doc__))
-    parser.add_argument("config", help="config name (kasc/configs/**/NAME.yaml, or its path there) or a YAML path")
+    parser.add_argument("config", help="config name (configs/**/NAME.yaml, or its path there) or a YAML path")
     parser.add_argument("--profile", default=None, help="a profile of the config (e.g. 'fast')")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (repeatable), as kasc.train takes it")

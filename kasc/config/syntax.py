@@ -59,8 +59,8 @@ def known_configs() -> dict[str, list[Path]]:
 
 
 def config_path(name_or_path: str | Path) -> Path:
-    """``submission3`` or ``report/submission3`` -> ``kasc/configs/report/submission3.yaml``
-    (a config is named by its unique stem or its path under ``kasc/configs/``); a path to a
+    """``submission3`` or ``report/submission3`` -> ``configs/report/submission3.yaml``
+    (a config is named by its unique stem or its path under ``configs/``); a path to a
     YAML file is kept.
 
     Raises:
@@ -91,7 +91,7 @@ PATH_SETTINGS = ("data.root", "data.manifest", "data.subset_csv", "data.cache_di
                  "train.init_from")
 """Settings that name files or folders. A relative one is taken from the kasc clone (an
 installed kasc: the current directory; :func:`~kasc.config.schema.project_root`) in
-kasc's own ``kasc/configs/`` and in a run folder's ``config.yaml``, from the YAML file's folder
+kasc's own ``configs/`` and in a run folder's ``config.yaml``, from the YAML file's folder
 in any other config file, and from the current directory in ``--set`` (``data.audio_dir``
 is always taken from the manifest's folder)."""
 

@@ -8,7 +8,7 @@ measures the network alone.
 The mel scale of the report's equation (1), mel(f) = 1000 / ln 2 * ln(1 + f / 1000), is
 the default; the HTK scale, mel(f) = 2595 * log10(1 + f / 700), is an option.
 
-The same class computes EfficientAT's front end (``kasc/configs/base/frontend_efficientat.yaml``,
+The same class computes EfficientAT's front end (``configs/base/frontend_efficientat.yaml``,
 the AudioSet-pretrained teacher's): 32 kHz, pre-emphasis 0.97, a 1024-point FFT of an
 800-sample symmetric Hann window, hop 320, centred frames with reflection padding, 128
 Kaldi mel banks (0 to 15 kHz), log(mel + 1e-5), then (x + 4.5) / 5.
