@@ -2,7 +2,7 @@
 source recordings of that class it trained on.
 
 Usage: python experiments/recordings_per_class.py [RUN...]
-       (default: saved_models/us8k_consistent_*_student--fold*--seed?)
+       (default: experiments/runs/us8k_consistent_*_student--fold*--seed?)
 
 UrbanSound8K slices are cut from longer recordings (``fsID``): fold 1's 873 training clips
 come from 134 recordings, as few as 5 for a class. Views mix and shift those clips but add
@@ -36,7 +36,7 @@ def main() -> None:
 
     from kasc.compare import cv_run, markdown
 
-    runs = args.runs or [Path(p) for p in sorted(glob.glob("saved_models/us8k_consistent_*_student--fold*--seed?"))]
+    runs = args.runs or [Path(p) for p in sorted(glob.glob("experiments/runs/us8k_consistent_*_student--fold*--seed?"))]
     runs = [cv_run(p) for p in runs if (p / "metrics.json").is_file()]
     meta = pd.read_csv(args.metadata)
     rows = []

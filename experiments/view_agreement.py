@@ -4,7 +4,7 @@ trained on, against the clips it never heard.
 Usage: python experiments/view_agreement.py RUN TEACHER_RUN... [--views 0 37] [--banks FILE...]
 
 RUN is a finished run of a config with ``augment.views`` (e.g.
-``saved_models/us8k_consistent_kd_student--fold1to2--seed0``), TEACHER_RUN its teachers'
+``experiments/runs/us8k_consistent_kd_student--fold1to2--seed0``), TEACHER_RUN its teachers'
 run folders. For each view asked for, the student's top-1 class on that view of every
 training clip (rendered as in training, ``kasc.data.views``) is compared with the
 teacher ensemble's on the very same view (the cached view logits, probability average at

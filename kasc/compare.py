@@ -6,10 +6,10 @@ training time and parameters. ``--teachers`` adds the teacher ensemble row of a
 distilled run (its ``teachers.json``).
 
 Runs of one config repeated with other seeds (folders ``NAME_seed<N>`` beside ``NAME``,
-as ``experiments_us8k.sh`` writes them) become one row, ``NAME (k seeds)``, each figure
+as ``experiments/us8k.sh`` writes them) become one row, ``NAME (k seeds)``, each figure
 the mean ± sample standard deviation over the seeds.
 
-``--cv`` reads the runs as a cross-validation instead (``experiments_cv.sh``): runs are
+``--cv`` reads the runs as a cross-validation instead (``experiments/cv.sh``): runs are
 grouped by the config name, training and validation split and seed of their
 ``config.yaml``; one row per config, for each direction (``fold 1→2``: trained on split 1,
 validated on split 2) the accuracy, log loss and top-1 agreement with the teacher ensemble

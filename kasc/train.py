@@ -34,12 +34,13 @@ __all__ = ["TrainingError", "main", "train"]  # the Python API: train(cfg, RunDi
 
 def configs_by_room() -> str:
     """kasc's configs, one line per folder of ``configs/`` (for ``--help``)."""
-    from kasc.config import CONFIG_DIR, known_configs
+    from kasc.config import known_configs
+    from kasc.config.syntax import config_room
 
     rooms: dict[str, list[str]] = {}
     for name, paths in known_configs().items():
         for path in paths:
-            rooms.setdefault(str(path.parent.relative_to(CONFIG_DIR)), []).append(name)
+            rooms.setdefault(config_room(path), []).append(name)
     return "Configs: " + "; ".join(f"{room}: {', '.join(sorted(names))}" for room, names in sorted(rooms.items()))
 
 

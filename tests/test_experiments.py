@@ -27,12 +27,12 @@ def test_soft_target_statistics():
 
 
 def test_every_run_of_experiments_us8k_is_a_valid_config():
-    """A typo in a run name of ``experiments_us8k.sh`` would only show hours into the script."""
+    """A typo in a run name of ``experiments/us8k.sh`` would only show hours into the script."""
     import re
 
     from kasc.config import load_config
 
-    script = (REPO / "experiments_us8k.sh").read_text()
+    script = (REPO / "experiments/us8k.sh").read_text()
     names = set(re.findall(r"^\s*(?:python -m kasc\.train|three_seeds) ([a-z0-9_]+)", script, re.MULTILINE))
     assert len(names) >= 15 and "us8k_plain_student" in names
     for name in sorted(names):
@@ -41,13 +41,13 @@ def test_every_run_of_experiments_us8k_is_a_valid_config():
 
 
 def test_every_run_of_experiments_cv_loads_with_the_scripts_settings_in_both_directions():
-    """experiments_cv.sh runs each config with --set overrides per direction and seed; a typo
+    """experiments/cv.sh runs each config with --set overrides per direction and seed; a typo
     in a name or a setting would only show hours into the script."""
     import re
 
     from kasc.config import load_config
 
-    script = (REPO / "experiments_cv.sh").read_text()
+    script = (REPO / "experiments/cv.sh").read_text()
     names = set(re.findall(r"^\s*one_run ([a-z0-9_]+)", script, re.MULTILINE))
     recipes = re.findall(r'^ALL_RECIPES="([a-z0-9_ ]+)"', script, re.MULTILINE)[0].split()
     assert "us8k_consistent" in recipes
@@ -68,17 +68,17 @@ def test_every_run_of_experiments_cv_loads_with_the_scripts_settings_in_both_dir
 
 
 def test_the_final_models_of_experiments_final_train_on_every_clip_with_the_cv_recipe():
-    """experiments_final.sh's two runs: the cross-validated recipe on folds 1+2, teachers
+    """experiments/final.sh's two runs: the cross-validated recipe on folds 1+2, teachers
     included, each config otherwise that of its cross-validation twin."""
     import re
 
     from kasc.config import load_config
 
-    script = (REPO / "experiments_final.sh").read_text()
+    script = (REPO / "experiments/final.sh").read_text()
     names = re.findall(r"^for name in ([a-z0-9_ ]+); do", script, re.MULTILINE)[0].split()
     assert names == ["us8k_student", "us8k_plain_student_all"]
     recipe = re.findall(r"^recipe=([a-z0-9_]+)$", script, re.MULTILINE)[0]
-    cv_script = (REPO / "experiments_cv.sh").read_text()
+    cv_script = (REPO / "experiments/cv.sh").read_text()
     assert recipe in re.findall(r'^ALL_RECIPES="([a-z0-9_ ]+)"', cv_script, re.MULTILINE)[0].split()
     for name, twin in zip(names, (f"{recipe}_kd_student", f"{recipe}_plain_student")):
         cfg, cv = load_config(name), load_config(twin)

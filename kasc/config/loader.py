@@ -18,8 +18,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from kasc.config.schema import CONFIG_DIR, ConfigError, ExperimentConfig, from_dict
-from kasc.config.syntax import PATH_SETTINGS, config_path, load_yaml, parse_override
+from kasc.config.schema import ConfigError, ExperimentConfig, from_dict
+from kasc.config.syntax import PATH_SETTINGS, config_path, in_config_roots, load_yaml, parse_override
 from kasc.config.validate import check_values
 from kasc.files.layout import is_run_config
 
@@ -79,7 +79,7 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = (), run_config: bool = False
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
     raw = dict(raw)
-    if not path.resolve().is_relative_to(CONFIG_DIR.resolve()) and not (run_config or is_run_config(path)):
+    if not in_config_roots(path) and not (run_config or is_run_config(path)):
         raw = _anchor_paths(raw, path.resolve().parent)
     parent = raw.pop("extends", None)
     profiles = raw.pop("profiles", {}) or {}

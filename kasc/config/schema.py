@@ -27,6 +27,10 @@ CONFIG_DIR = _config_dir()
 submissions and teachers), ``dcase24/``, ``us8k/``: ``configs/`` in a clone, shipped in the
 wheel as ``kasc/configs/``."""
 
+STUDY_CONFIG_DIR = PACKAGE_DIR.parent / "experiments" / "configs"
+"""The studies' configs (``experiments/configs/<study>/``): found by name in a kasc clone,
+beside kasc's own, so that a study reruns with one command; not shipped in the wheel."""
+
 
 def project_root() -> Path:
     """Where relative paths in kasc's own configs (``data.root: ../shared/data/...``, the

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from kasc.config.schema import CONFIG_DIR, ConfigError, project_root
+from kasc.config.schema import CONFIG_DIR, STUDY_CONFIG_DIR, ConfigError, project_root
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -53,9 +53,32 @@ def known_configs() -> dict[str, list[Path]]:
     """Config name (file stem) -> the files of kasc's configs with that stem (one, unless
     two rooms hold the same name)."""
     found: dict[str, list[Path]] = {}
-    for path in sorted(CONFIG_DIR.rglob("*.yaml")):
-        found.setdefault(path.stem, []).append(path)
+    for root in config_roots():
+        for path in sorted(root.rglob("*.yaml")):
+            found.setdefault(path.stem, []).append(path)
     return found
+
+
+def config_roots() -> list[Path]:
+    """Where configs are found by name: kasc's own (:data:`CONFIG_DIR`), then, in a clone,
+    the studies' (:data:`STUDY_CONFIG_DIR`)."""
+    return [CONFIG_DIR] + ([STUDY_CONFIG_DIR] if STUDY_CONFIG_DIR.is_dir() else [])
+
+
+def config_room(path: Path) -> str:
+    """The folder a config file sits in, named from its root: ``report`` for kasc's
+    ``configs/report/x.yaml``, ``experiments/us8k`` for a study's."""
+    for root in config_roots():
+        if path.resolve().is_relative_to(root.resolve()):
+            room = str(path.resolve().parent.relative_to(root.resolve()))
+            return room if root == CONFIG_DIR else f"experiments/{room}"
+    return str(path.parent)
+
+
+def in_config_roots(path: Path) -> bool:
+    """Whether ``path`` is one of kasc's or the studies' configs (their relative paths are
+    taken from the clone)."""
+    return any(path.resolve().is_relative_to(root.resolve()) for root in config_roots())
 
 
 def config_path(name_or_path: str | Path) -> Path:
@@ -73,14 +96,15 @@ def config_path(name_or_path: str | Path) -> Path:
             raise ConfigError(f"config file not found: {candidate}")
         return candidate
     if "/" in str(name_or_path):
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
-        if path.is_file():
-            return path
-        raise ConfigError(f"no config '{name_or_path}' ({path} does not exist)")
+        for root in config_roots():
+            path = root / f"{name_or_path}.yaml"
+            if path.is_file():
+                return path
+        raise ConfigError(f"no config '{name_or_path}' ({CONFIG_DIR / name_or_path}.yaml does not exist)")
     known = known_configs()
     matches = known.get(str(name_or_path), [])
     if len(matches) > 1:
-        rooms = ", ".join(str(p.relative_to(CONFIG_DIR).with_suffix("")) for p in matches)
+        rooms = ", ".join(f"{config_room(p)}/{p.stem}" for p in matches)
         raise ConfigError(f"config name '{name_or_path}' is ambiguous: {rooms}; give the path")
     if not matches:
         raise ConfigError(f"no config named '{name_or_path}' in {CONFIG_DIR}; known: {', '.join(sorted(known))}")

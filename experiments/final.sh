@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 20's deliverable: the UrbanSound8K models users get, trained on every dev clip (folds
-# 1 and 2, 1,761 clips) with the recipe chosen by cross-validation (experiments_cv.sh):
+# 1 and 2, 1,761 clips) with the recipe chosen by cross-validation (experiments/cv.sh):
 #   saved_models/us8k_student            the distilled SERFR-CNN-32 (its three teachers train
 #                                        on every clip first, beside it)
 #   saved_models/us8k_plain_student_all  its plain twin, same views and schedule
@@ -14,7 +14,7 @@
 # changes, since kasc.train refuses to continue a run folder that holds another config
 # (an interrupted restarted run then resumes by running the script again without it).
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 runs=saved_models profile=()
 if [ "${FAST:-0}" = 1 ]; then
   runs=outputs/final-fast profile=(--profile fast)
@@ -23,12 +23,12 @@ restart=()
 if [ "${RESTART:-0}" = 1 ]; then
   restart=(--restart)
 fi
-# the recipe chosen by cross-validation (one of experiments_cv.sh's ALL_RECIPES): us8k_student
+# the recipe chosen by cross-validation (one of experiments/cv.sh's ALL_RECIPES): us8k_student
 # extends RECIPE_kd_student, us8k_plain_student_all RECIPE_plain_student (a test checks it)
 recipe=us8k_consistent_speed_long
 # the cross-validation runs of the recipe and of its plain twin (kasc.compare leaves out and
 # names those not finished)
-cv_runs=(saved_models/${recipe}_{kd,plain}_student--fold*--seed?)
+cv_runs=(experiments/runs/${recipe}_{kd,plain}_student--fold*--seed?)
 for name in us8k_student us8k_plain_student_all; do
   python -m kasc.train "$name" --verbose 2 --run-dir "$runs/$name" "${profile[@]}" "${restart[@]}"
   python -m kasc.compare --cv "${cv_runs[@]}" --paired-with ${recipe}_plain_student \

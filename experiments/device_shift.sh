@@ -5,14 +5,14 @@
 # convolved with one impulse response of the held-out half of ../shared/data/dirs).
 # Each run resumes if interrupted (run the script again).
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 for run in us8k_plain_student us8k_student_dir us8k_student_mixstyle us8k_student_dir_mixstyle; do
   python -m kasc.train "$run" --verbose 2
 done
 python -m kasc.device_shift saved_models/us8k_plain_student saved_models/us8k_student_dir \
   saved_models/us8k_student_mixstyle saved_models/us8k_student_dir_mixstyle --output docs/device_shift.md
 # DIR against plain over three seeds (weights, clip order, augmentation): seeds 1 and 2 of
-# the DIR student (the plain student's come from experiments_us8k.sh)
+# the DIR student (the plain student's come from experiments/us8k.sh)
 for seed in 1 2; do
   python -m kasc.train us8k_student_dir --set train.seed=$seed --set augment.seed=$seed \
     --run-dir "saved_models/us8k_student_dir_seed$seed" --verbose 2

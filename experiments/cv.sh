@@ -12,7 +12,7 @@
 # Every run resumes if interrupted and is skipped once finished: run the script again.
 # The table: python -m kasc.compare --cv saved_models/RECIPE_*--fold*--seed? --paired-with RECIPE_plain_student
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-"0 1 2"}
 # the recipes to run: each RECIPE is the pair of configs RECIPE_kd_student (distilled) and
 # RECIPE_plain_student (its plain twin on the same views); ALL_RECIPES lists those that exist
@@ -31,11 +31,11 @@ one_run() {
   local name=$1 train=$2 valid=$3 seed=$4 suffix=${5:-}
   shift 4
   [ $# -gt 0 ] && shift
-  local dir="saved_models/$name--fold${train}to${valid}--seed$seed$suffix"
+  local dir="experiments/runs/$name--fold${train}to${valid}--seed$seed$suffix"
   # a committed result holds metrics but not the weights, which kasc.train needs to call a run
   # finished: without this check a fresh clone would retrain its teachers and the student
   if grep -q '"finished": true' "$dir/metrics.json" 2>/dev/null; then
-    echo "[experiments_cv] $dir: finished (metrics.json), skipped"
+    echo "[experiments/cv.sh] $dir: finished (metrics.json), skipped"
     return
   fi
   python -m kasc.train "$name" --verbose 2 \

@@ -9,7 +9,7 @@
 # Each line is one row's command; every run resumes if interrupted (run it again).
 # The table: python -m kasc.compare saved_models/us8k_* --teachers saved_models/us8k_kd_as_ensemble_student --paired-with us8k_plain_student
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 # RUN with seed 0 in saved_models/RUN, then seeds 1 and 2 (weights, clip order and
 # augmentation) in saved_models/RUN_seed1 and _seed2; finished runs are skipped
 three_seeds() {
