@@ -142,7 +142,9 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
         probs = keras_probabilities(model, own, LogMel(cfg.features, cfg.data.sample_rate), batch_size,
                                     progress=f"teacher {cfg.name}")
         probabilities.append(probs)
-        reports[cfg.name] = split_report(data.table, data.labels, probs, data.class_names)
+        # keyed by config name (a second run of one config, e.g. another seed, by its folder)
+        reports[cfg.name if cfg.name not in reports else run.path.name] = split_report(
+            data.table, data.labels, probs, data.class_names)
     ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))
     reports["ensemble"] = split_report(data.table, data.labels, ensemble, data.class_names)
     if predictions_file is not None:

@@ -75,12 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         check_paths(cfg, str(args.config))
         run = RunDir(args.run_dir or default_run_dir(cfg, args.profile))
         set_cpu_threads(cfg.train.intra_op_threads, cfg.train.inter_op_threads)
-        if cfg.features.measure_normalization:
-            from kasc.data.normalization import with_measured_normalization
-
-            cfg = with_measured_normalization(cfg, progress=verbose > 0)
-            say(f"{cfg.name}: log-mel normalisation measured on the training clips: mean "
-                f"{cfg.features.normalize_mean:g}, std {cfg.features.normalize_std:g} (written to {run.config_file})")
         quiet_expected_retracing()
         if cfg.train.strategy == "multi_worker":  # before TensorFlow starts its runtime
             from kasc.training.distribute import make_strategy

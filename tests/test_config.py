@@ -170,8 +170,23 @@ def test_own_data_trains_from_the_data_folder_in_one_command(tmp_path, monkeypat
     run = tmp_path / "saved_models" / "own_data-fast"
     stored = load_config(run / "config.yaml")
     assert stored.features.normalize_mean != -6.8 and stored.features.normalize_std > 0  # measured, not TAU's
-    assert "log-mel normalisation measured on the training clips" in capsys.readouterr().out
-    assert json.loads((run / "metrics.json").read_text())["clips"] == 4
+    out = capsys.readouterr().out
+    assert "log-mel normalisation measured on the training clips" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["clips"] == 4
+    # own_data distils: its two teachers trained on the student's data, in the student's folder,
+    # checked against the floor before teaching, and metrics.json says what the student was given
+    teachers = sorted(p.name for p in (run / "teachers").iterdir())
+    assert teachers == ["own_data_teacher_cnn-fast", "own_data_teacher_mn04-fast"]
+    cnn = load_config(run / "teachers" / "own_data_teacher_cnn-fast" / "config.yaml")
+    assert cnn.data.manifest == stored.data.manifest and cnn.data.sample_rate == 16000
+    assert cnn.features.normalize_mean != -6.8  # measured for the teacher too
+    mn04 = load_config(run / "teachers" / "own_data_teacher_mn04-fast" / "config.yaml")
+    assert mn04.data.manifest == stored.data.manifest and mn04.data.sample_rate == 32000
+    record = metrics["distillation"]
+    assert set(record["teachers"]) == set(teachers) and 0 <= record["floor"]["accuracy"] <= 1
+    assert set(record["kept"]) | set(record["dropped"]) == set(teachers)
+    assert record["given"] in out
     assert train_main(command) == 0 and "already finished" in capsys.readouterr().out  # the same values again
 
 

@@ -73,7 +73,7 @@ def test_every_shipped_config_and_profile_is_valid():
     from kasc.config.syntax import STUDY_CONFIG_DIR
 
     shipped = sorted(CONFIG_DIR.rglob("*.yaml"))
-    assert len(shipped) > 25 and {p.parent.name for p in shipped} == {"base", "report", "dcase24", "us8k"}
+    assert len(shipped) > 25 and {p.parent.name for p in shipped} == {"base", "report", "dcase24", "us8k", "own_data"}
     paths = shipped + sorted(STUDY_CONFIG_DIR.rglob("*.yaml"))  # and the studies'
     assert len(paths) > 60
     assert all(len(files) == 1 for files in known_configs().values())  # every name names one file

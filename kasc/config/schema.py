@@ -62,6 +62,10 @@ SOFT_TARGET_MODES = ("cached", "online")
 
 
 TEACHER_INPUTS = ("clip", "recording")
+TEACHER_DATA = ("own", "student")
+"""``distill.teacher_data``: each teacher's own data settings, or the student's."""
+TEACHER_CHECKS = ("floor", "none")
+"""``distill.teacher_check``."""
 ARCHITECTURES = {
     "serfr_cnn": ("width", "first_stride", "se_reduction", "head_channels", "name"),
     "mobilenetv2": ("alpha", "dropout", "name"),
@@ -407,6 +411,16 @@ class DistillConfig:
         ``<teacher>-without<k>of<n>``) and give each clip the soft targets of the teachers
         that never heard its recording (cross-fitting; cached targets only). Teachers
         scored on the clips they trained on are near one-hot; held-out ones are not.
+      teacher_data: ``own`` (each teacher's config names its data) or ``student`` (every
+        teacher trains and is scored on the student's data: each ``data`` setting of the
+        student, a user's ``--set data.manifest=...`` included, but the sample rate, which is
+        the teacher's front end's); such teachers run in ``<student run>/teachers/<teacher>``.
+      teacher_check: ``floor``: before the student trains, every teacher is scored on the
+        validation split beside a floor kasc fits in seconds (log-mel statistics + logistic
+        regression, ``kasc.evaluation.floor``), and a teacher below it is dropped with one
+        line; ``none``: every teacher teaches.
+      require_teachers: when the check drops every teacher, stop with an error instead of
+        training the student plain (the default, said in one line).
     """
 
     teachers: tuple[str, ...] = ()
@@ -417,6 +431,9 @@ class DistillConfig:
     teacher_input: str = "clip"
     teacher_set: Any = dataclasses.field(default_factory=dict)
     cross_fit_parts: int = 0
+    teacher_data: str = "own"
+    teacher_check: str = "floor"
+    require_teachers: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Callable
 
 from kasc.config.schema import (ARCHITECTURES, BATCHNORM_MODES, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES, MIXED_PRECISION,
-                                SOFT_TARGET_MODES, STRATEGIES, TEACHER_INPUTS, WINDOWS, ConfigError, ExperimentConfig)
+                                SOFT_TARGET_MODES, STRATEGIES, TEACHER_CHECKS, TEACHER_DATA, TEACHER_INPUTS, WINDOWS, ConfigError, ExperimentConfig)
 from kasc.config.syntax import config_path, parse_teacher
 
 
@@ -84,6 +84,31 @@ def check_finite(section, check: Checker, prefix: str = "") -> None:
                 check.fail(key, value, "a finite number")
 
 
+MAX_MASKED_SHARE = 0.5
+"""Time or frequency masks may cover at most this share of a clip's frames or mel bands."""
+
+
+def check_masks_fit_the_clip(cfg: ExperimentConfig, check: Checker) -> None:
+    """Masks sized for one clip length erase another: 2 time masks of up to 24 frames (the
+    report's teachers, 10 s recordings, 313 frames) cover most of a 1 s clip (28 frames).
+    Refused, naming the setting, when the largest masks together would cover more than
+    :data:`MAX_MASKED_SHARE` of the clip's frames (or mel bands)."""
+    augment, features, data = cfg.augment, cfg.features, cfg.data
+    if features.hop_samples < 1 or features.n_fft < 1 or data.sample_rate < 1 or data.clip_seconds <= 0:
+        return  # their own rules report them
+    samples = int(round(data.clip_seconds * data.sample_rate)) - int(features.preemphasis > 0)
+    frames = 1 + samples // features.hop_samples if features.center else 1 + (samples - features.n_fft) // features.hop_samples
+    for what, masks, largest, size, unit in (("time", augment.time_masks, augment.time_mask_max_frames, frames, "frames"),
+                                             ("freq", augment.freq_masks, augment.freq_mask_max_bins, features.n_mels,
+                                              "mel bands")):
+        if masks > 0 and largest > 0 and size > 0 and masks * largest > MAX_MASKED_SHARE * size:
+            key = "time_mask_max_frames" if what == "time" else "freq_mask_max_bins"
+            check.fail(f"augment.{key}", largest,
+                       f"at most {int(MAX_MASKED_SHARE * size) // masks} with augment.{what}_masks {masks}: a clip of "
+                       f"{data.clip_seconds:g} s has {size} {unit}, and {masks} masks of up to {largest} would erase "
+                       f"{min(masks * largest, size)} of them")
+
+
 def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool = True,
                  load_teacher: Callable[[str, dict | None], ExperimentConfig] | None = None) -> None:
     """Enum values, ranges and cross-field rules of a resolved config (no file access
@@ -128,6 +153,7 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
         check.fail("features.preemphasis", features.preemphasis, "0 <= preemphasis < 1 (0 = none)")
     check.at_least("features.normalize_std", features.normalize_std, 0.0, strict=True)
     check.at_least("features.log_offset", features.log_offset, 0.0, strict=True)
+    check_masks_fit_the_clip(cfg, check)
     nyquist = data.sample_rate / 2.0
     fmax = features.fmax_hz or nyquist
     if not 0.0 <= features.fmin_hz < fmax <= nyquist:
@@ -173,6 +199,8 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
     check.at_least("train.inter_op_threads", train.inter_op_threads, 0)
 
     check.one_of("distill.soft_targets", distill.soft_targets, SOFT_TARGET_MODES)
+    check.one_of("distill.teacher_data", distill.teacher_data, TEACHER_DATA)
+    check.one_of("distill.teacher_check", distill.teacher_check, TEACHER_CHECKS)
     check.one_of("distill.teacher_input", distill.teacher_input, TEACHER_INPUTS)
     if distill.teacher_input == "recording" and data.format != "tau22":
         check.fail("distill.teacher_input", distill.teacher_input,

@@ -53,9 +53,11 @@ def quantization_aware_training(cfg: ExperimentConfig, run: RunDir, verbose: int
         raise TrainingError(f"{cfg.name}: quantization-aware training failed ({' '.join(command[1:])})")
 
 
-def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, started: float) -> dict:
+def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, started: float,
+           distillation: dict | None = None) -> dict:
     """Phase 6: save ``model.keras``, export and audit int8 TFLite (``train.export``),
-    evaluate on the validation split, write ``metrics.json`` (``finished``); return it.
+    evaluate on the validation split, write ``metrics.json`` (``finished``; ``distillation``:
+    the teachers' check, ``kasc.training.run.distillation_record``); return it.
 
     Raises:
       TrainingError: the int8 model exceeds the DCASE 2023 limits (``model.check_limits``).
@@ -97,6 +99,8 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
     say(f"{cfg.name}: evaluation on the validation split ({len(valid_data)} clips)")
     metrics = evaluate_run(run, cfg, valid_data, int8=cfg.train.export, batch_size=cfg.train.batch_size,
                            trained_on=data.validation_clips_trained_on)
+    if distillation:
+        metrics["distillation"] = distillation
     metrics.update({"session_seconds": round(time.monotonic() - started, 1), "finished": True})
     write_json(run.metrics_file, metrics)
     say(f"{cfg.name}: {'' if metrics['held_out'] else 'NOT HELD OUT (scored on training clips): '}"
@@ -107,6 +111,8 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
            if "teacher_agreement" in metrics else ""))
     say(f"{cfg.name}: outputs in {run.path} (model.keras, metrics.json, confusion.png, predictions_valid.csv, "
         "training_log.csv, tensorboard/" + (", model_int8.tflite, complexity.json)" if cfg.train.export else ")"))
+    if distillation:
+        say(f"{cfg.name}: {distillation['given']}")
     if cfg.train.export and cfg.model.check_limits and not summary["complexity"]["within_limits"]:
         raise TrainingError(f"{cfg.name}: the int8 model exceeds the DCASE 2023 limits (see {run.complexity_file})")
     return metrics

@@ -44,8 +44,15 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     role = worker_role(cfg.train.strategy)
     chief_run = run
     with run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext():
+        if cfg.features.measure_normalization:  # every run that asks: teachers and the Python API included
+            from kasc.data.normalization import with_measured_normalization
+
+            cfg = with_measured_normalization(cfg, progress=verbose > 0)
         if role.is_chief:
             run.start(cfg, restart=restart)
+            if cfg.features.measure_normalization:
+                say(f"{cfg.name}: log-mel normalisation measured on the training clips: mean "
+                    f"{cfg.features.normalize_mean:g}, std {cfg.features.normalize_std:g} (written to {run.config_file})")
         agreed(strategy, 0, "the start of the run")  # barrier: the chief's folder is ready
         if not role.is_chief:
             run = chief_run.copy_into(worker_folder(role, chief_run.path.name))
@@ -61,6 +68,11 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             teacher_runs = (prepare_teachers(cfg, run, profile, data.class_names, verbose, chief_run.path.parent,
                                              valid_table=data.splits["valid"].table)
                             if cfg.distill.teachers else [])
+            check = None
+            if teacher_runs and cfg.distill.teacher_check == "floor" and not cfg.distill.cross_fit_parts:
+                from kasc.training.teacher_check import check_teachers
+
+                cfg, teacher_runs, check = check_teachers(cfg, run, data, teacher_runs)
             targets = prepare_soft_targets(cfg, data, teacher_runs, verbose, strategy)
             # seeded after the soft targets: loading a teacher draws random initial values, and
             # whether a process loads one depends on whether the cache entry existed
@@ -68,13 +80,26 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             with strategy.scope(), dtype_policy(cfg.train.mixed_precision):  # kasc.training.distribute
                 distiller = build_distiller(cfg, data, targets)
             fit_or_resume(cfg, run, distiller, data, targets, verbose)
-            metrics = finish(cfg, run, distiller.student, data, started) if role.is_chief else {}
+            metrics = (finish(cfg, run, distiller.student, data, started,
+                              distillation=distillation_record(cfg, check, teacher_runs))
+                       if role.is_chief else {})
         agreed(strategy, 0, "the end of the run")  # barrier: the chief has written its results
         if not role.is_chief:
             metrics = chief_run.metrics()
     if cfg.train.qat_epochs and role.is_chief:
         quantization_aware_training(cfg, run, verbose)
     return metrics
+
+
+def distillation_record(cfg: ExperimentConfig, check, teacher_runs: list[RunDir]) -> dict | None:
+    """What ``metrics.json`` records of the teachers: each one's validation accuracy, the
+    ensemble's, the floor, which taught, and one line saying what the student was given."""
+    from kasc.training.teacher_check import distillation_given
+
+    if not cfg.distill.teachers:
+        return None
+    return {**(check.to_dict() if check else {"kept": [t.path.name for t in teacher_runs]}),
+            "given": distillation_given(check, teacher_runs)}
 
 
 def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, class_names: list[str],
@@ -96,14 +121,22 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     # teachers run under the student's distribution settings (the process's strategy)
     execution = {"strategy": cfg.train.strategy, "devices": cfg.train.devices}
     teacher_set = cfg.distill.teacher_set or {}
+    if cfg.distill.teacher_data == "student":  # the student's data, at each teacher's own sample rate
+        student_data = {f"data.{key}": value for key, value in cfg.to_dict()["data"].items() if key != "sample_rate"}
+        teacher_set = {**student_data, **teacher_set}
+        runs_dir = run.path / "teachers"
     entries = [parse_teacher(entry) for entry in cfg.distill.teachers]  # (name, the entry's own settings)
     settings = [{**teacher_set, **own} or None for _, own in entries]
     teacher_cfgs = [dataclasses.replace(c, train=dataclasses.replace(c.train, **execution))
                     for c in (load_config(name, profile=profile, settings=more)
                               for (name, _), more in zip(entries, settings))]
     # a teacher's folder is named by the settings that change it (none: the teacher's own run)
-    run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, more))
-                 for (name, _), more, c in zip(entries, settings, teacher_cfgs)]
+    if cfg.distill.teacher_data == "student":  # in the student's folder, named by their own settings alone
+        run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, own))
+                     for (name, own), c in zip(entries, teacher_cfgs)]
+    else:
+        run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, more))
+                     for (name, _), more, c in zip(entries, settings, teacher_cfgs)]
     if valid_table is not None and not cfg.data.allow_overlap:
         from kasc.data.datasets import load_split
         from kasc.data.table import require_disjoint

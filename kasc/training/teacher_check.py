@@ -1,0 +1,97 @@
+"""Phase 2b of a run: teachers are checked before they teach (``distill.teacher_check``).
+
+Every teacher and their ensemble have been scored on the validation split by
+:func:`kasc.training.run.prepare_teachers` (``teachers.json``). Here the run fits the floor
+(``kasc.evaluation.floor``: log-mel statistics + logistic regression on the student's own
+clips and front end, seconds) and keeps the teachers whose validation accuracy is not below it.
+A teacher below the floor would pull the student toward answers worse than a linear model's:
+it is dropped, with one line. With none left the student trains plain (said in one line),
+or the run stops (``distill.require_teachers``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kasc.config import ExperimentConfig
+from kasc.files.atomic import read_json
+from kasc.files.runs import RunDir
+from kasc.training.messages import TrainingError, say
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherCheck:
+    """What the check found and decided.
+
+    Attributes:
+      teachers: run folder name -> validation accuracy of each teacher, in order.
+      ensemble: validation accuracy of the ensemble of every teacher (None if not scored).
+      floor: the floor's figures (``accuracy``, ``log_loss``, ``recipe``, ``seconds``).
+      kept: run folder names of the teachers that teach.
+    """
+
+    teachers: dict
+    ensemble: float | None
+    floor: dict
+    kept: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"teachers": self.teachers, "ensemble": self.ensemble, "floor": self.floor, "kept": list(self.kept),
+                "dropped": [name for name in self.teachers if name not in self.kept]}
+
+
+def teacher_scores(run: RunDir, teacher_runs: list[RunDir]) -> tuple[dict, float | None]:
+    """Each teacher's validation accuracy (by run folder name) and the ensemble's, from the
+    student run's ``teachers.json`` (written in teacher order, then ``ensemble``)."""
+    table = read_json(run.teachers_file)
+    names = [name for name in table if name != "ensemble"]
+    if len(names) != len(teacher_runs):
+        raise TrainingError(f"{run.teachers_file}: {len(names)} teachers scored for {len(teacher_runs)} teacher runs")
+    scores = {teacher.path.name: table[name]["accuracy"] for teacher, name in zip(teacher_runs, names)}
+    return scores, table.get("ensemble", {}).get("accuracy")
+
+
+def check_teachers(cfg: ExperimentConfig, run: RunDir, data, teacher_runs: list[RunDir]
+                   ) -> tuple[ExperimentConfig, list[RunDir], TeacherCheck]:
+    """Keep the teachers not below the floor on the validation split; return the config
+    (``distill.teacher_weights`` cut to the kept teachers), the kept runs and the check.
+
+    Raises:
+      TrainingError: no teacher is left and ``distill.require_teachers`` is set.
+    """
+    from kasc.evaluation.floor import logmel_floor
+
+    scores, ensemble = teacher_scores(run, teacher_runs)
+    floor = logmel_floor(data.splits["train"], data.splits["valid"], data.logmel)
+    floor.pop("probabilities")
+    say(f"floor on the validation split ({floor['recipe']}, {floor['seconds']:.0f} s): accuracy "
+        f"{floor['accuracy']:.3f}, log loss {floor['log_loss']:.3f}")
+    kept = [teacher for teacher in teacher_runs if scores[teacher.path.name] >= floor["accuracy"]]
+    for teacher in teacher_runs:
+        if teacher not in kept:
+            say(f"teacher {teacher.path.name} dropped: validation accuracy {scores[teacher.path.name]:.3f} is below "
+                f"the floor's {floor['accuracy']:.3f}")
+    check = TeacherCheck(scores, ensemble, floor, tuple(teacher.path.name for teacher in kept))
+    if not kept:
+        if cfg.distill.require_teachers:
+            raise TrainingError(f"{cfg.name}: no teacher beats the floor ({floor['accuracy']:.3f}) on the validation "
+                                f"split and distill.require_teachers is set; see {run.teachers_file}")
+        say(f"{cfg.name}: no teacher beats the floor: the student trains plain, on the labels alone "
+            f"(distill.require_teachers: true stops instead)")
+    weights = cfg.distill.teacher_weights
+    if weights and len(kept) < len(teacher_runs):
+        weights = tuple(w for w, teacher in zip(weights, teacher_runs) if teacher in kept)
+        cfg = dataclasses.replace(cfg, distill=dataclasses.replace(cfg.distill, teacher_weights=weights))
+    return cfg, kept, check
+
+
+def distillation_given(check: TeacherCheck | None, teacher_runs: list[RunDir]) -> str:
+    """One line: what distillation the student was given."""
+    if not teacher_runs:
+        return "no distillation (no teacher" + (" beat the floor)" if check and check.teachers else ")")
+    names = ", ".join(teacher.path.name for teacher in teacher_runs)
+    if check is None:
+        return f"distilled from {len(teacher_runs)} teacher(s): {names} (not checked against the floor)"
+    scores = ", ".join(f"{check.teachers[teacher.path.name]:.3f}" for teacher in teacher_runs)
+    return (f"distilled from {len(teacher_runs)} of {len(check.teachers)} teacher(s): {names} (validation accuracy "
+            f"{scores}; floor {check.floor['accuracy']:.3f})")

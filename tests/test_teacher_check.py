@@ -1,0 +1,82 @@
+"""Teachers are checked before they teach: the floor (log-mel statistics + logistic
+regression) and the rule that drops a teacher below it; masks sized for another clip length
+are refused."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kasc.config import ConfigError, load_config
+from kasc.files.runs import RunDir
+from kasc.training.messages import TrainingError
+from kasc.training import teacher_check
+
+
+def _split(rng, n, classes=("quiet", "loud")):
+    labels = np.arange(n) % 2
+    waveforms = (rng.normal(0, 1, (n, 16000)) * np.where(labels == 1, 3000, 100)[:, None]).astype(np.int16)
+    table = pd.DataFrame({"filename": [f"{i}.wav" for i in range(n)], "recording": [""] * n})
+    return SimpleNamespace(table=table, waveforms=waveforms, labels=labels.astype(np.int32), class_names=list(classes))
+
+
+class _Split(SimpleNamespace):
+    def __len__(self):
+        return len(self.labels)
+
+
+@pytest.mark.slow
+def test_the_floor_learns_what_log_mel_statistics_tell():
+    from kasc.data.features import LogMel
+    from kasc.evaluation.floor import logmel_floor
+
+    rng = np.random.default_rng(0)
+    train, valid = (_Split(**vars(_split(rng, n))) for n in (12, 8))
+    cfg = load_config("plain_student")
+    floor = logmel_floor(train, valid, LogMel(cfg.features, cfg.data.sample_rate))
+    assert floor["accuracy"] == 1.0 and floor["probabilities"].shape == (8, 2)  # loud vs quiet: linear
+    assert "logistic regression" in floor["recipe"]
+
+
+def _student_run(tmp_path, scores):
+    run = RunDir(tmp_path / "student")
+    run.path.mkdir(parents=True)
+    table = {name: {"accuracy": acc} for name, acc in scores.items()}
+    table["ensemble"] = {"accuracy": max(scores.values())}
+    run.teachers_file.write_text(json.dumps(table))
+    return run, [RunDir(tmp_path / name) for name in scores]
+
+
+def test_a_teacher_below_the_floor_is_dropped_and_none_left_trains_plain(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("kasc.evaluation.floor.logmel_floor",
+                        lambda *a: {"accuracy": 0.5, "log_loss": 1.0, "recipe": "r", "seconds": 0.1,
+                                    "probabilities": None})
+    data = SimpleNamespace(splits={"train": None, "valid": None}, logmel=None)
+    cfg = load_config("student", ["distill.teachers=[teacher_cnn, teacher_bcresnet]",
+                                  "distill.teacher_weights=[2.0, 1.0]"])
+    run, teachers = _student_run(tmp_path, {"teacher_cnn": 0.4, "teacher_bcresnet": 0.6})
+    cfg2, kept, check = teacher_check.check_teachers(cfg, run, data, teachers)
+    assert [t.path.name for t in kept] == ["teacher_bcresnet"] and cfg2.distill.teacher_weights == (1.0,)
+    assert "teacher teacher_cnn dropped: validation accuracy 0.400 is below the floor's 0.500" in capsys.readouterr().out
+    assert check.to_dict()["dropped"] == ["teacher_cnn"]
+    assert "distilled from 1 of 2 teacher(s): teacher_bcresnet" in teacher_check.distillation_given(check, kept)
+
+    run, teachers = _student_run(tmp_path / "b", {"teacher_cnn": 0.3, "teacher_bcresnet": 0.2})
+    _, kept, check = teacher_check.check_teachers(cfg, run, data, teachers)
+    assert kept == [] and "the student trains plain" in capsys.readouterr().out
+    assert teacher_check.distillation_given(check, kept) == "no distillation (no teacher beat the floor)"
+    strict = load_config("student", ["distill.teachers=[teacher_cnn, teacher_bcresnet]",
+                                     "distill.require_teachers=true"])
+    with pytest.raises(TrainingError, match="no teacher beats the floor"):
+        teacher_check.check_teachers(strict, run, data, teachers)
+
+
+def test_masks_that_would_erase_most_of_a_clip_are_refused():
+    with pytest.raises(ConfigError, match="augment.time_mask_max_frames must be at most 7 with augment.time_masks 2: "
+                                          "a clip of 1 s has 28 frames"):
+        load_config("teacher_cnn", ["data.clip_seconds=1", "data.rebuild_10s=false"])
+    with pytest.raises(ConfigError, match="augment.freq_mask_max_bins"):
+        load_config("student", ["augment.freq_mask_max_bins=100"])
+    assert load_config("teacher_cnn").augment.time_mask_max_frames == 24  # 10 s recordings: 313 frames
