@@ -27,16 +27,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-
-def logmel_statistics(waveforms: np.ndarray, logmel, batch_size: int = 64) -> np.ndarray:
-    """(n, 2 * n_mels): per-band mean and standard deviation over time of each clip's log-mel."""
-    from kasc.data.pipeline import logmel_batches
-
-    rows = []
-    for spectra in logmel_batches(waveforms, logmel, batch_size):
-        spectra = spectra[..., 0]  # (b, frames, mels)
-        rows.append(np.concatenate([spectra.mean(axis=1), spectra.std(axis=1)], axis=1))
-    return np.concatenate(rows)
+from kasc.evaluation.floor import logmel_statistics  # noqa: E402  (kasc's floor computes the same features)
 
 
 def main() -> None:
