@@ -21,9 +21,12 @@ def test_the_wheel_ships_the_configs_and_an_installed_kasc_loads_them_anywhere(t
     wheel = next(wheels.glob("kasc-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).stem for n in names if n.startswith("kasc/configs/") and n.endswith(".yaml")}
-    from kasc.config import known_configs
+    from kasc.config import CONFIG_DIR, known_configs
+    from kasc.config.syntax import STUDY_CONFIG_DIR
 
-    assert shipped == set(known_configs())  # every config, in its room
+    assert shipped == {p.stem for p in CONFIG_DIR.rglob("*.yaml")}  # every config of configs/, in its room
+    studies = {p.stem for p in STUDY_CONFIG_DIR.rglob("*.yaml")}
+    assert studies and not shipped & studies and studies <= set(known_configs())  # studies: the clone's only
     # every package of the clone is in the wheel (setup.cfg lists them)
     packages = {str(p.parent.relative_to(REPO)) for p in (REPO / "kasc").rglob("__init__.py")}
     assert packages <= {str(Path(n).parent) for n in names if n.endswith("/__init__.py")}

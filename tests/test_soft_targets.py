@@ -23,7 +23,9 @@ def tiny(tmp_path):
     train = [n for n, _ in names if "-3-" not in n]
     evaluate = [n for n, _ in names if "-3-30-0-" in n]
     root = write_tau_dataset(tmp_path / "d", names, train, evaluate, rate=16000)
-    overrides = [f"data.root={root}", f"data.cache_dir={tmp_path / 'cache' / 'audio'}", f"features.n_mels={N_MELS}"]
+    # 32 mel bands: frequency masks sized to them (two of up to 24 would erase most bands, refused)
+    overrides = [f"data.root={root}", f"data.cache_dir={tmp_path / 'cache' / 'audio'}", f"features.n_mels={N_MELS}",
+                 "augment.freq_mask_max_bins=8"]
     return tmp_path, overrides
 
 
