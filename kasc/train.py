@@ -25,7 +25,7 @@ from kasc.files.interrupts import Interrupted, interruptible
 from kasc.files.locks import LockBusy
 from kasc.files.runs import CorruptCheckpoint, RunConfigMismatch, RunDir, default_run_dir
 from kasc.training.distribute import STRATEGIES, StrategyError
-from kasc.training.messages import TrainingError, say
+from kasc.training.messages import TrainingError
 from kasc.training.run import train
 from kasc.training.runtime import quiet_expected_retracing, set_cpu_threads
 

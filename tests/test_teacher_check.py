@@ -2,7 +2,6 @@
 regression) and the rule that drops a teacher below it; masks sized for another clip length
 are refused."""
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,16 +14,18 @@ from kasc.training.messages import TrainingError
 from kasc.training import teacher_check
 
 
-def _split(rng, n, classes=("quiet", "loud")):
+class _Split(SimpleNamespace):
+    """A split as the floor reads it (kasc.data.pipeline.SplitData's fields)."""
+
+    def __len__(self):
+        return len(self.labels)
+
+
+def _split(rng, n, classes=("quiet", "loud")) -> _Split:
     labels = np.arange(n) % 2
     waveforms = (rng.normal(0, 1, (n, 16000)) * np.where(labels == 1, 3000, 100)[:, None]).astype(np.int16)
     table = pd.DataFrame({"filename": [f"{i}.wav" for i in range(n)], "recording": [""] * n})
-    return SimpleNamespace(table=table, waveforms=waveforms, labels=labels.astype(np.int32), class_names=list(classes))
-
-
-class _Split(SimpleNamespace):
-    def __len__(self):
-        return len(self.labels)
+    return _Split(table=table, waveforms=waveforms, labels=labels.astype(np.int32), class_names=list(classes))
 
 
 @pytest.mark.slow
@@ -33,7 +34,7 @@ def test_the_floor_learns_what_log_mel_statistics_tell():
     from kasc.evaluation.floor import logmel_floor
 
     rng = np.random.default_rng(0)
-    train, valid = (_Split(**vars(_split(rng, n))) for n in (12, 8))
+    train, valid = _split(rng, 12), _split(rng, 8)
     cfg = load_config("plain_student")
     floor = logmel_floor(train, valid, LogMel(cfg.features, cfg.data.sample_rate))
     assert floor["accuracy"] == 1.0 and floor["probabilities"].shape == (8, 2)  # loud vs quiet: linear
@@ -41,12 +42,10 @@ def test_the_floor_learns_what_log_mel_statistics_tell():
 
 
 def _student_run(tmp_path, scores):
-    run = RunDir(tmp_path / "student")
-    run.path.mkdir(parents=True)
+    """A student run, its teacher runs, and their table as prepare_teachers returns it."""
     table = {name: {"accuracy": acc} for name, acc in scores.items()}
     table["ensemble"] = {"accuracy": max(scores.values())}
-    run.teachers_file.write_text(json.dumps(table))
-    return run, [RunDir(tmp_path / name) for name in scores]
+    return RunDir(tmp_path / "student"), [RunDir(tmp_path / name) for name in scores], table
 
 
 def test_a_teacher_below_the_floor_is_dropped_and_none_left_trains_plain(tmp_path, monkeypatch, capsys):
@@ -56,21 +55,21 @@ def test_a_teacher_below_the_floor_is_dropped_and_none_left_trains_plain(tmp_pat
     data = SimpleNamespace(splits={"train": None, "valid": None}, logmel=None)
     cfg = load_config("student", ["distill.teachers=[teacher_cnn, teacher_bcresnet]",
                                   "distill.teacher_weights=[2.0, 1.0]"])
-    run, teachers = _student_run(tmp_path, {"teacher_cnn": 0.4, "teacher_bcresnet": 0.6})
-    cfg2, kept, check = teacher_check.check_teachers(cfg, run, data, teachers)
+    run, teachers, table = _student_run(tmp_path, {"teacher_cnn": 0.4, "teacher_bcresnet": 0.6})
+    cfg2, kept, check = teacher_check.check_teachers(cfg, run, data, teachers, table)
     assert [t.path.name for t in kept] == ["teacher_bcresnet"] and cfg2.distill.teacher_weights == (1.0,)
     assert "teacher teacher_cnn dropped: validation accuracy 0.400 is below the floor's 0.500" in capsys.readouterr().out
     assert check.to_dict()["dropped"] == ["teacher_cnn"]
     assert "distilled from 1 of 2 teacher(s): teacher_bcresnet" in teacher_check.distillation_given(check, kept)
 
-    run, teachers = _student_run(tmp_path / "b", {"teacher_cnn": 0.3, "teacher_bcresnet": 0.2})
-    _, kept, check = teacher_check.check_teachers(cfg, run, data, teachers)
+    run, teachers, table = _student_run(tmp_path / "b", {"teacher_cnn": 0.3, "teacher_bcresnet": 0.2})
+    _, kept, check = teacher_check.check_teachers(cfg, run, data, teachers, table)
     assert kept == [] and "the student trains plain" in capsys.readouterr().out
     assert teacher_check.distillation_given(check, kept) == "no distillation (no teacher beat the floor)"
     strict = load_config("student", ["distill.teachers=[teacher_cnn, teacher_bcresnet]",
                                      "distill.require_teachers=true"])
     with pytest.raises(TrainingError, match="no teacher beats the floor"):
-        teacher_check.check_teachers(strict, run, data, teachers)
+        teacher_check.check_teachers(strict, run, data, teachers, table)
 
 
 def test_masks_that_would_erase_most_of_a_clip_are_refused():

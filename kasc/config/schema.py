@@ -80,9 +80,9 @@ checking a config needs no Keras import; ``kasc.models.BUILDERS`` matches it (te
 STRATEGIES = ("default", "mirrored", "multi_worker")
 """``train.strategy`` values (:mod:`kasc.training.distribute`)."""
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16", "auto")
+"""``train.mixed_precision`` values (:mod:`kasc.training.runtime`)."""
 BATCHNORM_MODES = ("auto", "trained", "frozen")
 """``train.batchnorm``: what batch normalisation does while the network trains."""
-"""``train.mixed_precision`` values (:mod:`kasc.training.runtime`)."""
 DIR_SUBSETS = ("all", "training_half", "held_out_half")
 """``augment.dir_subset`` values: which measured impulse responses DIR draws from
 (:mod:`kasc.data.impulse_responses`)."""
@@ -157,6 +157,15 @@ class DataConfig:
     def clip_samples(self) -> int:
         """Clip length in samples at ``sample_rate``."""
         return int(round(self.clip_seconds * self.sample_rate))
+
+
+def num_frames(n_samples: int, n_fft: int = 2048, hop_samples: int = 512, center: bool = False,
+               preemphasis: bool = False) -> int:
+    """Frames of an STFT of n_samples samples: un-centred 1 + (n - n_fft) // hop; centred
+    1 + n // hop; pre-emphasis first removes one sample. Here, beside the settings it
+    reads, so that checking a config needs no TensorFlow (``kasc.data.features`` uses it)."""
+    n_samples -= int(bool(preemphasis))
+    return 1 + n_samples // hop_samples if center else 1 + (n_samples - n_fft) // hop_samples
 
 
 @dataclasses.dataclass(frozen=True)

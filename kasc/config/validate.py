@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Callable
 
 from kasc.config.schema import (ARCHITECTURES, BATCHNORM_MODES, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES, MIXED_PRECISION,
-                                SOFT_TARGET_MODES, STRATEGIES, TEACHER_CHECKS, TEACHER_DATA, TEACHER_INPUTS, WINDOWS, ConfigError, ExperimentConfig)
+                                SOFT_TARGET_MODES, STRATEGIES, TEACHER_CHECKS, TEACHER_DATA, TEACHER_INPUTS, WINDOWS,
+                                ConfigError, ExperimentConfig, num_frames)
 from kasc.config.syntax import config_path, parse_teacher
 
 
@@ -96,15 +97,14 @@ def check_masks_fit_the_clip(cfg: ExperimentConfig, check: Checker) -> None:
     augment, features, data = cfg.augment, cfg.features, cfg.data
     if features.hop_samples < 1 or features.n_fft < 1 or data.sample_rate < 1 or data.clip_seconds <= 0:
         return  # their own rules report them
-    samples = int(round(data.clip_seconds * data.sample_rate)) - int(features.preemphasis > 0)
-    frames = 1 + samples // features.hop_samples if features.center else 1 + (samples - features.n_fft) // features.hop_samples
-    for what, masks, largest, size, unit in (("time", augment.time_masks, augment.time_mask_max_frames, frames, "frames"),
-                                             ("freq", augment.freq_masks, augment.freq_mask_max_bins, features.n_mels,
-                                              "mel bands")):
+    frames = num_frames(data.clip_samples, features.n_fft, features.hop_samples, features.center,
+                        features.preemphasis > 0)
+    for axis, largest_key, size, unit in (("time", "time_mask_max_frames", frames, "frames"),
+                                          ("freq", "freq_mask_max_bins", features.n_mels, "mel bands")):
+        masks, largest = getattr(augment, f"{axis}_masks"), getattr(augment, largest_key)
         if masks > 0 and largest > 0 and size > 0 and masks * largest > MAX_MASKED_SHARE * size:
-            key = "time_mask_max_frames" if what == "time" else "freq_mask_max_bins"
-            check.fail(f"augment.{key}", largest,
-                       f"at most {int(MAX_MASKED_SHARE * size) // masks} with augment.{what}_masks {masks}: a clip of "
+            check.fail(f"augment.{largest_key}", largest,
+                       f"at most {int(MAX_MASKED_SHARE * size) // masks} with augment.{axis}_masks {masks}: a clip of "
                        f"{data.clip_seconds:g} s has {size} {unit}, and {masks} masks of up to {largest} would erase "
                        f"{min(masks * largest, size)} of them")
 

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from kasc.config import MEL_SCALES, FeatureConfig
+from kasc.config.schema import num_frames
 
 
 
@@ -82,14 +83,6 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin_hz: float = 0
     if scale == "kaldi":
         weights[:, n_fft // 2] = 0.0
     return weights.T.astype(np.float32)
-
-
-def num_frames(n_samples: int, n_fft: int = 2048, hop_samples: int = 512, center: bool = False,
-               preemphasis: bool = False) -> int:
-    """Frames of an STFT of n_samples samples: un-centred 1 + (n - n_fft) // hop; centred
-    1 + n // hop; pre-emphasis first removes one sample."""
-    n_samples -= int(bool(preemphasis))
-    return 1 + n_samples // hop_samples if center else 1 + (n_samples - n_fft) // hop_samples
 
 
 def frames_for(cfg: FeatureConfig, n_samples: int) -> int:

@@ -65,14 +65,17 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             started = time.monotonic()
             keras.utils.set_random_seed(cfg.train.seed)
             data = prepare_data(cfg, verbose)
-            teacher_runs = (prepare_teachers(cfg, run, profile, data.class_names, verbose, chief_run.path.parent,
-                                             valid_table=data.splits["valid"].table)
-                            if cfg.distill.teachers else [])
+            # teachers on the student's data live in the (chief's) student folder, others beside it
+            teachers_dir = (chief_run.path / "teachers" if cfg.distill.teacher_data == "student"
+                            else chief_run.path.parent)
+            teacher_runs, table = (prepare_teachers(cfg, run, profile, data.class_names, verbose, teachers_dir,
+                                                    valid_table=data.splits["valid"].table)
+                                   if cfg.distill.teachers else ([], {}))
             check = None
             if teacher_runs and cfg.distill.teacher_check == "floor" and not cfg.distill.cross_fit_parts:
                 from kasc.training.teacher_check import check_teachers
 
-                cfg, teacher_runs, check = check_teachers(cfg, run, data, teacher_runs)
+                cfg, teacher_runs, check = check_teachers(cfg, run, data, teacher_runs, table)
             targets = prepare_soft_targets(cfg, data, teacher_runs, verbose, strategy)
             # seeded after the soft targets: loading a teacher draws random initial values, and
             # whether a process loads one depends on whether the cache entry existed
@@ -103,12 +106,13 @@ def distillation_record(cfg: ExperimentConfig, check, teacher_runs: list[RunDir]
 
 
 def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, class_names: list[str],
-                     verbose: int, runs_dir: Path | None = None, valid_table=None) -> list[RunDir]:
+                     verbose: int, runs_dir: Path | None = None, valid_table=None) -> tuple[list[RunDir], dict]:
     """Phase 2: train (or reuse) each teacher run of ``distill.teachers`` in ``runs_dir``
-    (default: beside the student's run; a multi-worker run's other workers pass the
-    chief's) as ``<name>[-<profile>]``, print them and their ensemble (the report's
-    Table 2, also written to ``teachers.json``, and its validation predictions to
-    ``teachers_valid.csv``); return their run folders.
+    (default: beside the student's run; :func:`train` passes the chief's folder, or its
+    ``teachers/`` for ``distill.teacher_data: student``) as ``<name>[-<profile>]``, print them
+    and their ensemble (the report's Table 2, also written to ``teachers.json``, and its
+    validation predictions to ``teachers_valid.csv``); return their run folders and that
+    table ({name: split report}, one per teacher in order, then ``ensemble``).
 
     Raises:
       DatasetError: a teacher's training split holds a clip of ``valid_table`` (the
@@ -124,19 +128,16 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     if cfg.distill.teacher_data == "student":  # the student's data, at each teacher's own sample rate
         student_data = {f"data.{key}": value for key, value in cfg.to_dict()["data"].items() if key != "sample_rate"}
         teacher_set = {**student_data, **teacher_set}
-        runs_dir = run.path / "teachers"
     entries = [parse_teacher(entry) for entry in cfg.distill.teachers]  # (name, the entry's own settings)
     settings = [{**teacher_set, **own} or None for _, own in entries]
     teacher_cfgs = [dataclasses.replace(c, train=dataclasses.replace(c.train, **execution))
                     for c in (load_config(name, profile=profile, settings=more)
                               for (name, _), more in zip(entries, settings))]
-    # a teacher's folder is named by the settings that change it (none: the teacher's own run)
-    if cfg.distill.teacher_data == "student":  # in the student's folder, named by their own settings alone
-        run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, own))
-                     for (name, own), c in zip(entries, teacher_cfgs)]
-    else:
-        run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, more))
-                     for (name, _), more, c in zip(entries, settings, teacher_cfgs)]
+    # a teacher's folder is named by the settings that change it (none: the teacher's own run);
+    # teachers on the student's data, in the student's folder, by their entry's own settings alone
+    named_by = [own for _, own in entries] if cfg.distill.teacher_data == "student" else settings
+    run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, more))
+                 for (name, _), more, c in zip(entries, named_by, teacher_cfgs)]
     if valid_table is not None and not cfg.data.allow_overlap:
         from kasc.data.datasets import load_split
         from kasc.data.table import require_disjoint
@@ -178,4 +179,4 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     write_json(run.teachers_file, {name: {**summary(r), "per_class_accuracy": r["per_class_accuracy"],
                                           "held_out": not trained_on}
                                    for name, r in table.items()})
-    return teacher_runs
+    return teacher_runs, table

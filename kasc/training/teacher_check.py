@@ -1,9 +1,10 @@
 """Phase 2b of a run: teachers are checked before they teach (``distill.teacher_check``).
 
 Every teacher and their ensemble have been scored on the validation split by
-:func:`kasc.training.run.prepare_teachers` (``teachers.json``). Here the run fits the floor
-(``kasc.evaluation.floor``: log-mel statistics + logistic regression on the student's own
-clips and front end, seconds) and keeps the teachers whose validation accuracy is not below it.
+:func:`kasc.training.run.prepare_teachers` (its table, also written to ``teachers.json``).
+Here the run fits the floor (``kasc.evaluation.floor``: log-mel statistics + logistic
+regression on the student's own clips and front end, seconds) and keeps the teachers whose
+validation accuracy is not below it.
 A teacher below the floor would pull the student toward answers worse than a linear model's:
 it is dropped, with one line. With none left the student trains plain (said in one line),
 or the run stops (``distill.require_teachers``).
@@ -14,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 
 from kasc.config import ExperimentConfig
-from kasc.files.atomic import read_json
 from kasc.files.runs import RunDir
 from kasc.training.messages import TrainingError, say
 
@@ -40,18 +40,17 @@ class TeacherCheck:
                 "dropped": [name for name in self.teachers if name not in self.kept]}
 
 
-def teacher_scores(run: RunDir, teacher_runs: list[RunDir]) -> tuple[dict, float | None]:
+def teacher_scores(table: dict, teacher_runs: list[RunDir]) -> tuple[dict, float | None]:
     """Each teacher's validation accuracy (by run folder name) and the ensemble's, from the
-    student run's ``teachers.json`` (written in teacher order, then ``ensemble``)."""
-    table = read_json(run.teachers_file)
+    table of :func:`kasc.training.run.prepare_teachers` (teachers in order, then ``ensemble``)."""
     names = [name for name in table if name != "ensemble"]
     if len(names) != len(teacher_runs):
-        raise TrainingError(f"{run.teachers_file}: {len(names)} teachers scored for {len(teacher_runs)} teacher runs")
+        raise TrainingError(f"{len(names)} teachers scored for {len(teacher_runs)} teacher runs")
     scores = {teacher.path.name: table[name]["accuracy"] for teacher, name in zip(teacher_runs, names)}
     return scores, table.get("ensemble", {}).get("accuracy")
 
 
-def check_teachers(cfg: ExperimentConfig, run: RunDir, data, teacher_runs: list[RunDir]
+def check_teachers(cfg: ExperimentConfig, run: RunDir, data, teacher_runs: list[RunDir], table: dict
                    ) -> tuple[ExperimentConfig, list[RunDir], TeacherCheck]:
     """Keep the teachers not below the floor on the validation split; return the config
     (``distill.teacher_weights`` cut to the kept teachers), the kept runs and the check.
@@ -61,7 +60,7 @@ def check_teachers(cfg: ExperimentConfig, run: RunDir, data, teacher_runs: list[
     """
     from kasc.evaluation.floor import logmel_floor
 
-    scores, ensemble = teacher_scores(run, teacher_runs)
+    scores, ensemble = teacher_scores(table, teacher_runs)
     floor = logmel_floor(data.splits["train"], data.splits["valid"], data.logmel)
     floor.pop("probabilities")
     say(f"floor on the validation split ({floor['recipe']}, {floor['seconds']:.0f} s): accuracy "
