@@ -137,7 +137,8 @@ def test_front_end_cost_counts_per_second():
 
 
 def test_the_readme_deploy_example_runs_on_a_committed_student(tmp_path, monkeypatch, capsys):
-    """README "Deploy": the LiteRT example, as printed, on a real UrbanSound8K clip."""
+    """The LiteRT example README's "Deploy" links to (docs/export.md), as printed, on a real
+    UrbanSound8K clip."""
     import re
     from pathlib import Path
 
@@ -150,13 +151,14 @@ def test_the_readme_deploy_example_runs_on_a_committed_student(tmp_path, monkeyp
     import soundfile as sf
 
     clip = sorted(shared_path("us8k-dev", "audio", "fold2").glob("*.flac"))[0]
-    readme = (repo / "README.md").read_text()
-    example = re.search(r"## Deploy\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    assert "docs/export.md#the-waveform-model-on-a-device" in (repo / "README.md").read_text()
+    page = (repo / "docs" / "export.md").read_text()
+    example = re.search(r"## The waveform model on a device\n.*?```python\n(.*?)```", page, re.S).group(1)
     assert len(example.strip().splitlines()) <= 12
     monkeypatch.chdir(tmp_path)
     (tmp_path / "saved_models").symlink_to(repo / "saved_models")
     samples, rate = sf.read(clip)
     sf.write(tmp_path / "clip.wav", samples, rate)  # a real clip, as the WAV file the example reads
-    exec(compile(example, "README.md", "exec"), {})
+    exec(compile(example, "docs/export.md", "exec"), {})
     probabilities = np.array(capsys.readouterr().out.strip("[] \n").split(), float)
     assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 0.02
