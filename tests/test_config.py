@@ -264,3 +264,21 @@ def test_front_end_caches_are_keyed_on_what_the_front_end_computes(tmp_path):
     keys = {logmel_cache_key(tmp_path / "clips.npy", LogMel(c, 16000)) for c in (plain, measured)}
     assert len(keys) == 1
     assert logmel_cache_key(tmp_path / "clips.npy", LogMel(FeatureConfig(n_mels=128), 16000)) not in keys
+
+
+def test_a_users_config_names_extends_and_teachers_from_its_own_folder(tmp_path):
+    mine = tmp_path / "mine"
+    (mine / "teachers").mkdir(parents=True)
+    (mine / "base.yaml").write_text("extends: plain_student\ntrain: {epochs: 7}\n")
+    (mine / "teachers" / "wide.yaml").write_text("extends: teacher_cnn\nmodel: {params: {width: 16}}\n")
+    (mine / "child.yaml").write_text("extends: [base]\ndistill:\n  teachers: [teachers/wide.yaml, "
+                                     "'teachers/wide train.seed=1', teacher_bcresnet]\n")
+    cfg = load_config(mine / "child.yaml")
+    assert cfg.train.epochs == 7  # base.yaml beside it, not a kasc config
+    wide = str((mine / "teachers" / "wide.yaml").resolve())
+    assert cfg.distill.teachers == (wide, f"{wide} train.seed=1", "teacher_bcresnet")  # kasc's name kept
+    assert load_config(cfg.distill.teachers[0]).model.params == {"width": 16}
+    (mine / "loop_a.yaml").write_text("extends: loop_b\n")
+    (mine / "loop_b.yaml").write_text("extends: ./loop_a.yaml\n")
+    with pytest.raises(ConfigError, match="'extends' cycle"):
+        load_config(mine / "loop_a.yaml")

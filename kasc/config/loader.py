@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import yaml
 
 from kasc.config.schema import ConfigError, ExperimentConfig, from_dict
-from kasc.config.syntax import PATH_SETTINGS, config_path, in_config_roots, load_yaml, parse_override
+from kasc.config.syntax import PATH_SETTINGS, beside, config_path, in_config_roots, load_yaml, parse_override
 from kasc.config.validate import check_values
 from kasc.files.layout import is_run_config
 
@@ -67,10 +67,27 @@ def _anchor_paths(tree: dict, base: Path) -> dict:
     return tree
 
 
+def _names_from_folder(tree: dict, parents: list[str], folder: Path) -> tuple[dict, list[str]]:
+    """A user's config names its ``extends`` and ``distill.teachers`` from its own folder
+    first: each name with a YAML file beside it (``mine`` or ``sub/mine.yaml`` ->
+    ``<folder>/sub/mine.yaml``) becomes that file's path; the rest stay kasc's config names."""
+    parents = [str(found) if (found := beside(name, folder)) else name for name in parents]
+    distill = tree.get("distill")
+    teachers = distill.get("teachers") if isinstance(distill, Mapping) else None
+    if isinstance(teachers, list):
+        entries = []
+        for entry in teachers:
+            name, _, settings = entry.partition(" ") if isinstance(entry, str) else (entry, "", "")
+            found = beside(name, folder) if isinstance(name, str) and name else None
+            entries.append(f"{found} {settings}".strip() if found else entry)
+        tree = _set_dotted(tree, "distill.teachers", entries)
+    return tree, parents
+
+
 def _read_tree(path: Path, seen: tuple[Path, ...] = (), run_config: bool = False) -> tuple[dict, dict]:
     """Read a YAML file following ``extends``; return (tree, profiles). Relative paths of a
     file outside kasc's ``configs/`` are anchored at the file's folder (:data:`PATH_SETTINGS`)."""
-    if path in seen:
+    if path.resolve() in seen:  # resolved: a cycle through relative names is still one
         raise ConfigError(f"{path}: 'extends' cycle through {[str(p) for p in seen]}")
     try:
         raw = load_yaml(path.read_text()) or {}
@@ -79,7 +96,8 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = (), run_config: bool = False
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
     raw = dict(raw)
-    if not in_config_roots(path) and not (run_config or is_run_config(path)):
+    users_own = not in_config_roots(path) and not (run_config or is_run_config(path))
+    if users_own:
         raw = _anchor_paths(raw, path.resolve().parent)
     parent = raw.pop("extends", None)
     profiles = raw.pop("profiles", {}) or {}
@@ -88,9 +106,11 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = (), run_config: bool = False
     parents = [parent] if isinstance(parent, str) else list(parent or [])
     if not all(isinstance(p, str) for p in parents):
         raise ConfigError(f"{path}: 'extends' must name a config or list configs, got {parent!r}")
+    if users_own:
+        raw, parents = _names_from_folder(raw, parents, path.resolve().parent)
     base_tree, base_profiles = {}, {}
     for name in parents:  # later parents win over earlier ones, the file over all of them
-        tree, more_profiles = _read_tree(config_path(name), seen + (path,))
+        tree, more_profiles = _read_tree(config_path(name), seen + (path.resolve(),))
         base_tree = _deep_merge(base_tree, tree)
         base_profiles = _merge_profiles(base_profiles, more_profiles)
     return _deep_merge(base_tree, raw), _merge_profiles(base_profiles, profiles)

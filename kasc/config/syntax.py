@@ -81,6 +81,18 @@ def in_config_roots(path: Path) -> bool:
     return any(path.resolve().is_relative_to(root.resolve()) for root in config_roots())
 
 
+def beside(name: str, folder: Path) -> Path | None:
+    """The YAML file that ``name`` (a name, or a relative path with or without ``.yaml``)
+    means in ``folder``, if there is one: how a user's own config names its ``extends`` and
+    ``distill.teachers`` (from the file's folder first, as its data paths)."""
+    if Path(name).is_absolute():
+        return None
+    for candidate in (folder / name, folder / f"{name}.yaml"):
+        if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
 def config_path(name_or_path: str | Path) -> Path:
     """``submission3`` or ``report/submission3`` -> ``configs/report/submission3.yaml``
     (a config is named by its unique stem or its path under ``configs/``); a path to a
