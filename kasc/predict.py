@@ -213,10 +213,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from kasc.files.interrupts import Interrupted, interruptible
 
-    for option, path in (("--output", args.output), ("--timeline", args.timeline), ("--timeline-plot", args.timeline_plot)):
+    outputs = {"--output": args.output, "--timeline": args.timeline, "--timeline-plot": args.timeline_plot}
+    for option, path in outputs.items():
         if path and (problem := unusable_output(path)):
             print(f"error: {option} {path}: {problem}", file=sys.stderr)
             return 2
+    if problem := clobbered_input(outputs, args.model, args.audio):
+        print(f"error: {problem}; nothing was written", file=sys.stderr)
+        return 2
     try:
         predictor = Predictor(args.model, args.config)
     except (FileNotFoundError, ConfigError, ValueError) as err:
@@ -271,6 +275,27 @@ def unusable_output(path: Path) -> str:
         return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         return "cannot be written (permissions)"
+    return ""
+
+
+def clobbered_input(outputs: dict[str, Path], model: Path, audio: list[Path]) -> str:
+    """Why the output files ``outputs`` (option -> path) would destroy something ("" if not):
+    two options naming one file, an audio file given to label (by name, a shell glob, or in a
+    folder given), or a file of the model or of its run folder. Checked before any work."""
+    given = {option: path.resolve() for option, path in outputs.items() if path}
+    seen: dict[Path, str] = {}
+    for option, path in given.items():
+        if path in seen:
+            return f"{seen[path]} and {option} name the same file {outputs[option]}: only one would survive"
+        seen[path] = option
+    audio_files = {p.resolve() for p in find_audio([a for a in audio if a.exists()])}
+    model_folder = model.resolve() if model.is_dir() else model.resolve().parent
+    for option, path in given.items():
+        if path in audio_files:
+            return f"{option} {outputs[option]} is one of the audio files to label: it would be replaced"
+        if path == model.resolve() or (path.is_file() and path.parent == model_folder
+                                       and (model.is_dir() or (model_folder / "config.yaml").is_file())):
+            return f"{option} {outputs[option]} is a file of the model's run folder {model_folder}: it would be replaced"
     return ""
 
 

@@ -248,3 +248,32 @@ def test_a_long_recording_shows_a_progress_bar(run, tmp_path, monkeypatch, capsy
     assert predict_main([str(run.path), str(tmp_path / "long.wav")]) == 0
     captured = capsys.readouterr()
     assert "5 windows" in captured.err and "long.wav" in captured.out
+
+
+def test_an_output_that_would_replace_an_input_is_refused_before_any_work(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("x")
+    (run / "model_int8.tflite").write_bytes(b"model")
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    (audio / "inp.wav").write_bytes(b"RIFF")
+    (audio / "other.wav").write_bytes(b"RIFF")
+    cases = [  # (arguments, what the one error line says)
+        ([str(audio / "inp.wav"), "--output", str(audio / "inp.wav")], "is one of the audio files to label"),
+        ([str(audio / "inp.wav"), str(audio / "other.wav"), "--output", str(audio / "other.wav")],  # a shell glob
+         "is one of the audio files to label"),
+        ([str(audio), "--output", str(audio / "inp.wav")], "is one of the audio files to label"),  # in a folder given
+        ([str(audio), "--output", str(run / "model_int8.tflite")], "is a file of the model's run folder"),
+        ([str(audio), "--timeline", str(tmp_path / "x.csv"), "--output", str(tmp_path / "x.csv")],
+         "--output and --timeline name the same file"),
+    ]
+    for arguments, message in cases:
+        assert predict_main([str(run), *arguments]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert (audio / "inp.wav").read_bytes() == b"RIFF" and (run / "model_int8.tflite").read_bytes() == b"model"
+    assert not (tmp_path / "x.csv").exists()
+    # a new file in the run folder is fine: the error is then the model (a dummy here), not the output
+    assert predict_main([str(run), str(audio), "--output", str(run / "new.csv")]) == 2
+    assert "run folder" not in capsys.readouterr().err
