@@ -169,3 +169,20 @@ def test_worker_shards_split_each_global_batch_into_replica_parts(n_clips):
         _pipeline().training(cfg, shard=(5, 0, 1))
     with pytest.raises(ValueError, match=r"shard \(2, 2, 1\): expected"):
         _pipeline().training(cfg, shard=(2, 2, 1))
+
+
+def test_the_data_command_writes_a_picture_only_when_asked(tiny_tau, tmp_path, monkeypatch, capsys):
+    from tests.conftest import tiny_config
+
+    config = tiny_config(tmp_path, "tiny", tiny_tau)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert data_main([str(config)]) == 0  # describes the data and writes nothing where it runs
+    assert list(here.iterdir()) == [] and "--png FILE draws" in capsys.readouterr().out
+    (tmp_path / "a_file").write_text("x")
+    assert data_main([str(config), "--png", str(tmp_path / "a_file" / "x.png")]) == 2  # a file where a folder must be
+    err = capsys.readouterr().err
+    assert err.startswith("error: --png") and err.count("\n") == 1
+    assert data_main([str(config), "--png", str(tmp_path / "pics" / "logmel.png")]) == 0
+    assert (tmp_path / "pics" / "logmel.png").stat().st_size > 0

@@ -6,9 +6,10 @@ Usage::
     python -m kasc.data ../shared/data/tau22-mini    # a TAU22/TAU20 folder
     python -m kasc.data us8k --png outputs/us8k.png --set data.max_clips_per_split=40
 
-Prints clips per class and device and hours for the training and validation splits,
-caches their audio, and writes a PNG of a few log-mel spectrograms of the training split
-(one per class, as the model sees them: after the front end, without augmentation).
+Prints clips per class and device and hours for the training and validation splits and
+caches their audio; with ``--png FILE`` it also draws a few log-mel spectrograms of the
+training split (one per class, as the model sees them: after the front end, without
+augmentation). Without ``--png`` nothing is written where it runs.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="config profile to apply (e.g. fast)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, repeatable (e.g. data.max_clips_per_split=50)")
-    parser.add_argument("--png", type=Path, default=Path("outputs/logmel.png"), help="spectrogram picture path")
+    parser.add_argument("--png", type=Path, default=None,
+                        help="draw log-mel spectrograms of training clips into this PNG (nothing is written without it)")
     args = parser.parse_args(argv)
 
     from kasc.data.pipeline import prepare_splits
@@ -121,7 +123,14 @@ def main(argv: list[str] | None = None) -> int:
           f"({cfg.data.sample_rate} Hz, {cfg.data.clip_seconds:g} s clips, {len(splits['train'].class_names)} classes)")
     for split, data in splits.items():
         print_summary(split, summarize(data.table, cfg.data.clip_seconds))
-    plot_spectrograms(cfg, splits["train"], args.png)
+    if args.png is None:
+        print("\n(--png FILE draws log-mel spectrograms of training clips)")
+        return 0
+    try:
+        plot_spectrograms(cfg, splits["train"], args.png)
+    except OSError as err:
+        print(f"error: --png {args.png}: cannot be written ({err.strerror or err})", file=sys.stderr)
+        return 2
     print(f"\nlog-mel spectrograms written to {args.png}")
     return 0
 
