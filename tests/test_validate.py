@@ -152,3 +152,20 @@ def test_the_config_command_prints_the_chain_and_the_resolved_config(capsys):
     resolved = yaml.safe_load(out)
     assert resolved["train"]["seed"] == 2 and resolved["augment"]["views"] == 64 and resolved["distill"]["label_weight"] == 0.02
     assert main(["nope"]) == 2 and "no config named 'nope'" in capsys.readouterr().err
+
+
+def test_the_config_command_reads_files_as_training_does_one_line_per_problem(tmp_path, capsys):
+    from kasc.config.show import main
+
+    (tmp_path / "dup.yaml").write_text("extends: plain_student\ntrain: {epochs: 3}\ntrain: {epochs: 4}\n")
+    (tmp_path / "merge.yaml").write_text("base: &b {epochs: 3}\ntrain:\n  <<: *b\n")
+    (tmp_path / "cycle_a.yaml").write_text("extends: ./cycle_b.yaml\n")
+    (tmp_path / "cycle_b.yaml").write_text("extends: cycle_a\n")
+    for name, message in (("dup", "key 'train' is given twice"), ("merge", "(line 3, column 3)"),
+                          ("cycle_a", "'extends' cycle")):
+        assert main([str(tmp_path / f"{name}.yaml")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert main(["plain_student", "--set", "train.epochs=[1"]) == 2
+    err = capsys.readouterr().err
+    assert "value is not valid YAML" in err and err.count("\n") == 1

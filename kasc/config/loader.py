@@ -19,7 +19,8 @@ from typing import Any, Mapping
 import yaml
 
 from kasc.config.schema import ConfigError, ExperimentConfig, from_dict
-from kasc.config.syntax import PATH_SETTINGS, beside, config_path, in_config_roots, load_yaml, parse_override
+from kasc.config.syntax import (PATH_SETTINGS, beside, config_path, in_config_roots, load_yaml, parse_override,
+                                yaml_problem)
 from kasc.config.validate import check_values
 from kasc.files.layout import is_run_config
 
@@ -84,15 +85,17 @@ def _names_from_folder(tree: dict, parents: list[str], folder: Path) -> tuple[di
     return tree, parents
 
 
-def _read_tree(path: Path, seen: tuple[Path, ...] = (), run_config: bool = False) -> tuple[dict, dict]:
+def _read_tree(path: Path, seen: tuple[Path, ...] = (), run_config: bool = False,
+               files: list[Path] | None = None) -> tuple[dict, dict]:
     """Read a YAML file following ``extends``; return (tree, profiles). Relative paths of a
-    file outside kasc's ``configs/`` are anchored at the file's folder (:data:`PATH_SETTINGS`)."""
+    file outside kasc's ``configs/`` are anchored at the file's folder (:data:`PATH_SETTINGS`).
+    ``files``, if given, receives every file read, parents before the files that extend them."""
     if path.resolve() in seen:  # resolved: a cycle through relative names is still one
         raise ConfigError(f"{path}: 'extends' cycle through {[str(p) for p in seen]}")
     try:
         raw = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(err)}") from err
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
     raw = dict(raw)
@@ -110,10 +113,21 @@ def _read_tree(path: Path, seen: tuple[Path, ...] = (), run_config: bool = False
         raw, parents = _names_from_folder(raw, parents, path.resolve().parent)
     base_tree, base_profiles = {}, {}
     for name in parents:  # later parents win over earlier ones, the file over all of them
-        tree, more_profiles = _read_tree(config_path(name), seen + (path.resolve(),))
+        tree, more_profiles = _read_tree(config_path(name), seen + (path.resolve(),), files=files)
         base_tree = _deep_merge(base_tree, tree)
         base_profiles = _merge_profiles(base_profiles, more_profiles)
+    if files is not None:
+        files.append(path)
     return _deep_merge(base_tree, raw), _merge_profiles(base_profiles, profiles)
+
+
+def extends_chain(name_or_path: str | Path) -> list[Path]:
+    """The config files merged for ``name_or_path``, read as :func:`load_config` reads them
+    (same YAML rules, names and cycle check): parents before children (depth first, each
+    parent list in order), each file once, the file itself last."""
+    files: list[Path] = []
+    _read_tree(config_path(name_or_path), files=files)
+    return list(dict.fromkeys(files))
 
 
 def _merge_profiles(base: Mapping, child: Mapping) -> dict:

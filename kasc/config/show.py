@@ -9,24 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-
-def extends_chain(name_or_path: str | Path) -> list[Path]:
-    """The config files merged for ``name_or_path``, parents before children (depth first,
-    each parent list in order), the file itself last."""
-    from kasc.config import config_path, load_yaml
-
-    path = config_path(name_or_path)
-    raw = load_yaml(path.read_text()) or {}
-    parents = raw.get("extends") or []
-    parents = [parents] if isinstance(parents, str) else list(parents)
-    chain: list[Path] = []
-    for parent in parents:
-        for item in extends_chain(parent):
-            if item not in chain:
-                chain.append(item)
-    return chain + [path]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from kasc.cli import describe
     from kasc.config import ConfigError, load_config
+    from kasc.config.loader import extends_chain
 
     parser = argparse.ArgumentParser(prog="python -m kasc.config", description=describe(__doc__))
     parser.add_argument("config", help="config name (configs/**/NAME.yaml, or its path there) or a YAML path")

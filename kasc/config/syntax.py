@@ -49,6 +49,16 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=ConfigLoader)
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML error: the problem and where (``line L, column C``), without
+    the excerpt PyYAML draws under it."""
+    mark = getattr(err, "problem_mark", None)
+    problem = ": ".join(str(part) for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part)
+    if not problem:
+        return " ".join(str(err).split())
+    return problem + (f" (line {mark.line + 1}, column {mark.column + 1})" if mark else "")
+
+
 def known_configs() -> dict[str, list[Path]]:
     """Config name (file stem) -> the files of kasc's configs with that stem (one, unless
     two rooms hold the same name)."""
@@ -159,7 +169,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         parsed = load_yaml(value) if value.strip() else ""
     except yaml.YAMLError as err:
-        raise ConfigError(f"override '{text}': value is not valid YAML: {err}") from err
+        raise ConfigError(f"override '{text}': value is not valid YAML: {yaml_problem(err)}") from err
     return key.strip(), parsed
 
 
