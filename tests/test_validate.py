@@ -169,3 +169,18 @@ def test_the_config_command_reads_files_as_training_does_one_line_per_problem(tm
     assert main(["plain_student", "--set", "train.epochs=[1"]) == 2
     err = capsys.readouterr().err
     assert "value is not valid YAML" in err and err.count("\n") == 1
+
+
+def test_anchor_bombs_are_refused_and_long_values_cut_in_messages(tmp_path):
+    levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for previous, name in zip("abcdefg", "bcdefgh"):
+        levels.append(f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]")
+    (tmp_path / "bomb.yaml").write_text("\n".join(levels) + "\nextends: plain_student\ndescription: *h\n")
+    with pytest.raises(ConfigError, match=r"anchors and aliases expand to 102,908,577 values \(at most 100,000\)"):
+        load_config(tmp_path / "bomb.yaml")
+    (tmp_path / "long.yaml").write_text(f"extends: plain_student\ndescription: [{', '.join(map(str, range(5000)))}]\n")
+    with pytest.raises(ConfigError, match=r"must be a string, got \[0, 1, 2.*\.\.\. \(\d[\d,]+ characters\)") as err:
+        load_config(tmp_path / "long.yaml")
+    assert len(str(err.value)) < 500
+    (tmp_path / "fine.yaml").write_text("extends: plain_student\naugment: {freq_masks: &n 1, time_masks: *n}\n")
+    assert load_config(tmp_path / "fine.yaml").augment.time_masks == 1  # an ordinary anchor still works

@@ -15,6 +15,13 @@ from typing import Any, Mapping
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
+def shown(value, limit: int = 200) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters (a value built from
+    anchors may be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _config_dir() -> Path:
     """``configs/`` beside the package in a kasc clone (the repository's layout), else the
     copy an installed kasc carries as ``kasc/configs/`` (``setup.cfg`` ships it there)."""
@@ -484,35 +491,35 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
                 return _coerce(value, option, key, source)
             except ConfigError:
                 continue
-        raise ConfigError(f"{source}: '{key}' must be {tp}, got {value!r}")
+        raise ConfigError(f"{source}: '{key}' must be {tp}, got {shown(value)}")
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: '{key}' must be a list, got {value!r}")
+            raise ConfigError(f"{source}: '{key}' must be a list, got {shown(value)}")
         (item_tp, *_rest) = typing.get_args(tp) or (Any,)
         return tuple(_coerce(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value))
     if tp is Any:
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: '{key}' must be a number, got {value!r}")
+            raise ConfigError(f"{source}: '{key}' must be a number, got {shown(value)}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: '{key}' must be an integer, got {value!r}")
+            raise ConfigError(f"{source}: '{key}' must be an integer, got {shown(value)}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
+            raise ConfigError(f"{source}: '{key}' must be true or false, got {shown(value)}")
         return value
     if tp is str:
         if isinstance(value, int) and not isinstance(value, bool):  # `train_split: 2` (a fold) means "2"
             return str(value)
         if not isinstance(value, str):
-            raise ConfigError(f"{source}: '{key}' must be a string, got {value!r}")
+            raise ConfigError(f"{source}: '{key}' must be a string, got {shown(value)}")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{source}: '{key}' must be a section (mapping), got {value!r}")
+            raise ConfigError(f"{source}: '{key}' must be a section (mapping), got {shown(value)}")
         return from_dict(tp, value, source=source, prefix=f"{key}.")
     raise ConfigError(f"{source}: '{key}' has an unsupported type {_type_name(tp)}")
 

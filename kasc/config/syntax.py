@@ -16,10 +16,39 @@ from kasc.config.schema import CONFIG_DIR, STUDY_CONFIG_DIR, ConfigError, projec
 class ConfigLoader(yaml.SafeLoader):
     """PyYAML's safe loader with two YAML 1.1 traps closed: numbers in scientific notation
     without a dot or an exponent sign (``1e-4``, ``5e3``) are floats, as in YAML 1.2, not
-    strings; and a key given twice in one mapping is an error naming the key and its line
-    (PyYAML keeps the last silently)."""
+    strings; a key given twice in one mapping is an error naming the key and its line
+    (PyYAML keeps the last silently); and anchors may not expand beyond
+    :data:`MAX_EXPANDED_VALUES` values."""
 
 
+MAX_EXPANDED_VALUES = 100_000
+"""A config file whose anchors and aliases would expand to more values than this is refused
+(eight levels of nine aliases make 43 million: a "billion laughs" file)."""
+
+
+def expanded_values(node: yaml.Node, memo: dict | None = None) -> int:
+    """How many values ``node`` holds with every alias expanded (each distinct node counted
+    once per reference; computed once per node)."""
+    memo = {} if memo is None else memo
+    if id(node) not in memo:
+        if isinstance(node, yaml.MappingNode):
+            memo[id(node)] = 1 + sum(expanded_values(k, memo) + expanded_values(v, memo) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            memo[id(node)] = 1 + sum(expanded_values(item, memo) for item in node.value)
+        else:
+            memo[id(node)] = 1
+    return memo[id(node)]
+
+
+def _single_node_within_bounds(loader: "ConfigLoader"):
+    node = yaml.SafeLoader.get_single_node(loader)
+    if node is not None and (size := expanded_values(node)) > MAX_EXPANDED_VALUES:
+        raise yaml.composer.ComposerError(None, None, f"anchors and aliases expand to {size:,} values (at most "
+                                          f"{MAX_EXPANDED_VALUES:,})", node.start_mark)
+    return node
+
+
+ConfigLoader.get_single_node = _single_node_within_bounds
 ConfigLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 from kasc.config.schema import (ARCHITECTURES, BATCHNORM_MODES, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES, MIXED_PRECISION,
                                 SOFT_TARGET_MODES, STRATEGIES, TEACHER_CHECKS, TEACHER_DATA, TEACHER_INPUTS, WINDOWS,
-                                ConfigError, ExperimentConfig, num_frames)
+                                ConfigError, ExperimentConfig, num_frames, shown)
 from kasc.config.syntax import config_path, parse_teacher
 
 
@@ -25,7 +25,7 @@ class Checker:
         self.source = source
 
     def fail(self, key: str, value, expected: str):
-        raise ConfigError(f"{self.source}: {key} must be {expected}, got {value!r}")
+        raise ConfigError(f"{self.source}: {key} must be {expected}, got {shown(value)}")
 
     def one_of(self, key: str, value, allowed) -> None:
         if value not in allowed:
