@@ -282,3 +282,26 @@ def test_a_users_config_names_extends_and_teachers_from_its_own_folder(tmp_path)
     (mine / "loop_b.yaml").write_text("extends: ./loop_a.yaml\n")
     with pytest.raises(ConfigError, match="'extends' cycle"):
         load_config(mine / "loop_a.yaml")
+
+
+@pytest.mark.slow
+def test_a_refused_run_leaves_no_folder_and_claims_nothing_written(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from kasc.train import main as train_main
+
+    rows = ["filename,label,split"]
+    for i in range(6):
+        label = ("park", "tram")[i % 2]
+        sf.write(tmp_path / f"{i}.wav", np.random.default_rng(i).normal(0, 0.1, 16000), 16000)
+        rows.append(f"{i}.wav,{label},{'train' if i < 4 else 'valid'}")
+    rows.append("0.wav,park,valid")  # a training clip also in the validation split
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert train_main(["own_data_plain", "--profile", "fast", "--set", "data.manifest=labels.csv",
+                       "--set", f"data.cache_dir={tmp_path / 'cache'}", "--verbose", "0"]) == 2
+    captured = capsys.readouterr()
+    assert "0.wav" in captured.err and captured.err.startswith("error: ")
+    assert "written to" not in captured.out  # nothing was written: no claim that it was
+    assert not (tmp_path / "saved_models" / "own_data_plain-fast").exists()

@@ -41,7 +41,7 @@ from kasc.files.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_j
 from kasc.config import ExperimentConfig
 from kasc.files.layout import (CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, LOG_CSV, METRICS_FILE, MODEL_FILE,
                                model_file_of)
-from kasc.files.locks import exclusive, orphaned_temporary
+from kasc.files.locks import exclusive, lock_is_free, orphaned_temporary
 
 
 class RunConfigMismatch(RuntimeError):
@@ -117,6 +117,21 @@ class RunDir:
         with exclusive(self.lock_file, f"run folder {self.path}", wait=wait, say=say):
             self.remove_orphaned_temporaries(say)
             yield self
+
+    def remove_if_unused(self) -> bool:
+        """Remove the folder if it holds nothing but ``config.yaml`` and its lock files (a
+        run refused or stopped before any result, teacher or checkpoint): a new run that
+        failed leaves no folder behind. Call it with the folder no longer held. Returns
+        whether the folder was removed."""
+        if not self.path.is_dir() or not lock_is_free(self.lock_file):
+            return False
+        files = list(self.path.iterdir())
+        if any(p.is_dir() or not (p == self.config_file or p.name.startswith(self.lock_file.name)) for p in files):
+            return False
+        for path in files:
+            path.unlink(missing_ok=True)
+        self.path.rmdir()
+        return True
 
     def remove_orphaned_temporaries(self, say=None) -> list[Path]:
         """Delete ``*.tmp<pid>.*`` files (``kasc.files.atomic``) of processes no longer running."""

@@ -43,16 +43,14 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     strategy = make_strategy(cfg.train.strategy, cfg.train.devices)
     role = worker_role(cfg.train.strategy)
     chief_run = run
-    with run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext():
+    with (left_clean_if_refused(run) if role.is_chief and not run.path.exists() else contextlib.nullcontext(),
+          run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext()):
         if cfg.features.measure_normalization:  # every run that asks: teachers and the Python API included
             from kasc.data.normalization import with_measured_normalization
 
             cfg = with_measured_normalization(cfg, progress=verbose > 0)
         if role.is_chief:
             run.start(cfg, restart=restart)
-            if cfg.features.measure_normalization:
-                say(f"{cfg.name}: log-mel normalisation measured on the training clips: mean "
-                    f"{cfg.features.normalize_mean:g}, std {cfg.features.normalize_std:g} (written to {run.config_file})")
         agreed(strategy, 0, "the start of the run")  # barrier: the chief's folder is ready
         if not role.is_chief:
             run = chief_run.copy_into(worker_folder(role, chief_run.path.name))
@@ -65,6 +63,9 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             started = time.monotonic()
             keras.utils.set_random_seed(cfg.train.seed)
             data = prepare_data(cfg, verbose)
+            if cfg.features.measure_normalization and role.is_chief:  # said once the data is known to be usable
+                say(f"{cfg.name}: log-mel normalisation measured on the training clips: mean "
+                    f"{cfg.features.normalize_mean:g}, std {cfg.features.normalize_std:g} (written to {run.config_file})")
             # teachers on the student's data live in the (chief's) student folder, others beside it
             teachers_dir = (chief_run.path / "teachers" if cfg.distill.teacher_data == "student"
                             else chief_run.path.parent)
@@ -92,6 +93,18 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     if cfg.train.qat_epochs and role.is_chief:
         quantization_aware_training(cfg, run, verbose)
     return metrics
+
+
+@contextlib.contextmanager
+def left_clean_if_refused(run: RunDir):
+    """A new run folder that an error or an interruption leaves holding nothing but its
+    ``config.yaml`` and lock files (refused data, a bad teacher, Ctrl-C while decoding) is
+    removed once the folder is released: a refused run leaves no folder behind."""
+    try:
+        yield
+    except BaseException:
+        run.remove_if_unused()
+        raise
 
 
 def distillation_record(cfg: ExperimentConfig, check, teacher_runs: list[RunDir]) -> dict | None:
