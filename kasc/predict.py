@@ -87,15 +87,35 @@ class Predictor:
             if self.waveform_in and shape[1] != self.clip_samples:
                 raise ValueError(f"{self.model_file}: takes {shape[1]} samples, but its run's config.yaml has clips of "
                                  f"{self.clip_samples} samples (data.clip_seconds x data.sample_rate)")
+            self._require_fit(shape, int(self._predict.output["shape"][-1]))
         else:
             import tensorflow as tf
 
             from kasc.models import load_model
 
             model = load_model(self.model_file)
+            self._require_fit(tuple(model.input_shape), int(model.output_shape[-1]))
             # one trace for every batch size (the window count varies from call to call)
             call = tf.function(lambda spectra: model(spectra, training=False), reduce_retracing=True)
             self._predict = lambda spectra: np.asarray(call(spectra))
+
+    def _require_fit(self, input_shape: tuple, n_outputs: int) -> None:
+        """The model must be the one its run describes: as many outputs as the run's class
+        names, and (for a log-mel model) the mel bands and frame count of its front end.
+
+        Raises:
+          ValueError: one line naming the model file, what it has and what the run says.
+        """
+        if n_outputs != len(self.class_names):
+            raise ValueError(f"{self.model_file}: predicts {n_outputs} classes, but its run names "
+                             f"{len(self.class_names)} ({', '.join(self.class_names[:4])}...): not this run's model")
+        if self.waveform_in:
+            return
+        frames, mels = self.logmel.output_shape(self.clip_samples)[:2]
+        given_frames, given_mels = input_shape[1], input_shape[2] if len(input_shape) > 2 else None
+        if given_mels != mels or (given_frames not in (None, -1) and given_frames != frames):
+            raise ValueError(f"{self.model_file}: takes log-mel of shape {tuple(input_shape[1:])}, but its run's "
+                             f"front end gives ({frames}, {mels}, 1) per clip: not this run's model")
 
     def windows(self, samples: np.ndarray) -> np.ndarray:
         """(n_windows, clip_samples) consecutive windows; the last partial one is dropped

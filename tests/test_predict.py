@@ -184,6 +184,7 @@ def test_interrupted_prediction_leaves_the_old_output_untouched_and_says_so(run,
 @pytest.mark.slow
 def test_damaged_model_files_are_reported_as_damaged(run, tmp_path, capsys):
     import shutil
+    from pathlib import Path
 
     folder = tmp_path / "damaged_run"
     shutil.copytree(run.path, folder)
@@ -277,3 +278,27 @@ def test_an_output_that_would_replace_an_input_is_refused_before_any_work(tmp_pa
     # a new file in the run folder is fine: the error is then the model (a dummy here), not the output
     assert predict_main([str(run), str(audio), "--output", str(run / "new.csv")]) == 2
     assert "run folder" not in capsys.readouterr().err
+
+
+def test_a_model_foreign_to_its_run_folder_is_refused_in_one_line(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from kasc.models import build_model
+
+    committed = Path(__file__).resolve().parents[1] / "saved_models" / "us8k_student"  # 10 classes, 256 mel bands
+    sf.write(tmp_path / "clip.wav", np.random.default_rng(0).normal(0, 0.1, 16000), 16000)
+    for name, (mels, classes), message in (("three_classes", (256, 3), "predicts 3 classes, but its run names 10"),
+                                           ("other_input", (64, 10), "takes log-mel of shape (None, 64, 1)")):
+        run = tmp_path / name
+        run.mkdir()
+        for kept in ("config.yaml", "metrics.json"):
+            shutil.copy(committed / kept, run / kept)
+        build_model("serfr_cnn", (None, mels, 1), classes, width=4, head_channels=8).save(run / "model.keras")
+        for extra in ([], ["--output", str(tmp_path / f"{name}.csv")]):
+            assert predict_main([str(run), str(tmp_path / "clip.wav"), *extra]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+        assert not (tmp_path / f"{name}.csv").exists()
