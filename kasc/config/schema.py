@@ -53,6 +53,7 @@ class ConfigError(ValueError):
 
 
 DATA_FORMATS = ("tau22", "tau20", "csv")
+CLIP_LENGTHS = ("fixed", "median")
 """``data.format``: TAU22 Mobile layout, TAU20 Mobile layout (10 s clips), generic CSV manifest."""
 
 
@@ -124,6 +125,9 @@ class DataConfig:
       rebuild_10s: rebuild 10 s recordings from TAU22's 1 s segments (teacher training).
       sample_rate: rate in Hz the audio is resampled to (the report: 16000).
       clip_seconds: clip length in seconds; shorter audio is zero padded, longer cropped.
+      clip_length: ``fixed`` uses ``clip_seconds``; ``median`` sets ``clip_seconds`` when a
+        run starts to the training files' median duration, rounded up to 0.1 s, within
+        0.5-10 s (``kasc.data.survey``), written into the run's ``config.yaml``.
       max_clips_per_split: keep at most this many clips per split (0 = all), for fast runs.
       cache_dir: where decoded int16 audio is cached; relative to the repository root.
       cache_logmel: compute each training clip's log-mel once and cache it beside the
@@ -153,6 +157,7 @@ class DataConfig:
     rebuild_10s: bool = False
     sample_rate: int = 16000
     clip_seconds: float = 1.0
+    clip_length: str = "fixed"
     max_clips_per_split: int = 0
     cache_dir: str = ".cache/audio"
     cache_logmel: bool = True

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from kasc.config.schema import (ARCHITECTURES, BATCHNORM_MODES, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES, MIXED_PRECISION,
-                                SOFT_TARGET_MODES, STRATEGIES, TEACHER_CHECKS, TEACHER_DATA, TEACHER_INPUTS, WINDOWS,
+from kasc.config.schema import (ARCHITECTURES, BATCHNORM_MODES, CLIP_LENGTHS, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES,
+                                MIXED_PRECISION, SOFT_TARGET_MODES, STRATEGIES, TEACHER_CHECKS, TEACHER_DATA, TEACHER_INPUTS, WINDOWS,
                                 ConfigError, ExperimentConfig, num_frames, shown)
 from kasc.config.syntax import config_path, parse_teacher
 
@@ -109,6 +109,22 @@ def check_masks_fit_the_clip(cfg: ExperimentConfig, check: Checker) -> None:
                        f"{min(masks * largest, size)} of them")
 
 
+def check_clip_settings(cfg: ExperimentConfig, source: str) -> None:
+    """The rules that depend on the clip length, for a clip length set when a run starts
+    (``data.clip_length: median``): masks that fit and at least one STFT window."""
+    check = Checker(source)
+    check_masks_fit_the_clip(cfg, check)
+    check_clip_holds_a_window(cfg, check)
+
+
+def check_clip_holds_a_window(cfg: ExperimentConfig, check: Checker) -> None:
+    data, features = cfg.data, cfg.features
+    if data.clip_samples < features.n_fft:
+        check.fail("data.clip_seconds", data.clip_seconds,
+                   f"at least one STFT window, {features.n_fft / data.sample_rate:g} s "
+                   f"(features.n_fft {features.n_fft} samples at {data.sample_rate} Hz)")
+
+
 def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool = True,
                  load_teacher: Callable[[str, dict | None], ExperimentConfig] | None = None) -> None:
     """Enum values, ranges and cross-field rules of a resolved config (no file access
@@ -131,6 +147,7 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
                    "can be rebuilt)")
     check.at_least("data.sample_rate", data.sample_rate, 1)
     check.at_least("data.clip_seconds", data.clip_seconds, 0.0, strict=True)
+    check.one_of("data.clip_length", data.clip_length, CLIP_LENGTHS)
     check.at_least("data.max_clips_per_split", data.max_clips_per_split, 0)
     if data.recording_column and data.format != "csv":
         check.fail("data.recording_column", data.recording_column,
@@ -159,10 +176,7 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
     if not 0.0 <= features.fmin_hz < fmax <= nyquist:
         check.fail("features.fmin_hz / fmax_hz", (features.fmin_hz, features.fmax_hz),
                    f"0 <= fmin_hz < fmax_hz <= {nyquist:g} (half of data.sample_rate; fmax_hz 0 means that)")
-    if data.clip_samples < features.n_fft:
-        check.fail("data.clip_seconds", data.clip_seconds,
-                   f"at least one STFT window, {features.n_fft / data.sample_rate:g} s "
-                   f"(features.n_fft {features.n_fft} samples at {data.sample_rate} Hz)")
+    check_clip_holds_a_window(cfg, check)
 
     check_augment(cfg.augment, source)
 

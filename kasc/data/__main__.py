@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from kasc.config import ConfigError, ExperimentConfig, load_config
+from kasc.data.survey import data_notes, survey_split, with_clip_length
 from kasc.data.table import DatasetError, summarize
 from kasc.data.audio import AudioReadError
 
@@ -40,7 +41,8 @@ def config_for_folder(folder: Path) -> ExperimentConfig:
 
 def print_summary(split: str, stats: dict) -> None:
     """One block of statistics per split."""
-    print(f"\n{split}: {stats['clips']} clips, {stats['hours']:.3f} h")
+    audio = "" if stats.get("audio_hours") is None else f" ({stats['audio_hours']:.3f} h of audio in the files)"
+    print(f"\n{split}: {stats['clips']} clips, {stats['hours']:.3f} h of windows{audio}")
     width = max(len(k) for k in stats["per_class"]) + 2
     print("  per class:")
     for name, count in stats["per_class"].items():
@@ -115,14 +117,21 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--set/--profile apply to configs, not to a dataset folder")
         else:
             cfg = load_config(args.target, args.overrides, args.profile)
+        surveys = {split: survey_split(cfg, split) for split in ("train", "valid")}
+        cfg = with_clip_length(cfg, surveys["train"])
         splits = prepare_splits(cfg)
     except (ConfigError, DatasetError, AudioReadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"dataset: {cfg.data.format} at {cfg.data.root or cfg.data.manifest} "
           f"({cfg.data.sample_rate} Hz, {cfg.data.clip_seconds:g} s clips, {len(splits['train'].class_names)} classes)")
+    if cfg.data.clip_length == "median":
+        print(f"clip length {cfg.data.clip_seconds:g} s: the training files' median duration "
+              f"{surveys['train'].median_seconds:.2f} s (data.clip_length median)")
+    for note in data_notes(cfg, surveys["train"]):
+        print(f"note: {note}")
     for split, data in splits.items():
-        print_summary(split, summarize(data.table, cfg.data.clip_seconds))
+        print_summary(split, summarize(data.table, cfg.data.clip_seconds, surveys[split].audio_hours()))
     if args.png is None:
         print("\n(--png FILE draws log-mel spectrograms of training clips)")
         return 0

@@ -177,11 +177,14 @@ def limit_per_split(table: pd.DataFrame, max_clips: int, seed: int = 0) -> pd.Da
     return picked.drop(columns="_rank").sort_index().reset_index(drop=True)
 
 
-def summarize(table: pd.DataFrame, clip_seconds: float) -> dict:
-    """Statistics of a table: clips per class and per device, total hours."""
+def summarize(table: pd.DataFrame, clip_seconds: float, audio_hours: float | None = None) -> dict:
+    """Statistics of a table: clips per class and per device, hours of windows of
+    ``clip_seconds`` (what training sees: padding included, audio past the window
+    excluded) and, if given, hours of audio in the files (``kasc.data.survey``)."""
     return {
         "clips": int(len(table)),
         "hours": float(len(table) * clip_seconds / 3600.0),
+        "audio_hours": audio_hours,
         "per_class": {k: int(v) for k, v in table["label"].value_counts().sort_index().items()},
         "per_device": {k or "-": int(v) for k, v in table["device"].value_counts().sort_index().items()},
     }

@@ -22,8 +22,11 @@ from kasc.training.finishing import finish, quantization_aware_training
 
 def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restart: bool = False,
           verbose: int = 1, wait_for_folder: bool = False,
-          finished_hint: str = "--restart trains it again") -> dict:
+          finished_hint: str = "--restart trains it again", notes: bool = True) -> dict:
     """Train ``cfg`` into ``run`` (resuming if possible); return the metrics written.
+
+    ``notes``: print one note per surprise in the training files (``kasc.data.survey``);
+    teachers on their student's data leave them to the student.
 
     A run already finished is kept and its metrics returned; ``finished_hint`` ends the
     message that says so (how to train it again).
@@ -45,6 +48,10 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     chief_run = run
     with (left_clean_if_refused(run) if role.is_chief and not run.path.exists() else contextlib.nullcontext(),
           run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext()):
+        from kasc.data.survey import data_notes, survey_split, with_clip_length
+
+        survey = survey_split(cfg)  # headers only: the clip length may come from them
+        cfg = with_clip_length(cfg, survey)
         if cfg.features.measure_normalization:  # every run that asks: teachers and the Python API included
             from kasc.data.normalization import with_measured_normalization
 
@@ -66,6 +73,12 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             if cfg.features.measure_normalization and role.is_chief:  # said once the data is known to be usable
                 say(f"{cfg.name}: log-mel normalisation measured on the training clips: mean "
                     f"{cfg.features.normalize_mean:g}, std {cfg.features.normalize_std:g} (written to {run.config_file})")
+            if role.is_chief and verbose > 0:
+                if cfg.data.clip_length == "median":
+                    say(f"{cfg.name}: clip length {cfg.data.clip_seconds:g} s, from the training files' median "
+                        f"duration {survey.median_seconds:.2f} s (data.clip_length median; written to {run.config_file})")
+                for note in data_notes(cfg, survey) if notes else ():
+                    say(f"{cfg.name}: note: {note}")
             # teachers on the student's data live in the (chief's) student folder, others beside it
             teachers_dir = (chief_run.path / "teachers" if cfg.distill.teacher_data == "student"
                             else chief_run.path.parent)
@@ -177,7 +190,7 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
         say(f"teacher {teacher_cfg.name}: {teacher_run.path}")
         # reuses a finished run of the same config; waits if another student is training it
         train(teacher_cfg, teacher_run, profile=profile, verbose=verbose, wait_for_folder=True,
-              finished_hint="reused: the student's --restart keeps its teachers; train the teacher "
+              notes=cfg.distill.teacher_data != "student", finished_hint="reused: the student's --restart keeps its teachers; train the teacher "
                             "with --restart (or delete its folder) to train it again")
         teacher_classes = teacher_run.metrics().get("class_names")
         if teacher_classes != class_names:
