@@ -58,7 +58,7 @@ def worker(setting: str, models: list[str], steps: int, student_batch: int, teac
 
     from kasc.training.distill import Distiller
     from kasc.models import build_model
-    from kasc.training.targets import LABELS
+    from kasc.data.batch_keys import LABELS
 
     out = {}
     for name in models:

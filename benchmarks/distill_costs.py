@@ -57,7 +57,7 @@ def main() -> None:
     from kasc.data.features import LogMel
     from kasc.models import build_model, logits_model
     from kasc.training.runtime import cpu_summary
-    from kasc.training.targets import LABELS
+    from kasc.data.batch_keys import LABELS
 
     student_cfg = load_config("us8k_plain_student")
     mn04_cfg = load_config("us8k_teacher_mn04_probe")

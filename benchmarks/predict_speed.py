@@ -59,7 +59,8 @@ def main() -> None:
 
     import numpy as np
 
-    from kasc.predict import Predictor, find_audio
+    from kasc.deployment.predictor import Predictor
+    from kasc.files.prediction_paths import find_audio
 
     files = find_audio([args.folder])[:args.files]
     with tempfile.TemporaryDirectory() as tmp:

@@ -141,7 +141,7 @@ def torch_comparison(args, n_mels: int) -> dict:
     from kasc.complexity import audit_keras
     from kasc.training.distill import Distiller
     from kasc.models import build_model
-    from kasc.training.targets import LABELS
+    from kasc.data.batch_keys import LABELS
 
     peer = TorchPeer()
     runs = {}
@@ -212,7 +212,7 @@ def _random_batch(batch_size: int, seed: int):
     """One in-memory batch: (log-mel (batch, 28, 256, 1), {LABELS: one-hot (batch, 10)})."""
     import tensorflow as tf
 
-    from kasc.training.targets import LABELS
+    from kasc.data.batch_keys import LABELS
 
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.standard_normal((batch_size, 28, 256, 1)).astype(np.float32))
@@ -332,7 +332,7 @@ def main() -> None:
     from kasc.config import load_config
     from kasc.data.pipeline import Pipeline, prepare_splits
     from kasc.training.distill import Distiller
-    from kasc.training.targets import SOFT_TARGETS
+    from kasc.data.batch_keys import SOFT_TARGETS
     from kasc.data.features import LogMel
     from kasc.models import build_model
     from kasc.models.ensemble import tempered_average

@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     from scipy.stats import spearmanr
 
-    from kasc.compare import cv_run, markdown
+    from kasc.evaluation.comparison import cv_run, markdown
 
     runs = args.runs or [Path(p) for p in sorted(glob.glob("experiments/runs/us8k_consistent_*_student--fold*--seed?"))]
     runs = [cv_run(p) for p in runs if (p / "metrics.json").is_file()]

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from kasc.config import load_config
     from kasc.training.inputs import prepare_data
     from kasc.training.teacher_targets import prepare_soft_targets
-    from kasc.training.targets import SOFT_TARGETS
+    from kasc.data.batch_keys import SOFT_TARGETS
 
     print(f"{'config':40s} {'clips':>6s} {'top-1 = label':>14s} {'p(label)':>9s} {'p(top)':>7s} {'entropy':>8s}")
     for name in args.configs:

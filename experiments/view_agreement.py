@@ -44,7 +44,7 @@ def main() -> None:
     from kasc.models.blocks import logits_model
     from kasc.models.ensemble import tempered_average
     from kasc.files.runs import RunDir
-    from kasc.training.view_bank import cached_view_logits_of
+    from kasc.training.view_bank import view_logits_of_teachers
     from kasc.training.inputs import view_plan
 
     run = RunDir(args.run)
@@ -56,7 +56,7 @@ def main() -> None:
         if any(bank.shape[:2] != (plan.views, len(data)) for bank in banks):
             raise SystemExit(f"error: the banks' shapes {[b.shape for b in banks]} are not ({plan.views}, {len(data)}, C)")
     else:
-        banks = cached_view_logits_of(cfg, data, [RunDir(t).model_file for t in args.teachers], plan, files)
+        banks = view_logits_of_teachers(cfg, data, [RunDir(t).model_file for t in args.teachers], plan, files)
     student = logits_model(load_model(run.model_file))
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     responses = None

@@ -22,95 +22,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from kasc.files.atomic import TEMPORARY_PATTERN, read_json
-from kasc.files.locks import lock_is_free, lock_of_owner_record, orphaned_temporary, pid_alive
-
-
-@dataclass(frozen=True)
-class Leftover:
-    """A file a run left behind."""
-
-    path: Path
-    reason: str
-
-    @property
-    def size_bytes(self) -> int:
-        if self.path.is_dir():
-            return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
-        return self.path.stat().st_size if self.path.is_file() else 0
-
-    def remove(self) -> None:
-        if self.path.is_dir():
-            import shutil
-
-            shutil.rmtree(self.path, ignore_errors=True)
-        else:
-            self.path.unlink(missing_ok=True)
-
-
-def readable_npy(path: Path) -> bool:
-    """Whether a ``.npy`` file's header and size agree (a cut-short or garbled cache entry does not)."""
-    import numpy as np
-
-    try:
-        np.load(path, mmap_mode="r")
-    except (ValueError, OSError, EOFError):
-        return False
-    return True
-
-
-def find_leftovers(folders: list[Path]) -> list[Leftover]:
-    """Leftover files under ``folders`` (recursively), sorted by path."""
-    found = []
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.rglob("*")):
-            if not path.is_file():
-                continue
-            name = path.name
-            temporary = TEMPORARY_PATTERN.search(name)
-            if temporary:
-                if orphaned_temporary(path):
-                    found.append(Leftover(path, f"temporary file of pid {temporary.group(1)}, no longer running"))
-            elif name.endswith((".partial.npy", ".partial.json")):
-                key = name.split(".partial.")[0]
-                if lock_is_free(path.with_name(f"{key}.lock")):
-                    found.append(Leftover(path, "unfinished audio cache entry (the run that started it "
-                                                "resumes it; no process is building it)"))
-            elif name.endswith(".npy") and not readable_npy(path):
-                found.append(Leftover(path, "damaged cache entry (cut short or garbled): rebuilt when next "
-                                            "needed, or removed by --delete"))
-            elif name.endswith(".lock.json"):
-                owner = read_json(path)
-                if not pid_alive(owner.get("pid", -1)) and lock_is_free(lock_of_owner_record(path)):
-                    found.append(Leftover(path, f"owner record of pid {owner.get('pid')}, no longer running"))
-    return found
-
-
-def worker_scratch_leftovers(temporary_root: Path | None = None) -> list[Leftover]:
-    """Multi-worker scratch folders (``kasc-worker<i>-pid<pid>-*``) of ended processes."""
-    import tempfile
-
-    from kasc.training.distribute import WORKER_FOLDER_PATTERN
-
-    root = Path(temporary_root or tempfile.gettempdir())
-    found = []
-    for path in sorted(root.glob("kasc-worker*")):
-        match = WORKER_FOLDER_PATTERN.match(path.name)
-        if path.is_dir() and match and not pid_alive(int(match.group(2))):
-            found.append(Leftover(path, f"temporary folder of multi-worker process {match.group(2)}, no longer running"))
-    return found
+from kasc.config import DataConfig, project_root, resolve_path
+from kasc.files.leftovers import find_leftovers, worker_scratch_leftovers
 
 
 def default_folders() -> list[Path]:
     """The default cache root (``DataConfig.cache_dir``'s parent), the clone's
     ``saved_models/`` and the current directory's (where runs land by default)."""
-    from kasc.config import DataConfig, project_root, resolve_path
-
     return list(dict.fromkeys([resolve_path(DataConfig.cache_dir).parent, project_root() / "saved_models",
                                (Path.cwd() / "saved_models").resolve()]))
 

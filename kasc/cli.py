@@ -11,14 +11,14 @@ COMMANDS = {
     "evaluate": ("kasc.evaluate", "evaluate a finished run on its validation split"),
     "predict": ("kasc.predict", "label audio files or folders"),
     "compare": ("kasc.compare", "a table of finished runs (--cv: cross-validation)"),
-    "complexity": ("kasc.complexity", "parameter bytes, MACs and the DCASE 2023 verdict of a model file"),
+    "complexity": ("kasc.complexity.__main__", "parameter bytes, MACs and the DCASE 2023 verdict of a model file"),
     "export": ("kasc.export", "float32 and int8 TFLite files of a run"),
     "qat": ("kasc.qat", "quantization-aware fine-tuning of a finished student"),
     "device-shift": ("kasc.device_shift", "accuracy on microphones training never heard"),
     "data": ("kasc.data.__main__", "describe a config's data and draw log-mel spectrograms"),
     "config": ("kasc.config.show", "print a config's extends chain and its resolved settings"),
     "clean": ("kasc.clean", "list or remove what killed runs left behind"),
-    "serfr-table": ("kasc.models.serfr_table", "print the SERFR-CNN layer table"),
+    "serfr-table": ("kasc.complexity.layer_table", "print the SERFR-CNN layer table"),
 }
 
 

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     except WaveformExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    from kasc.complexity import per_second_complexity
+    from kasc.complexity.verdict import per_second_complexity
 
     for kind in ("float32", "int8"):
         r, a = result["report"][kind], result["audits"][kind]

@@ -32,23 +32,23 @@ from kasc.training.runtime import quiet_expected_retracing, set_cpu_threads
 __all__ = ["TrainingError", "main", "train"]  # the Python API: train(cfg, RunDir(...)); the phases live in kasc.training
 
 
-def configs_by_room() -> str:
+def configs_by_folder() -> str:
     """kasc's configs, one line per folder of ``configs/`` (for ``--help``)."""
     from kasc.config import known_configs
-    from kasc.config.syntax import config_room
+    from kasc.config.syntax import config_folder
 
-    rooms: dict[str, list[str]] = {}
+    folders: dict[str, list[str]] = {}
     for name, paths in known_configs().items():
         for path in paths:
-            rooms.setdefault(config_room(path), []).append(name)
-    return "Configs: " + "; ".join(f"{room}: {', '.join(sorted(names))}" for room, names in sorted(rooms.items()))
+            folders.setdefault(config_folder(path), []).append(name)
+    return "Configs: " + "; ".join(f"{folder}: {', '.join(sorted(names))}" for folder, names in sorted(folders.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
     from kasc.cli import describe
 
     parser = argparse.ArgumentParser(prog="python -m kasc.train", description=describe(__doc__),
-                                     epilog=configs_by_room())
+                                     epilog=configs_by_folder())
     parser.add_argument("config", help="config name (a file of configs/, by its name or its path there, e.g. "
                                        "submission3 or report/submission3) or a YAML path")
     parser.add_argument("--profile", default=None, help="a profile of the config (e.g. 'fast')")

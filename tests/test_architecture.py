@@ -64,7 +64,7 @@ def test_no_module_imports_back_into_one_that_imports_it():
 def test_the_config_layer_imports_nothing_above_it():
     graph = _import_graph()
     config = {m for m in graph if m == "kasc.config" or m.startswith("kasc.config.")}
-    allowed = config | {"kasc.files.layout", "kasc.cli"}
+    allowed = config | {"kasc.cli"}
     for module in config:
         assert graph[module] <= allowed, f"{module} imports {sorted(graph[module] - allowed)}"
 
@@ -75,3 +75,36 @@ def test_loading_a_config_imports_no_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+LAYERS = [
+    {"kasc.models"},                                   # networks: Keras only
+    {"kasc", "kasc.startup"},                          # `import kasc`: a quiet TensorFlow, kasc's layers registered
+    {"kasc.cli"},                                      # the `kasc COMMAND` script and the --help helper
+    {"kasc.config"},                                   # configs: no TensorFlow
+    {"kasc.files"},                                    # run folders, atomic writes, locks
+    {"kasc.data"},                                     # datasets, cache, front end, pipelines
+    {"kasc.complexity"},                               # the audit
+    {"kasc.deployment"},                               # TFLite, the waveform model, prediction
+    {"kasc.evaluation"},                               # scores, tables
+    {"kasc.training"},                                 # runs, teachers, the Distiller
+    {"kasc.train", "kasc.evaluate", "kasc.predict", "kasc.export", "kasc.compare", "kasc.qat",
+     "kasc.device_shift", "kasc.clean", "kasc.serfr_table"},  # the commands: nothing imports them
+]
+"""kasc's layers, from the ground up: a module imports only from its own layer or below."""
+
+
+def test_layers_run_one_way_and_no_package_imports_a_command():
+    graph = _import_graph()
+
+    def layer(module: str) -> int:
+        top = ".".join(module.split(".")[:2])
+        return next(i for i, names in enumerate(LAYERS) if top in names or module in names)
+
+    assert {".".join(m.split(".")[:2]) for m in graph} <= set().union(*LAYERS)  # every package has a layer
+    upward = [f"{m} -> {t}" for m, targets in graph.items() for t in targets if layer(t) > layer(m)]
+    assert upward == [], "imports from a lower layer up to a higher one: " + "; ".join(upward)
+    commands = LAYERS[-1]
+    into_commands = [f"{m} -> {t}" for m, targets in graph.items() for t in targets
+                     if t in commands and m != t]
+    assert into_commands == [], "modules importing a command: " + "; ".join(into_commands)

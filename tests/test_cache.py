@@ -155,7 +155,8 @@ def test_two_processes_needing_one_entry_decode_it_once(tmp_path, monkeypatch):
 
 
 def test_clean_lists_and_removes_leftovers_but_not_live_files(tmp_path, capsys):
-    from kasc.clean import find_leftovers, main as clean_main
+    from kasc.clean import main as clean_main
+    from kasc.files.leftovers import find_leftovers
 
     items = _items(tmp_path, n=2)
     cache_dir = tmp_path / "cache"
@@ -194,7 +195,7 @@ def test_cache_that_does_not_fit_is_refused_before_writing(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("damage", ["truncate", "garble"])
 def test_a_damaged_cache_entry_is_rebuilt_with_a_note_and_listed_by_clean(tmp_path, capsys, damage):
-    from kasc.clean import find_leftovers
+    from kasc.files.leftovers import find_leftovers
 
     items = _items(tmp_path, n=3)
     cache = AudioCache(tmp_path / "cache", 16000, 4000, progress=False)

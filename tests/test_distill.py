@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kasc.training.distill import Distiller, distillation_kl, label_cross_entropy
-from kasc.training.targets import LABELS, SOFT_TARGETS
+from kasc.data.batch_keys import LABELS, SOFT_TARGETS
 from kasc.models import build_model, logits_model
 from kasc.models.ensemble import tempered_average
 

@@ -23,7 +23,7 @@ _SCRIPT = textwrap.dedent("""
     import keras, tensorflow as tf
     from kasc.training.distill import Distiller
     from kasc.models import build_model
-    from kasc.training.targets import LABELS, SOFT_TARGETS
+    from kasc.data.batch_keys import LABELS, SOFT_TARGETS
     rng = np.random.default_rng(0)
     x = rng.normal(size=(24, 12, 16, 1)).astype("float32")
     y = np.eye(3, dtype="float32")[rng.integers(0, 3, 24)]

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
 
-from kasc.evaluate import format_reports, main as evaluate_main
+from kasc.evaluate import main as evaluate_main
+from kasc.evaluation.run_evaluation import format_reports
 from kasc.evaluation.metrics import split_report
 from kasc.evaluation.metrics import classification_metrics
 from kasc.evaluation.output_csv import predictions_table, write_predictions
@@ -128,7 +129,7 @@ def test_evaluate_command_on_a_run_folder(tmp_path, capsys):
 
 
 def test_table_columns_stay_distinct_when_names_are_cut():
-    from kasc.evaluate import column_labels
+    from kasc.evaluation.run_evaluation import column_labels
 
     assert column_labels(["mn04_probe", "mn04_probe_seed1", "mn04_probe_seed2", "ensemble"]) == [
         "mn04_probe", "mn04_…seed1", "mn04_…seed2", "ensemble"]

@@ -9,7 +9,7 @@ import pytest
 from kasc.config import ConfigError, load_config
 from kasc.training.distill import Distiller
 from kasc.training.network import batchnorm_frozen, freeze_batchnorm, init_from
-from kasc.training.targets import LABELS
+from kasc.data.batch_keys import LABELS
 
 CLASSES = 4
 

@@ -240,7 +240,7 @@ def test_fused_batch_norm_matches_keras_batch_norm(training):
 @pytest.mark.parametrize("width, first_stride", [(32, 2), (24, 2), (32, 1)])
 def test_the_docs_table_is_the_table_in_code(width, first_stride):
     """docs/serfr_cnn.md quotes `python -m kasc.serfr_table`; a change to the network must show there."""
-    from kasc.models.serfr_table import markdown
+    from kasc.complexity.layer_table import markdown
     from tests.conftest import REPO
 
     assert markdown(width, first_stride) in (REPO / "docs" / "serfr_cnn.md").read_text()

@@ -87,7 +87,7 @@ _SGD_SCRIPT = textwrap.dedent("""
     import keras, tensorflow as tf
     from kasc.training.distill import Distiller
     from kasc.models import build_model
-    from kasc.training.targets import LABELS, SOFT_TARGETS
+    from kasc.data.batch_keys import LABELS, SOFT_TARGETS
     rng = np.random.default_rng(0)
     x = rng.normal(size=(24, 12, 16, 1)).astype("float32")
     y = np.eye(3, dtype="float32")[rng.integers(0, 3, 24)]
@@ -206,7 +206,7 @@ def test_two_workers_run_the_command_and_resume_after_a_worker_is_killed(tiny_ta
 
 
 def test_clean_finds_the_temporary_folders_of_killed_workers(tmp_path):
-    from kasc.clean import worker_scratch_leftovers
+    from kasc.files.leftovers import worker_scratch_leftovers
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     killed = tmp_path / f"kasc-worker1-pid{dead.stdout.strip()}-abc"

@@ -24,7 +24,7 @@ def test_the_wheel_ships_the_configs_and_an_installed_kasc_loads_them_anywhere(t
     from kasc.config import CONFIG_DIR, known_configs
     from kasc.config.syntax import STUDY_CONFIG_DIR
 
-    assert shipped == {p.stem for p in CONFIG_DIR.rglob("*.yaml")}  # every config of configs/, in its room
+    assert shipped == {p.stem for p in CONFIG_DIR.rglob("*.yaml")}  # every config of configs/, in its folder
     studies = {p.stem for p in STUDY_CONFIG_DIR.rglob("*.yaml")}
     assert studies and not shipped & studies and studies <= set(known_configs())  # studies: the clone's only
     # every package of the clone is in the wheel (setup.cfg lists them)

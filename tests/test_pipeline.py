@@ -7,7 +7,7 @@ from kasc.data.pipeline import Pipeline, SplitData, prepare_splits, steps_per_ep
 from kasc.data.table import DatasetError
 from kasc.data.__main__ import main as data_main
 from kasc.data.features import LogMel
-from kasc.training.targets import LABELS
+from kasc.data.batch_keys import LABELS
 
 
 def _split(n=10, samples=16000, classes=None):

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from kasc.predict import Predictor, main as predict_main
+from kasc.deployment.predictor import Predictor
+from kasc.predict import main as predict_main
 from tests.conftest import shared_path, write_tau_dataset
 from tests.test_evaluate import make_run
 
@@ -131,7 +132,7 @@ def test_output_is_rewritten_when_every_file_fails(run, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_silent_and_near_silent_files_are_predicted_with_a_warning(run, tmp_path, capsys):
-    from kasc.predict import quiet_note, rms_dbfs
+    from kasc.deployment.predictor import quiet_note, rms_dbfs
 
     folder = tmp_path / "quiet"
     folder.mkdir()
@@ -242,9 +243,9 @@ def test_timeline_of_two_scenes_back_to_back_changes_label_at_the_join(run, tmp_
 
 @pytest.mark.slow
 def test_a_long_recording_shows_a_progress_bar(run, tmp_path, monkeypatch, capsys):
-    import kasc.predict as predict_module
+    import kasc.deployment.predictor as predictor_module
 
-    monkeypatch.setattr(predict_module, "WINDOW_BATCH", 2)  # 5 windows: 3 batches, as an hour would be 15
+    monkeypatch.setattr(predictor_module, "WINDOW_BATCH", 2)  # 5 windows: 3 batches, as an hour would be 15
     sf.write(tmp_path / "long.wav", np.random.default_rng(0).normal(0, 0.1, 5 * 16000), 16000)
     assert predict_main([str(run.path), str(tmp_path / "long.wav")]) == 0
     captured = capsys.readouterr()

@@ -366,7 +366,7 @@ def test_init_from_copies_matching_layers_and_names_the_rest(tmp_path):
 def test_dcase_verdict_counts_macs_per_second_of_audio():
     from kasc.complexity import audit_keras
     from kasc.models import build_model
-    from kasc.complexity import per_second_complexity
+    from kasc.complexity.verdict import per_second_complexity
 
     cfg = load_config("us8k_plain_student")  # 4 s clips
     model = build_model("serfr_cnn", (None, 256, 1), 10, width=4, head_channels=8)

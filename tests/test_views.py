@@ -13,7 +13,7 @@ from kasc.data.audio import INT16_SCALE
 from kasc.data.pipeline import Pipeline, SplitData, steps_per_epoch
 from kasc.data.views import draw_views, plan_for, render, view_labels
 from kasc.data.features import LogMel
-from kasc.training.targets import LABELS, SOFT_TARGETS
+from kasc.data.batch_keys import LABELS, SOFT_TARGETS
 
 
 def _tones(n: int, rate: int, seconds: float = 0.25) -> np.ndarray:
@@ -144,7 +144,7 @@ def test_teacher_and_student_hear_the_same_audio(tmp_path):
     """The cached view logits (kasc.training.soft_targets, the teacher's path) equal the teacher run on
     the very spectra the training pipeline feeds the student in each epoch."""
     from kasc.models.blocks import logits_model
-    from kasc.training.view_bank import cached_view_logits
+    from kasc.training.view_bank import view_logits_of_one_teacher
 
     n, views, batch = 6, 3, 4
     features = FeatureConfig(n_fft=512, hop_samples=256, n_mels=16)
@@ -157,9 +157,9 @@ def test_teacher_and_student_hear_the_same_audio(tmp_path):
     (tmp_path / "teacher").mkdir()
     teacher.save(tmp_path / "teacher" / "model.keras")  # a bare .keras file: the student's front end
     plan = plan_for(augment, n)
-    bank = cached_view_logits(cfg, data, tmp_path / "teacher" / "model.keras", plan, progress=False)
+    bank = view_logits_of_one_teacher(cfg, data, tmp_path / "teacher" / "model.keras", plan, progress=False)
     assert bank.shape == (views, n, n)
-    assert np.array_equal(cached_view_logits(cfg, data, tmp_path / "teacher" / "model.keras", plan, progress=False),
+    assert np.array_equal(view_logits_of_one_teacher(cfg, data, tmp_path / "teacher" / "model.keras", plan, progress=False),
                           bank)  # read back from the cache
 
     pipe = Pipeline(data, LogMel(features, 16000), batch, {SOFT_TARGETS: bank}, views=plan)
@@ -241,11 +241,11 @@ def test_teachers_sharing_a_backbone_label_the_views_together_with_the_logits_ea
                                 data=dataclasses.replace(ExperimentConfig().data, clip_seconds=0.5,
                                                          cache_dir=str(tmp_path / cache / "audio")))
 
-    alone = [view_bank.cached_view_logits(config("alone"), data, path, plan, progress=False) for path in paths]
+    alone = [view_bank.view_logits_of_one_teacher(config("alone"), data, path, plan, progress=False) for path in paths]
     runs = []
     real = view_bank._view_logits
     monkeypatch.setattr(view_bank, "_view_logits", lambda *a, **k: runs.append(len(a[3])) or real(*a, **k))
-    together = view_bank.cached_view_logits_of(config("together"), data, paths, plan, progress=False)
+    together = view_bank.view_logits_of_teachers(config("together"), data, paths, plan, progress=False)
     assert sorted(runs) == [1, 2]  # a and b in one pass over the views, c in another
     for one, both in zip(alone, together):
         assert both.shape == (2, n, n)
@@ -253,9 +253,9 @@ def test_teachers_sharing_a_backbone_label_the_views_together_with_the_logits_ea
     assert not np.allclose(together[0], together[1])  # different heads, different logits
     # each teacher's entry is the one it gets alone: read back without running anything
     runs.clear()
-    again = view_bank.cached_view_logits_of(config("together"), data, paths[::-1], plan, progress=False)
+    again = view_bank.view_logits_of_teachers(config("together"), data, paths[::-1], plan, progress=False)
     assert runs == [] and all(np.array_equal(x, y) for x, y in zip(again, together[::-1]))
-    assert np.array_equal(view_bank.cached_view_logits(config("together"), data, paths[1], plan, progress=False),
+    assert np.array_equal(view_bank.view_logits_of_one_teacher(config("together"), data, paths[1], plan, progress=False),
                           together[1])
 
 
@@ -281,7 +281,7 @@ def test_an_interrupted_bank_resumes_from_the_views_it_finished(tmp_path, monkey
                                 data=dataclasses.replace(ExperimentConfig().data, clip_seconds=0.5,
                                                          cache_dir=str(tmp_path / cache / "audio")))
 
-    whole = view_bank.cached_view_logits_of(config("whole"), data, paths, plan, progress=False)
+    whole = view_bank.view_logits_of_teachers(config("whole"), data, paths, plan, progress=False)
     calls, real = [], views.render
 
     class Killed(Exception):
@@ -296,9 +296,9 @@ def test_an_interrupted_bank_resumes_from_the_views_it_finished(tmp_path, monkey
     monkeypatch.setattr(views, "render", render)
     kill_at = 5
     with pytest.raises(Killed):
-        view_bank.cached_view_logits_of(config("killed"), data, paths, plan, progress=False)
+        view_bank.view_logits_of_teachers(config("killed"), data, paths, plan, progress=False)
     kill_at, calls[:] = None, []
-    resumed = view_bank.cached_view_logits_of(config("killed"), data, paths, plan, progress=False)
+    resumed = view_bank.view_logits_of_teachers(config("killed"), data, paths, plan, progress=False)
     assert calls == [4, 5]
     for one, other in zip(resumed, whole):
         np.testing.assert_allclose(one, other, rtol=0, atol=1e-6)
@@ -310,6 +310,6 @@ def test_an_interrupted_bank_resumes_from_the_views_it_finished(tmp_path, monkey
     partial.parent.mkdir(parents=True)
     np.save(partial, whole[0][:4])
     calls[:] = []
-    alone = view_bank.cached_view_logits(cfg, data, paths[0], plan, progress=False)
+    alone = view_bank.view_logits_of_one_teacher(cfg, data, paths[0], plan, progress=False)
     assert calls == [4, 5] and not partial.exists()
     np.testing.assert_allclose(alone, whole[0], rtol=0, atol=1e-6)

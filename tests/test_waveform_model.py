@@ -103,7 +103,7 @@ def test_joined_model_keeps_the_network_bytes_and_matches_it_on_waveforms(traine
 
 
 def test_the_complexity_command_says_what_a_waveform_file_counts(trained_int8, tmp_path, capsys):
-    from kasc.complexity import main as complexity_main
+    from kasc.complexity.__main__ import main as complexity_main
 
     _, network, _ = trained_int8
     (tmp_path / "model_waveform_int8.tflite").write_bytes(join_tflite(front_end_tflite(TINY, RATE, SAMPLES), network))

@@ -1,6 +1,6 @@
 """Loading a config: ``extends``, ``profiles``, ``--set`` overrides, path anchoring, then the rule book.
 
-A named experiment ``NAME`` lives in ``configs/<room>/NAME.yaml``. A file may start from another
+A named experiment ``NAME`` lives in ``configs/<folder>/NAME.yaml``. A file may start from another
 one with ``extends: OTHER`` (deep merge, the child wins), or from several with
 ``extends: [A, B]`` (B wins over A) and may define named profiles
 (``profiles: {fast: {train.epochs: 2, ...}}``) applied with ``profile="fast"``. Command
@@ -22,7 +22,7 @@ from kasc.config.schema import ConfigError, ExperimentConfig, from_dict
 from kasc.config.syntax import (PATH_SETTINGS, beside, config_path, in_config_roots, load_yaml, parse_override,
                                 yaml_problem)
 from kasc.config.validate import check_values
-from kasc.files.layout import is_run_config
+from kasc.config.run_layout import is_run_config
 
 
 def _deep_merge(base: dict, update: Mapping) -> dict:

@@ -90,7 +90,7 @@ def yaml_problem(err: yaml.YAMLError) -> str:
 
 def known_configs() -> dict[str, list[Path]]:
     """Config name (file stem) -> the files of kasc's configs with that stem (one, unless
-    two rooms hold the same name)."""
+    two folders hold the same name)."""
     found: dict[str, list[Path]] = {}
     for root in config_roots():
         for path in sorted(root.rglob("*.yaml")):
@@ -104,13 +104,13 @@ def config_roots() -> list[Path]:
     return [CONFIG_DIR] + ([STUDY_CONFIG_DIR] if STUDY_CONFIG_DIR.is_dir() else [])
 
 
-def config_room(path: Path) -> str:
+def config_folder(path: Path) -> str:
     """The folder a config file sits in, named from its root: ``report`` for kasc's
     ``configs/report/x.yaml``, ``experiments/us8k`` for a study's."""
     for root in config_roots():
         if path.resolve().is_relative_to(root.resolve()):
-            room = str(path.resolve().parent.relative_to(root.resolve()))
-            return room if root == CONFIG_DIR else f"experiments/{room}"
+            folder = str(path.resolve().parent.relative_to(root.resolve()))
+            return folder if root == CONFIG_DIR else f"experiments/{folder}"
     return str(path.parent)
 
 
@@ -138,7 +138,7 @@ def config_path(name_or_path: str | Path) -> Path:
     YAML file is kept.
 
     Raises:
-      ConfigError: no such config (the known names are listed), or a stem that two rooms
+      ConfigError: no such config (the known names are listed), or a stem that two folders
         hold (both paths are named).
     """
     candidate = Path(name_or_path)
@@ -155,8 +155,8 @@ def config_path(name_or_path: str | Path) -> Path:
     known = known_configs()
     matches = known.get(str(name_or_path), [])
     if len(matches) > 1:
-        rooms = ", ".join(f"{config_room(p)}/{p.stem}" for p in matches)
-        raise ConfigError(f"config name '{name_or_path}' is ambiguous: {rooms}; give the path")
+        found = ", ".join(f"{config_folder(p)}/{p.stem}" for p in matches)
+        raise ConfigError(f"config name '{name_or_path}' is ambiguous: {found}; give the path")
     if not matches:
         raise ConfigError(f"no config named '{name_or_path}' in {CONFIG_DIR}; known: {', '.join(sorted(known))}")
     return matches[0]

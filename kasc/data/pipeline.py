@@ -16,7 +16,7 @@ gain and DIR on the waveforms), its labels are the view's mixed labels and each 
 target is given per view, (K, n_clips, k), and gathered at (e mod K, clip).
 
 Every batch is ``(spectra, targets)`` with spectra (batch, frames, mels, 1) float32 and
-targets a dict (``kasc.training.targets``): ``{LABELS: one-hot (batch, n_classes)}``, plus one
+targets a dict (``kasc.data.batch_keys``): ``{LABELS: one-hot (batch, n_classes)}``, plus one
 entry (batch, k) per extra per-clip target (the cached soft targets of distillation);
 mixup mixes all of them with the same lambda.
 """
@@ -40,7 +40,7 @@ from kasc.data.table import (DatasetError, class_names as table_class_names, req
                              require_distinct_spellings)
 from kasc.data.views import ViewPlan, render, view_labels
 from kasc.data.features import LogMel
-from kasc.training.targets import LABELS
+from kasc.data.batch_keys import LABELS
 from kasc.config.validate import check_augment
 
 

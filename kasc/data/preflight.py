@@ -9,7 +9,7 @@ from kasc.config import ExperimentConfig, resolve_path
 from kasc.config.validate import Checker
 from kasc.data.impulse_responses import response_files
 from kasc.data.table import DatasetError
-from kasc.files.layout import model_file_of
+from kasc.config.run_layout import model_file_of
 
 
 def check_paths(cfg: ExperimentConfig, source: str) -> None:

@@ -33,8 +33,6 @@ import numpy as np
 
 from kasc.config import FeatureConfig
 
-WAVEFORM_STEM = "model_waveform_int8"
-"""File stem of the waveform-in model in a run folder."""
 MIN_TOP1_AGREEMENT = 0.99
 """Export fails if the waveform model names another class than the int8 network on kasc's
 front end for more than 1 % of the decided check clips (:data:`DECIDED_MARGIN`)."""

@@ -32,16 +32,25 @@ def finished_run(run, splits: tuple[str, ...] = ("train", "valid")) -> FinishedR
                        LogMel(cfg.features, cfg.data.sample_rate))
 
 
+def predict_is_collective(model) -> bool:
+    """Whether ``model.predict`` is a collective step that every worker must join: a model
+    built under ``MultiWorkerMirroredStrategy`` with more than one worker
+    (``kasc.training.distribute``)."""
+    import tensorflow as tf
+
+    strategy = model.distribute_strategy
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+
+
 def keras_probabilities(model, data, logmel, batch_size: int = 64, progress: str = "") -> np.ndarray:
     """Probabilities (n, C) of a Keras model on every clip of a split (no augmentation);
     ``progress`` given, a progress bar of that name on stderr."""
     import tensorflow as tf
 
     from kasc.data.pipeline import Pipeline, steps_per_epoch
-    from kasc.training.distribute import in_multi_worker_mode
 
     spectra = Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x)
-    if not progress and not in_multi_worker_mode(model.distribute_strategy):
+    if not progress and not predict_is_collective(model):
         return model.predict(spectra, verbose=0)
     # batch by batch: for the progress bar, and under several workers, where predict() is a
     # collective step that every worker must join (here one worker looks at the network alone)

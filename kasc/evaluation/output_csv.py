@@ -32,3 +32,21 @@ def write_predictions(path: str | Path, filenames: Sequence[str], probabilities:
     with atomic_path(path) as tmp:
         predictions_table(filenames, probabilities, class_names).to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     return Path(path)
+
+
+def top1_agreement(predictions_file, reference_file) -> float:
+    """Fraction of the files of ``reference_file`` whose predicted class (``scene_label``)
+    in ``predictions_file`` is the same (two DCASE output CSVs of one split).
+
+    Raises:
+      ValueError: a file of the reference has no prediction.
+    """
+    import pandas as pd
+
+    ours = pd.read_csv(predictions_file, sep="\t").set_index("filename")["scene_label"]
+    theirs = pd.read_csv(reference_file, sep="\t").set_index("filename")["scene_label"]
+    missing = theirs.index.difference(ours.index)
+    if len(missing):
+        raise ValueError(f"{predictions_file} has no prediction for {len(missing)} file(s) of {reference_file} "
+                         f"(e.g. {missing[0]}): not the same split")
+    return float((ours.loc[theirs.index].to_numpy() == theirs.to_numpy()).mean())

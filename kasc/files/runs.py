@@ -39,7 +39,7 @@ import yaml
 
 from kasc.files.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
 from kasc.config import ExperimentConfig
-from kasc.files.layout import (CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, LOG_CSV, METRICS_FILE, MODEL_FILE,
+from kasc.config.run_layout import (CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, LOG_CSV, METRICS_FILE, MODEL_FILE,
                                model_file_of)
 from kasc.files.locks import exclusive, lock_is_free, orphaned_temporary
 

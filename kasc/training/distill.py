@@ -35,7 +35,7 @@ from keras import ops
 from kasc.training.distribute import in_multi_worker_mode
 from kasc.models.blocks import logits_model
 from kasc.models.ensemble import tempered_average
-from kasc.training.targets import LABELS, SOFT_TARGETS
+from kasc.data.batch_keys import LABELS, SOFT_TARGETS
 
 
 
@@ -62,7 +62,7 @@ def scale_loss_for_replicas(loss):
 class Distiller(keras.Model):
     """Trains ``student`` from labels and the soft targets of ``teachers``.
 
-    Targets are a dict (``kasc.training.targets``): ``{LABELS: one-hot (batch, C)}`` plus
+    Targets are a dict (``kasc.data.batch_keys``): ``{LABELS: one-hot (batch, C)}`` plus
     ``SOFT_TARGETS`` (batch, C) when the soft targets were computed ahead, as
     ``kasc.data.pipeline`` yields them; ``fit(x, {LABELS: y})`` with arrays works too.
 
@@ -138,7 +138,7 @@ class Distiller(keras.Model):
         x, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         if not isinstance(targets, dict) or LABELS not in targets:
             raise TypeError(f"Distiller targets must be a dict with the one-hot labels under '{LABELS}' "
-                            f"(kasc.training.targets.LABELS), got {type(targets).__name__}")
+                            f"(kasc.data.batch_keys.LABELS), got {type(targets).__name__}")
         return x, targets
 
     def train_step(self, data):

@@ -41,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 
 from kasc.config import STRATEGIES  # the allowed values live with the config schema
 
@@ -207,10 +206,6 @@ def split_cpu(n_devices: int) -> None:
 
 
 _SCRATCH: list = []
-
-WORKER_FOLDER_PATTERN = re.compile(r"kasc-worker(\d+)-pid(\d+)-")
-"""Names of the workers' temporary folders (``worker_folder``): worker index, pid."""
-
 
 def worker_folder(role: WorkerRole, name: str):
     """A folder named ``name`` in this process's temporary folder, where a worker other

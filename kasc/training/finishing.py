@@ -9,7 +9,7 @@ import time
 from kasc.config import ExperimentConfig
 from kasc.files.atomic import read_json, write_json
 from kasc.files.runs import RunDir
-from kasc.complexity import per_second_complexity
+from kasc.complexity.verdict import per_second_complexity
 from kasc.training.messages import TrainingError, say
 from kasc.training.inputs import TrainingData
 
@@ -62,7 +62,7 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
     Raises:
       TrainingError: the int8 model exceeds the DCASE 2023 limits (``model.check_limits``).
     """
-    from kasc.evaluate import evaluate_run
+    from kasc.evaluation.run_evaluation import evaluate_run
 
     from kasc.deployment.tflite_export import NonFiniteModel, require_finite_model
 

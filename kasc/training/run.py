@@ -144,7 +144,7 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
       DatasetError: a teacher's training split holds a clip of ``valid_table`` (the
         student's validation split), unless the student's ``data.allow_overlap``.
     """
-    from kasc.evaluate import ensemble_report
+    from kasc.evaluation.ensemble_report import ensemble_report
     from kasc.evaluation.metrics import summary
 
     runs_dir = runs_dir or run.path.parent

@@ -32,16 +32,16 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
     teacher models for online targets (loaded in the scope of ``strategy``)."""
     from kasc.models.ensemble import tempered_average
     from kasc.training.soft_targets import cached_teacher_logits
-    from kasc.training.targets import SOFT_TARGETS
+    from kasc.data.batch_keys import SOFT_TARGETS
 
     distill = cfg.distill
     if not teacher_runs:
         return SoftTargets({}, [], distilled=False)
     if cfg.augment.views:  # kasc.data.views: every teacher labels every view the student will hear
-        from kasc.training.view_bank import cached_view_logits_of
+        from kasc.training.view_bank import view_logits_of_teachers
 
         plan, files = view_plan(cfg, data.splits["train"])
-        logits = cached_view_logits_of(cfg, data.splits["train"], [teacher.model_file for teacher in teacher_runs],
+        logits = view_logits_of_teachers(cfg, data.splits["train"], [teacher.model_file for teacher in teacher_runs],
                                        plan, files, progress=verbose > 0)
         shape = logits[0].shape
         soft = np.asarray(tempered_average([z.reshape(-1, shape[-1]) for z in logits], distill.temperature,

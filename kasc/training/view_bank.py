@@ -27,7 +27,7 @@ from kasc.training.soft_targets import (cache_entry_path, cached_entries, key_so
 HEAD_STARTS_AT = "head_dense"
 
 
-def cached_view_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, plan,
+def view_logits_of_one_teacher(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, plan,
                        responses_files: list[Path] | None = None, progress: bool = True) -> np.ndarray:
     """Logits (K, n_clips, C) of the teacher saved at ``teacher_path`` on every view of the
     plan (``kasc.data.views``), each rendered at the teacher's own sample rate from the
@@ -35,12 +35,12 @@ def cached_view_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Pat
     audio the student hears in the epochs that use that view. Cached like
     :func:`cached_teacher_logits` (the key adds the plan's digest); an interrupted
     computation resumes from the views it finished (``<entry>.partial.npy``)."""
-    return cached_view_logits_of(cfg, data, [teacher_path], plan, responses_files, progress)[0]
+    return view_logits_of_teachers(cfg, data, [teacher_path], plan, responses_files, progress)[0]
 
 
-def cached_view_logits_of(cfg: ExperimentConfig, data: SplitData, teacher_paths: list[Path], plan,
+def view_logits_of_teachers(cfg: ExperimentConfig, data: SplitData, teacher_paths: list[Path], plan,
                           responses_files: list[Path] | None = None, progress: bool = True) -> list[np.ndarray]:
-    """:func:`cached_view_logits` of each teacher, in order. Teachers not cached yet that
+    """:func:`view_logits_of_one_teacher` of each teacher, in order. Teachers not cached yet that
     hear the views through the same front end and share their network up to their head
     (:func:`split_at_head`: the same weights there, e.g. heads trained on one frozen AudioSet
     backbone) are run together: each batch of views is rendered, turned into log-mel and

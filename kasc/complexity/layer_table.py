@@ -1,7 +1,7 @@
 """The report's SERFR-CNN table beside kasc's layers, with output shape, parameters and
 MACs per row, from the complexity audit.
 
-``python -m kasc.models.serfr_table [--width 32] [--first-stride 2]`` prints a Markdown
+``python -m kasc.serfr_table [--width 32] [--first-stride 2]`` prints a Markdown
 table (the one in ``docs/serfr_cnn.md``) for a 1 s input (28, 256, 1).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from kasc.complexity import DCASE2023_MAX_MACS, DEFAULT_INPUT_SHAPE, audit_keras
+from kasc.complexity.costs import DCASE2023_MAX_MACS, DEFAULT_INPUT_SHAPE, audit_keras
 from kasc.models.serfr_cnn import ROW_NAMES, SERFR_TABLE, build_serfr_cnn
 
 

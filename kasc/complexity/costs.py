@@ -1,25 +1,19 @@
-"""Complexity audit: parameters, parameter memory and multiply-accumulates (MACs).
+"""Parameters, parameter memory and multiply-accumulates (MACs) of a Keras or TFLite model.
 
-``python -m kasc.complexity MODEL [--input-shape 28,256,1] [--json]`` where MODEL is a
-``.keras`` or ``.tflite`` file. MACs are counted for convolutions, depthwise
-convolutions and dense (fully connected) layers, as the DCASE challenge counts them;
-every other layer or op type that does arithmetic is listed as not counted, never
-silently dropped. Parameter memory is at the precision the model is stored in: float32
-for ``.keras`` weights, and for ``.tflite`` files the bytes of the constant tensors as
-stored (int8 weights with int32 biases in a full-integer model, float16 or float32
-otherwise).
+MACs are counted for convolutions, depthwise convolutions and dense (fully connected)
+layers, as the DCASE challenge counts them; every other layer or op type that does
+arithmetic is listed as not counted, never silently dropped. Parameter memory is at the
+precision the model is stored in: float32 for ``.keras`` weights, and for ``.tflite``
+files the bytes of the constant tensors as stored (int8 weights with int32 biases in a
+full-integer model, float16 or float32 otherwise).
 
-The DCASE 2023 Task 1 limits are the named constants below; every audit reports PASS or
-FAIL against them.
+The DCASE 2023 Task 1 limits are the named constants below.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
-import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -196,30 +190,6 @@ def audit_file(path: str | Path, input_shape: tuple = DEFAULT_INPUT_SHAPE) -> Au
     raise ValueError(f"{path}: expected a .keras or .tflite file")
 
 
-def per_second_complexity(cfg, model, int8_audit: dict) -> dict:
-    """The DCASE 2023 verdict, whose MAC limit is per 1 s of audio: parameter bytes of the
-    int8 file, and MACs of the network on 1 s of input (exact for networks that take any
-    frame count; for a fixed-input network trained on longer clips, its clip MACs divided
-    by the clip length in seconds)."""
-    from kasc.data.features import frames_for
-    from kasc.models import FIXED_INPUT_ARCHITECTURES
-
-    if cfg.model.architecture in FIXED_INPUT_ARCHITECTURES:
-        macs, basis = int(round(int8_audit["macs"] / cfg.data.clip_seconds)), f"clip MACs / {cfg.data.clip_seconds:g} s"
-    else:
-        frames = frames_for(cfg.features, cfg.data.sample_rate)
-        macs, basis = audit_keras(model, (frames, cfg.features.n_mels, 1)).macs, f"{frames} frames (1 s)"
-    return dcase2023_verdict(int8_audit["param_bytes"], macs, basis)
-
-
-def dcase2023_verdict(param_bytes: int, macs_per_second: int, basis: str) -> dict:
-    """The verdict record (``complexity.json``'s ``dcase2023_limits``): the figures, how
-    the MACs per second were counted, the limits and ``within_limits``."""
-    return {"param_bytes": param_bytes, "macs_per_second": macs_per_second, "macs_basis": basis,
-            "max_param_bytes": DCASE2023_MAX_PARAM_BYTES, "max_macs": DCASE2023_MAX_MACS,
-            "within_limits": param_bytes <= DCASE2023_MAX_PARAM_BYTES and macs_per_second <= DCASE2023_MAX_MACS}
-
-
 def format_table(audit: Audit) -> str:
     """Per-layer table and totals as text."""
     lines = [f"{audit.model} ({audit.fmt}), input {audit.input_shape}",
@@ -235,66 +205,3 @@ def format_table(audit: Audit) -> str:
     if audit.not_counted:
         lines.append("* not counted as MACs (DCASE counts conv/dense only): " + ", ".join(audit.not_counted))
     return "\n".join(lines)
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--input-shape must be integers like 28,256,1, got {text!r}") from None
-    return shape
-
-
-def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.complexity", description=describe(__doc__))
-    parser.add_argument("model", type=Path, help=".keras or .tflite file")
-    parser.add_argument("--input-shape", type=parse_shape, default=DEFAULT_INPUT_SHAPE,
-                        help="(frames, mels, channels) for .keras files; default 28,256,1 (1 s)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="seconds of audio the model's input holds, for a file outside a run folder "
-                             "(default 1; in a run folder the run's config says)")
-    args = parser.parse_args(argv)
-    try:
-        audit = audit_file(args.model, args.input_shape)
-        limits = verdict_for_file(args.model, audit, args.seconds)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        record = {k: v for k, v in audit.to_dict().items() if k != "within_limits"}  # one verdict: per 1 s
-        print(json.dumps({**record, "dcase2023_limits": limits}, indent=1))
-    else:
-        print(format_table(audit))
-        print(f"DCASE 2023 limits, per 1 s of audio ({limits['macs_basis']}): {limits['param_bytes']:,} parameter "
-              f"bytes, {limits['macs_per_second']:,} MACs: {'PASS' if limits['within_limits'] else 'FAIL'}")
-        if len(audit.input_shape) == 1:  # a waveform-in model (kasc.deployment.waveform_model)
-            print("this file takes audio: its front end's constants are counted in the bytes above and its FFT, "
-                  "window and mel ops are not counted as MACs; DCASE counts the network alone (model_int8.tflite), "
-                  "and complexity.json's front_end gives the front end's own cost")
-    return 0
-
-
-def verdict_for_file(path: Path, audit: Audit, seconds: float | None = None) -> dict:
-    """The one DCASE 2023 verdict of a model file, per 1 s of audio as DCASE counts and
-    as training writes it to ``complexity.json``: in a run folder (``config.yaml`` beside
-    the file), :func:`per_second_complexity` with the run's ``model.keras``; otherwise
-    the audit's MACs divided by ``seconds`` (the audio its input holds; default 1)."""
-    path = Path(path)
-    config_file, keras_file = path.parent / "config.yaml", path.parent / "model.keras"
-    if config_file.is_file() and keras_file.is_file() and seconds is None:
-        from kasc.config import load_config
-        from kasc.models import load_model
-
-        return per_second_complexity(load_config(config_file), load_model(keras_file), audit.to_dict())
-    seconds = 1.0 if seconds is None else seconds
-    if not seconds > 0:
-        raise ValueError(f"--seconds must be > 0, got {seconds}")
-    return dcase2023_verdict(audit.param_bytes, int(round(audit.macs / seconds)),
-                             f"input {tuple(audit.input_shape)} taken as {seconds:g} s")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
