@@ -1,0 +1,87 @@
+"""The tables of experiments/own_data_cv/run.sh, from the runs that finished:
+
+1. own_data (distilled) against own_data_plain per data set and direction: each seed's
+   validation accuracy, the means, the paired gain (seeds both arms finished), int8
+   accuracy and log loss;
+2. what the distilled runs were given: each teacher's validation accuracy, their
+   ensemble's, the floor (log-mel statistics + logistic regression), the teachers kept;
+3. time: training time of each arm (metrics.json train_seconds, and the teachers').
+
+Usage: python experiments/own_data_cv/table.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+RUNS = Path(__file__).resolve().parent / "runs"
+NAME = re.compile(r"(?P<arm>own_data(?:_plain)?)--(?P<set>\w+)--fold(?P<t>\d)to(?P<v>\d)--seed(?P<seed>\d+)")
+
+
+def finished_runs() -> dict:
+    """(set, direction, arm) -> {seed: metrics}."""
+    runs = defaultdict(dict)
+    for metrics_file in sorted(RUNS.glob("*/metrics.json")):
+        match = NAME.fullmatch(metrics_file.parent.name)
+        metrics = json.loads(metrics_file.read_text())
+        if match and metrics.get("finished"):
+            runs[match["set"], f"{match['t']}→{match['v']}", match["arm"]][int(match["seed"])] = metrics
+    return runs
+
+
+def mean(values) -> str:
+    values = list(values)
+    return f"{statistics.mean(values):.3f}" if values else "-"
+
+
+def teacher_seconds(set_name: str, direction: str) -> float:
+    """Training time of the teachers of one data set and direction (trained once, shared by the seeds)."""
+    folder = RUNS / f"teachers--{set_name}--fold{direction.replace('→', 'to')}"
+    return sum(json.loads(f.read_text()).get("train_seconds", 0.0) for f in folder.glob("*/metrics.json"))
+
+
+def main() -> None:
+    runs = finished_runs()
+    keys = sorted({(s, d) for s, d, _ in runs})
+    print("| data | direction | plain, per seed | distilled, per seed | plain mean | distilled mean | paired gain "
+          "(points) | int8 plain / distilled | log loss plain / distilled |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for set_name, direction in keys:
+        plain, distilled = runs.get((set_name, direction, "own_data_plain"), {}), runs.get((set_name, direction, "own_data"), {})
+        paired = sorted(set(plain) & set(distilled))
+        gain = (f"{100 * statistics.mean(distilled[s]['accuracy'] - plain[s]['accuracy'] for s in paired):+.1f} "
+                f"({len(paired)} seeds)" if paired else "-")
+        cell = lambda arm: ", ".join(f"{arm[s]['accuracy']:.3f} (s{s})" for s in sorted(arm)) or "-"
+        int8 = lambda arm: mean(m.get("int8", {}).get("accuracy") for m in arm.values() if m.get("int8"))
+        print(f"| {set_name} | {direction} | {cell(plain)} | {cell(distilled)} | {mean(m['accuracy'] for m in plain.values())} "
+              f"| {mean(m['accuracy'] for m in distilled.values())} | {gain} | {int8(plain)} / {int8(distilled)} | "
+              f"{mean(m['log_loss'] for m in plain.values())} / {mean(m['log_loss'] for m in distilled.values())} |")
+    print("\n| data | direction | teachers (validation accuracy) | ensemble | floor | kept | given |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for set_name, direction in keys:
+        for seed, metrics in sorted(runs.get((set_name, direction, "own_data"), {}).items())[:1]:
+            record = metrics.get("distillation") or {}
+            teachers = ", ".join(f"{name.removeprefix('own_data_teacher_')} {score:.3f}"
+                                 for name, score in (record.get("teachers") or {}).items())
+            ensemble, floor = record.get("ensemble"), (record.get("floor") or {}).get("accuracy")
+            print(f"| {set_name} | {direction} | {teachers or '-'} | {f'{ensemble:.3f}' if ensemble else '-'} | "
+                  f"{f'{floor:.3f}' if floor else '-'} | {', '.join(record.get('kept', [])) or '-'} | "
+                  f"{record.get('given', '-')} |")
+    print("\n| data | direction | plain student, s (mean) | distilled student, s (mean) | teachers, s (once) | "
+          "distilled + teachers / plain |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for set_name, direction in keys:
+        plain = [m.get("train_seconds", 0.0) for m in runs.get((set_name, direction, "own_data_plain"), {}).values()]
+        distilled = [m.get("train_seconds", 0.0) for m in runs.get((set_name, direction, "own_data"), {}).values()]
+        teachers = teacher_seconds(set_name, direction)
+        ratio = (f"{(statistics.mean(distilled) + teachers) / statistics.mean(plain):.1f}x" if plain and distilled else "-")
+        seconds = lambda values: f"{statistics.mean(values):.0f}" if values else "-"
+        print(f"| {set_name} | {direction} | {seconds(plain)} | {seconds(distilled)} | {teachers:.0f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
