@@ -22,7 +22,7 @@ giving teacher and student the same audio costs:
 - a bank of ``--views`` views per clip: the teachers label clips x views views once (the
   run then trains at the student's cached-target speed).
 
-The figures are what ``docs/distillation.md`` quotes to choose the bank.
+The figures are what ``docs/studies/distillation.md`` quotes to choose the bank.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ for run in us8k_plain_student us8k_student_dir us8k_student_mixstyle us8k_studen
   python -m kasc.train "$run" --verbose 2
 done
 python -m kasc.device_shift saved_models/us8k_plain_student saved_models/us8k_student_dir \
-  saved_models/us8k_student_mixstyle saved_models/us8k_student_dir_mixstyle --output docs/device_shift.md
+  saved_models/us8k_student_mixstyle saved_models/us8k_student_dir_mixstyle --output docs/studies/device_shift.md
 # DIR against plain over three seeds (weights, clip order, augmentation): seeds 1 and 2 of
 # the DIR student (the plain student's come from experiments/us8k.sh)
 for seed in 1 2; do
@@ -19,4 +19,4 @@ for seed in 1 2; do
 done
 python -m kasc.device_shift saved_models/us8k_plain_student saved_models/us8k_plain_student_seed1 \
   saved_models/us8k_plain_student_seed2 saved_models/us8k_student_dir saved_models/us8k_student_dir_seed1 \
-  saved_models/us8k_student_dir_seed2 --output docs/device_shift_seeds.md
+  saved_models/us8k_student_dir_seed2 --output docs/studies/device_shift_seeds.md
