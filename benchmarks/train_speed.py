@@ -138,7 +138,7 @@ def torch_comparison(args, n_mels: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from kasc.complexity import audit_keras
+    from kasc.complexity.costs import audit_keras
     from kasc.training.distill import Distiller
     from kasc.models import build_model
     from kasc.data.batch_keys import LABELS
@@ -328,7 +328,7 @@ def main() -> None:
 
     import keras
 
-    from kasc.complexity import audit_keras
+    from kasc.complexity.costs import audit_keras
     from kasc.config import load_config
     from kasc.data.pipeline import Pipeline, prepare_splits
     from kasc.training.distill import Distiller

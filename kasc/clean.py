@@ -24,6 +24,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from kasc.cli import describe, prog
 from kasc.config import DataConfig, project_root, resolve_path
 from kasc.files.leftovers import find_leftovers, worker_scratch_leftovers
 
@@ -36,9 +37,7 @@ def default_folders() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.clean", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.clean"), description=describe(__doc__))
     parser.add_argument("folders", nargs="*", type=Path, help="folders to search (default: .cache and saved_models)")
     parser.add_argument("--delete", action="store_true", help="remove what is listed")
     args = parser.parse_args(argv)

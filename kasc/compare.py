@@ -34,15 +34,16 @@ import json
 import sys
 from pathlib import Path
 
-from kasc.files.runs import RunDir
+from kasc.cli import describe, prog
 from kasc.evaluation.comparison import (cv_summary, ensemble_row, group_seeds, markdown, paired_table, quote_into,
-                                       run_row, seeds_row)
+                                        run_row, seeds_row)
+from kasc.files.interrupts import ATOMIC_NOTE, one_line_stops
+from kasc.files.runs import RunDir
 
 
+@one_line_stops(ATOMIC_NOTE)
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.compare", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.compare"), description=describe(__doc__))
     parser.add_argument("runs", type=Path, nargs="+", help="run folders with metrics.json")
     parser.add_argument("--teachers", type=Path, action="append", default=[],
                         help="a distilled run whose teacher ensemble gets a row")

@@ -19,21 +19,27 @@ import argparse
 import sys
 from pathlib import Path
 
+from kasc.cli import describe, prog
+from kasc.config import ConfigError, resolve_path
 from kasc.files.atomic import write_text
+from kasc.files.interrupts import one_line_stops
 from kasc.files.runs import RunDir
-from kasc.evaluation.unseen_devices import DEFAULT_DIRS, evaluate_shift, markdown_table
 
 
+DEFAULT_DIRS = "../shared/data/dirs"
+"""The measured microphone impulse responses beside a clone (``--dirs``)."""
+
+
+@one_line_stops("the results are written at the end, so nothing was written")
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.device_shift", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.device_shift"), description=describe(__doc__))
     parser.add_argument("runs", type=Path, nargs="+", help="finished run folders")
     parser.add_argument("--dirs", type=Path, default=Path(DEFAULT_DIRS), help="impulse-response folder")
     parser.add_argument("--output", type=Path, default=None, help="also write the Markdown table here")
     args = parser.parse_args(argv)
 
-    from kasc.config import ConfigError, resolve_path
+    # TensorFlow loads here, once the arguments are read: --help and argument errors answer at once
+    from kasc.evaluation.unseen_devices import evaluate_shift, markdown_table
 
     dirs = resolve_path(str(args.dirs))
     results = {}
@@ -50,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     table = markdown_table(results)
     print(table)
-    if args.output:
-        write_text(args.output, table + "\n")
+    if args.output:  # a page of its own: a title, what was measured, the table
+        write_text(args.output, f"# Accuracy on unseen devices\n\n`python -m kasc.device_shift` on "
+                                f"{', '.join(str(r) for r in args.runs)} (impulse responses: {args.dirs}).\n\n{table}\n")
     return 0
 
 

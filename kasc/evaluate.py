@@ -15,27 +15,29 @@ import argparse
 import sys
 from pathlib import Path
 
-from kasc.evaluation.run_evaluation import evaluate_run
+from kasc.cli import describe, prog
+from kasc.config import ConfigError, load_config
+from kasc.files.interrupts import one_line_stops
+from kasc.files.locks import LockBusy
 from kasc.files.runs import RunDir
+from kasc.training.runtime import quiet_expected_retracing
 
 
+@one_line_stops("the run's results are written at the end, atomically, so they are as they were")
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.evaluate", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.evaluate"), description=describe(__doc__))
     parser.add_argument("run", type=Path, help="a run folder (model.keras + config.yaml)")
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 TFLite model")
     args = parser.parse_args(argv)
 
-    from kasc.config import ConfigError, load_config
-    from kasc.training.runtime import quiet_expected_retracing
+    # TensorFlow loads here, once the arguments are read: --help and argument errors answer at once
+    from kasc.evaluation.run_evaluation import evaluate_run
 
     quiet_expected_retracing()
     run = RunDir(args.run)
     if not run.model_file.is_file() or not run.config_file.is_file():
         print(f"error: {args.run} is not a finished run folder (needs model.keras and config.yaml)", file=sys.stderr)
         return 2
-    from kasc.files.locks import LockBusy
 
     try:
         cfg = load_config(run.config_file)

@@ -25,19 +25,24 @@ log-mel input as the Keras model.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from kasc.deployment.tflite_export import export_model, sample_logmel
+from kasc.cli import describe, prog
+from kasc.config import ConfigError, load_config
+from kasc.files.atomic import write_json
+from kasc.files.checksums import file_checksum
+from kasc.files.interrupts import ATOMIC_NOTE, one_line_stops
+from kasc.files.runs import RunDir
 
 
 
+@one_line_stops(ATOMIC_NOTE)
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.export", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.export"), description=describe(__doc__))
     parser.add_argument("model", type=Path, help=".keras file or run folder (model.keras + config.yaml)")
     parser.add_argument("--config", default=None, help="config naming the dataset (default: the run's, else 'default')")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -48,10 +53,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="only wrap the existing <stem>_int8.tflite with the front end (model_waveform_int8.tflite)")
     args = parser.parse_args(argv)
 
+    # TensorFlow loads here, once the arguments are read: --help and argument errors answer at once
+    from kasc.complexity.verdict import per_second_complexity
+    from kasc.deployment.tflite_export import export_model, sample_logmel
+    from kasc.deployment.waveform_model import WaveformExportError, check_waveforms
+    from kasc.data.features import LogMel
+    from kasc.data.pipeline import prepare_splits
     from kasc.models import load_model
-    from kasc.config import ConfigError, load_config
-
-    from kasc.files.runs import RunDir
 
     run, model_path = RunDir.locate(args.model)
     if not model_path.is_file():
@@ -63,11 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from kasc.data.pipeline import prepare_splits
-    from kasc.data.features import LogMel
-
-    from kasc.deployment.waveform_model import WaveformExportError, check_waveforms
-
     out_dir = args.out or model_path.parent
     if args.waveform_only:
         splits = prepare_splits(cfg, ("valid",))
@@ -87,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     except WaveformExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    from kasc.complexity.verdict import per_second_complexity
 
     for kind in ("float32", "int8"):
         r, a = result["report"][kind], result["audits"][kind]
@@ -113,16 +115,14 @@ def waveform_line(record: dict) -> str:
 
 def waveform_only(cfg, model_path: Path, out_dir: Path, run, waveforms: np.ndarray) -> int:
     """``--waveform-only``: wrap the existing int8 file, record its check and cost."""
-    import json
-
-    from kasc.files.atomic import write_json
-    from kasc.deployment.waveform_model import export_waveform_model
+    from kasc.deployment.waveform_model import export_waveform_model  # TensorFlow: see main
 
     network = model_path.parent / f"{model_path.stem}_int8.tflite"
     if not network.is_file():
         raise FileNotFoundError(f"{network} not found: export the run first (without --waveform-only)")
-    record = export_waveform_model(network, out_dir / f"{model_path.stem}_waveform_int8.tflite", cfg.features,
-                                   cfg.data.sample_rate, waveforms)
+    waveform_file = out_dir / f"{model_path.stem}_waveform_int8.tflite"
+    record = {**export_waveform_model(network, waveform_file, cfg.features, cfg.data.sample_rate, waveforms),
+              "checksum": file_checksum(waveform_file)}
     export_file = out_dir / f"{model_path.stem}_export.json"
     previous = json.loads(export_file.read_text()) if export_file.is_file() else {}
     write_json(export_file, {**previous, "waveform_int8": record})

@@ -13,7 +13,10 @@ probabilities are the mean over the windows. Prints label and confidence per fil
 rewritten, with its header and the rows that succeeded (only the header if none did), so
 an old file is never mistaken for this run's. Silent or near-silent files (RMS below
 ``QUIET_DBFS``) are predicted, with a warning on stderr: their scene is a guess.
-``--timeline CSV`` adds one row per window, the scene over time (``kasc.deployment.timeline``).
+``--timeline CSV`` adds one row per window, the scene over time (``kasc.deployment.timeline``);
+``--hop SECONDS`` starts a window every SECONDS (overlapping windows when less than the
+clip). Files longer than two minutes are decoded and predicted block by block, so memory
+does not grow with a recording's length.
 """
 
 from __future__ import annotations
@@ -21,17 +24,25 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kasc.deployment.predictor import Predictor, quiet_note
+from kasc.cli import describe, prog
+from kasc.config import ConfigError
+from kasc.data.audio import quiet_note
+from kasc.deployment.timeline import plot_timeline, timeline_table
+from kasc.evaluation.output_csv import write_predictions
+from kasc.files.atomic import atomic_path
+from kasc.files.interrupts import Interrupted, interruptible
 from kasc.files.prediction_paths import clobbered_input, find_audio, unusable_output
+
+if TYPE_CHECKING:
+    from kasc.deployment.predictor import Predictor
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.predict", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.predict"), description=describe(__doc__))
     parser.add_argument("model", type=Path, help="run folder, .keras or .tflite file")
     parser.add_argument("audio", type=Path, nargs="+", help="audio files or folders")
     parser.add_argument("--output", type=Path, default=None, help="write the DCASE output CSV here")
@@ -39,20 +50,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeline", type=Path, default=None, metavar="CSV",
                         help="also write one row per window (file, start_s, end_s, label, probabilities): the scene "
                              "over time of long recordings (kasc.deployment.timeline)")
+    parser.add_argument("--hop", type=float, default=None, metavar="SECONDS",
+                        help="start a window every SECONDS (default: the clip length, consecutive windows); less "
+                             "than the clip length overlaps them")
     parser.add_argument("--smooth", type=int, default=1, metavar="N",
                         help="timeline: median of each class's probability over N centred windows (default 1: none)")
     parser.add_argument("--timeline-plot", type=Path, default=None, metavar="PNG",
                         help="timeline: draw one strip per file, each window coloured by its label")
     args = parser.parse_args(argv)
+
+    # TensorFlow loads here, once the arguments are read: --help and argument errors answer at once
+    from kasc.deployment.predictor import Predictor
+    if args.hop is not None and not args.hop > 0:
+        parser.error(f"--hop must be more than 0 seconds, got {args.hop}")
     if args.smooth < 1:
         parser.error(f"--smooth must be at least 1 window, got {args.smooth}")
     if args.timeline_plot and not args.timeline:
         parser.error("--timeline-plot needs --timeline CSV")
 
-    from kasc.config import ConfigError
-    from kasc.evaluation.output_csv import write_predictions
-
-    from kasc.files.interrupts import Interrupted, interruptible
 
     outputs = {"--output": args.output, "--timeline": args.timeline, "--timeline-plot": args.timeline_plot}
     for option, path in outputs.items():
@@ -63,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}; nothing was written", file=sys.stderr)
         return 2
     try:
-        predictor = Predictor(args.model, args.config)
+        predictor = Predictor(args.model, args.config, hop_seconds=args.hop)
     except (FileNotFoundError, ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -88,12 +103,10 @@ def main(argv: list[str] | None = None) -> int:
                           predictor.class_names)
         print(f"written: {args.output} ({len(rows)} of {len(files)} files)")
     if args.timeline:
-        from kasc.files.atomic import atomic_path
-        from kasc.deployment.timeline import plot_timeline, timeline_table
-
-        table = timeline_table(names, windows, predictor.cfg.data.clip_seconds, predictor.class_names, args.smooth)
+        table = timeline_table(names, windows, predictor.cfg.data.clip_seconds, predictor.class_names, args.smooth,
+                               hop_seconds=predictor.hop_samples / predictor.cfg.data.sample_rate)
         with atomic_path(args.timeline) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.6f")
+            table.to_csv(tmp, index=False, sep="\t", float_format="%.6f")  # tab-separated, as --output (DCASE)
         print(f"written: {args.timeline} ({len(table)} windows of {predictor.cfg.data.clip_seconds:g} s"
               + (f", median over {args.smooth} windows" if args.smooth > 1 else "") + ")")
         if args.timeline_plot:

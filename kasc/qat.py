@@ -29,24 +29,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from kasc.cli import describe, prog
+from kasc.config import ConfigError
+from kasc.files.interrupts import one_line_stops
+from kasc.files.locks import LockBusy
 from kasc.files.runs import RunDir
 
 DEFAULT_EPOCHS = 5
 DEFAULT_LEARNING_RATE = 1e-4
 
 
+@one_line_stops("qat.json and model_qat_int8.tflite are written at the end, so the run is as it was")
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.qat", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.qat"), description=describe(__doc__))
     parser.add_argument("run", type=Path, help="a finished run folder (model.keras, config.yaml)")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--learning-rate", type=float, default=DEFAULT_LEARNING_RATE)
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args(argv)
-
-    from kasc.config import ConfigError
-    from kasc.files.locks import LockBusy
 
     run = RunDir(args.run)
     if not run.is_finished():

@@ -18,25 +18,33 @@ import argparse
 import sys
 from pathlib import Path
 
-from kasc.config import ConfigError, load_config
+from kasc.cli import describe, prog
+from kasc.config import ConfigError, load_config, known_configs
+from kasc.config.syntax import config_folder
 from kasc.data.preflight import check_paths
 from kasc.files.atomic import DiskFullError, is_disk_full
 from kasc.files.interrupts import Interrupted, interruptible
 from kasc.files.locks import LockBusy
 from kasc.files.runs import CorruptCheckpoint, RunConfigMismatch, RunDir, default_run_dir
-from kasc.training.distribute import STRATEGIES, StrategyError
+from kasc.training.distribute import STRATEGIES, StrategyError, split_cpu, make_strategy, lost_a_worker
 from kasc.training.messages import TrainingError
-from kasc.training.run import train
 from kasc.training.runtime import quiet_expected_retracing, set_cpu_threads
 
 __all__ = ["TrainingError", "main", "train"]  # the Python API: train(cfg, RunDir(...)); the phases live in kasc.training
 
 
+def __getattr__(name: str):
+    """``kasc.train.train``, the Python API, loaded on first use (it loads TensorFlow; the
+    command's --help and argument errors do not)."""
+    if name == "train":
+        from kasc.training.run import train  # TensorFlow: see the docstring
+
+        return train
+    raise AttributeError(f"module 'kasc.train' has no attribute {name!r}")
+
+
 def configs_by_folder() -> str:
     """kasc's configs, one line per folder of ``configs/`` (for ``--help``)."""
-    from kasc.config import known_configs
-    from kasc.config.syntax import config_folder
-
     folders: dict[str, list[str]] = {}
     for name, paths in known_configs().items():
         for path in paths:
@@ -45,9 +53,7 @@ def configs_by_folder() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.train", description=describe(__doc__),
+    parser = argparse.ArgumentParser(prog=prog("kasc.train"), description=describe(__doc__),
                                      epilog=configs_by_folder())
     parser.add_argument("config", help="config name (a file of configs/, by its name or its path there, e.g. "
                                        "submission3 or report/submission3) or a YAML path")
@@ -63,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split-cpu", type=int, default=0, metavar="N",
                         help="make N logical CPU devices /cpu:0../cpu:N-1 (try mirrored training without a GPU)")
     args = parser.parse_args(argv)
+
+    # TensorFlow loads here, once the arguments are read: --help and argument errors answer at once
+    from kasc.training.run import train
     if args.strategy:
         args.overrides = [*args.overrides, f"train.strategy={args.strategy}"]
     if args.split_cpu > 1:
-        from kasc.training.distribute import split_cpu
-
         split_cpu(args.split_cpu)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     try:
@@ -77,8 +84,6 @@ def main(argv: list[str] | None = None) -> int:
         set_cpu_threads(cfg.train.intra_op_threads, cfg.train.inter_op_threads)
         quiet_expected_retracing()
         if cfg.train.strategy == "multi_worker":  # before TensorFlow starts its runtime
-            from kasc.training.distribute import make_strategy
-
             make_strategy(cfg.train.strategy, cfg.train.devices)
         with interruptible():
             train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
@@ -104,8 +109,6 @@ def main(argv: list[str] | None = None) -> int:
               f"space, then run the same command again to resume", file=sys.stderr)
         return 2
     except Exception as err:
-        from kasc.training.distribute import lost_a_worker
-
         if not lost_a_worker(err):
             raise
         unhealthy = [line.strip() for line in str(err).splitlines() if line.strip().startswith("/job:")]

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -44,6 +45,26 @@ def test_changed_file_invalidates_cache(tmp_path):
     after = np.array(cache.load(items)[1])
     assert not np.array_equal(before, after)
 
+
+
+def test_samples_changed_inside_a_cache_entry_are_noticed_and_rebuilt(tmp_path, monkeypatch, capsys):
+    """A cached .npy whose samples were overwritten (its header intact) no longer matches the
+    checksum recorded when it was written: one note, and the entry is rebuilt from the audio."""
+    items = _items(tmp_path)
+    cache = AudioCache(tmp_path / "cache", 16000, 4000, progress=False)
+    good = np.array(cache.load(items))
+    entry = next((tmp_path / "cache").glob("*.npy"))
+    assert json.loads(entry.with_suffix(".json").read_text())["checksum"].startswith("blake2b:")
+    data = bytearray(entry.read_bytes())
+    data[-4000:] = bytes(4000)  # the last clip's samples zeroed, the .npy header as it was
+    entry.write_bytes(bytes(data))
+    assert np.load(entry).shape == good.shape  # still a valid array
+    monkeypatch.setattr(cache_module, "_CHECKED", set())  # a new run (process)
+    again = np.array(cache.load(items))
+    assert "was changed since it was written (its content checksum differs" in capsys.readouterr().err
+    np.testing.assert_array_equal(again, good)
+    cache.load(items)
+    assert "changed" not in capsys.readouterr().err  # rebuilt: its new checksum holds
 
 def test_interrupted_build_is_not_trusted_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_module, "CHUNK_CLIPS", 2)

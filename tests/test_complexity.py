@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from kasc.complexity import DCASE2023_MAX_MACS, DCASE2023_MAX_PARAM_BYTES, audit_keras, audit_tflite, format_table
+from kasc.complexity.costs import audit_keras, audit_tflite, format_table
+from kasc.complexity.limits import DCASE2023_MAX_MACS, DCASE2023_MAX_PARAM_BYTES
 from kasc.complexity.__main__ import main as complexity_main
 from kasc.deployment.conversion import to_tflite
 from kasc.models import build_model

@@ -40,7 +40,7 @@ def test_export_of_trained_model_agrees_with_keras(tmp_path):
     assert report["int8"]["mean_abs_prob_diff"] < 0.05
     # the audit of the written files: the same MACs counted from the Keras layers and from both
     # flatbuffers, and int8 storage (int8 weights, int32 biases) under 35 % of float32's
-    from kasc.complexity import audit_keras
+    from kasc.complexity.costs import audit_keras
 
     audits = json.loads((tmp_path / "student_complexity.json").read_text())
     assert audits["int8"]["macs"] == audits["float32"]["macs"] == audit_keras(model, (28, 32, 1)).macs > 0

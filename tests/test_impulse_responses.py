@@ -154,5 +154,6 @@ def test_device_shift_command_writes_its_table_and_json(tmp_path, capsys):
     assert result["held_out_responses"] and set(result["held_out_responses"]) <= {"mic1", "mic3"}
     assert result["clean"]["clips"] == result["unseen_devices"]["clips"] == 2
     assert "| run | clean accuracy | unseen-device accuracy" in table.read_text()
+    assert table.read_text().startswith("# Accuracy on unseen devices\n")  # a page with a title
     assert shift_main([str(tmp_path / "nowhere")]) == 2
     assert "not a finished run folder" in capsys.readouterr().err

@@ -91,3 +91,48 @@ def test_labels_that_differ_only_in_spelling_are_an_error_naming_both(tmp_path, 
     with pytest.raises(DatasetError, match="Unicode normal form"):
         class_names(cafe)
     assert class_names(pd.DataFrame({"filename": ["a", "b"], "label": ["bus", "park"]})) == ["bus", "park"]
+
+
+@pytest.mark.parametrize("other, shown", [("siren\u200b", r"siren\\u200b"), ("\uff53iren", r"\\uff53iren"),
+                                          ("si\u00adren", r"si\\xadren"), ("\ufeffsiren", r"\\ufeffsiren")])
+def test_invisible_and_full_width_look_alikes_are_one_class_error_naming_both(other, shown):
+    """A zero-width space, a full-width letter, a soft hyphen or a byte-order mark make a label
+    that looks like another one: an error naming both, escaped so that the difference shows."""
+    from kasc.data.table import class_names
+
+    table = pd.DataFrame({"filename": ["a.wav", "b.wav"], "label": ["siren", other]})
+    with pytest.raises(DatasetError, match=rf"labels 'siren' \(e.g. a.wav\) and '{shown}' \(e.g. b.wav\) differ only "
+                                           rf"in case, width, invisible characters"):
+        class_names(table)
+    assert class_names(pd.DataFrame({"filename": ["a", "b"], "label": ["siren", "sirens"]})) == ["siren", "sirens"]
+
+
+def test_a_symbolic_link_loop_in_a_manifest_is_one_error_naming_the_row(tmp_path):
+    import os
+
+    (tmp_path / "audio").mkdir()
+    os.symlink("loop.wav", tmp_path / "audio" / "loop.wav")  # points at itself
+    (tmp_path / "m.csv").write_text("path,label\nloop.wav,cat\n")
+    with pytest.raises(DatasetError, match=r"m.csv: line 2: audio path 'loop.wav' cannot be followed .*symbolic link loop"):
+        read_manifest(tmp_path / "m.csv", "path", "label", audio_dir="audio")
+
+
+def test_confined_paths_stay_inside_the_manifest_folder(tmp_path):
+    """By default a manifest may name any file (a local tool); data.confine_paths refuses paths
+    that lead outside its folder: absolute ones elsewhere, ../, and symbolic links out."""
+    import os
+
+    data, outside = tmp_path / "data", tmp_path / "elsewhere"
+    write_tone(data / "in.wav", 0.1, 8000)
+    write_tone(outside / "out.wav", 0.1, 8000)
+    os.symlink(outside / "out.wav", data / "link.wav")
+    for path in ("../elsewhere/out.wav", str(outside / "out.wav"), "link.wav"):
+        (data / "m.csv").write_text(f"path,label\nin.wav,cat\n{path},dog\n")
+        assert len(read_manifest(data / "m.csv", "path", "label")) == 2  # allowed by default
+        with pytest.raises(DatasetError, match=rf"m.csv: line 3: audio path '{path}' leads to .*out.wav, outside the "
+                                               r"manifest's folder .*data \(data.confine_paths is true\)"):
+            read_manifest(data / "m.csv", "path", "label", confine_paths=True)
+    (data / "m.csv").write_text("path,label\nin.wav,cat\n")
+    assert len(read_manifest(data / "m.csv", "path", "label", confine_paths=True)) == 1
+    cfg = load_config("own_data_plain", [f"data.manifest={data / 'm.csv'}", "data.confine_paths=true"])
+    assert cfg.data.confine_paths is True

@@ -53,7 +53,7 @@ def test_keras_save_load_round_trip(name, tmp_path):
 
 
 def test_mobilenetv2_matches_keras_applications():
-    from kasc.complexity import audit_keras
+    from kasc.complexity.costs import audit_keras
     ours = build_model("mobilenetv2", (224, 224, 3), 1000, dropout=0.0)
     reference = keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None)
     assert ours.count_params() == reference.count_params()
@@ -199,7 +199,7 @@ def test_frequency_depthwise_conv_matches_strided_depthwise_definition(mels, str
 def test_bc_resnet_counts_unchanged_by_the_frequency_stride_rewrite():
     """The frequency-strided depthwise convs were DepthwiseConv2D((1, 3), strides=(1, 2)),
     which TensorFlow's Eigen kernels refuse; these totals were audited on that version."""
-    from kasc.complexity import audit_keras
+    from kasc.complexity.costs import audit_keras
 
     for scale, params, macs in ((1, 10_846, 2_338_992), (2, 30_514, 6_770_144)):
         audit = audit_keras(build_model("bc_resnet", (None, 256, 1), 10, scale=scale), (28, 256, 1))

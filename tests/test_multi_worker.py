@@ -219,3 +219,26 @@ def test_clean_finds_the_temporary_folders_of_killed_workers(tmp_path):
     assert found[0].size_bytes == 2
     found[0].remove()
     assert not killed.exists() and alive.exists()
+
+
+def test_clean_judges_worker_folders_by_their_lock_not_by_the_process_id(tmp_path):
+    """A folder whose worker holds its lock is in use, even if its pid looks dead here (another
+    job, a pid namespace, a shared /tmp); a folder whose lock is free is a leftover, even if its
+    pid is alive now (reused)."""
+    import filelock
+
+    from kasc.files.leftovers import worker_scratch_leftovers
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    in_use = tmp_path / f"kasc-worker1-pid{dead.stdout.strip()}-inuse"
+    ended = tmp_path / f"kasc-worker1-pid{os.getpid()}-ended"
+    for folder in (in_use, ended):
+        folder.mkdir()
+        (folder / ".kasc.lock").touch()
+    held = filelock.FileLock(str(in_use / ".kasc.lock"), thread_local=False)
+    held.acquire(timeout=0)
+    try:
+        assert [item.path for item in worker_scratch_leftovers(tmp_path)] == [ended]
+    finally:
+        held.release()
+    assert sorted(item.path for item in worker_scratch_leftovers(tmp_path)) == sorted([ended, in_use])

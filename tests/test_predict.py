@@ -132,7 +132,7 @@ def test_output_is_rewritten_when_every_file_fails(run, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_silent_and_near_silent_files_are_predicted_with_a_warning(run, tmp_path, capsys):
-    from kasc.deployment.predictor import quiet_note, rms_dbfs
+    from kasc.data.audio import quiet_note, rms_dbfs
 
     folder = tmp_path / "quiet"
     folder.mkdir()
@@ -213,14 +213,13 @@ def test_smoothing_is_a_centred_median_that_ignores_one_odd_window():
 def test_timeline_of_two_scenes_back_to_back_changes_label_at_the_join(run, tmp_path, monkeypatch, capsys):
     """A quiet scene for 5.5 s, then a loud one for 6.5 s; the model (made deterministic
     here: loud windows are 'park') must change label within one window of the join."""
-    import kasc.predict as predict_module
 
     def by_loudness(self, windows):
         rms = np.sqrt(np.mean(np.square(windows), axis=1))
         park = 1.0 / (1.0 + np.exp(-(rms - 0.1) * 60.0))
         return np.stack([1.0 - park, park], axis=1)  # classes: bus, park
 
-    monkeypatch.setattr(predict_module.Predictor, "probabilities", by_loudness)
+    monkeypatch.setattr(Predictor, "probabilities", by_loudness)
     rng = np.random.default_rng(0)
     rate = 16000
     audio = np.concatenate([rng.normal(0, 0.02, int(5.5 * rate)), rng.normal(0, 0.3, int(6.5 * rate))])
@@ -228,7 +227,7 @@ def test_timeline_of_two_scenes_back_to_back_changes_label_at_the_join(run, tmp_
     csv, png = tmp_path / "timeline.csv", tmp_path / "timeline.png"
     assert predict_main([str(run.path), str(tmp_path / "two_scenes.wav"), "--timeline", str(csv),
                          "--timeline-plot", str(png), "--smooth", "3"]) == 0
-    table = pd.read_csv(csv)
+    table = pd.read_csv(csv, sep="\t")  # tab-separated, as --output
     assert list(table.columns) == ["file", "start_s", "end_s", "label", "bus", "park"] and len(table) == 12
     assert table["start_s"].tolist() == [float(i) for i in range(12)] and table["end_s"].iloc[-1] == 12.0
     change = [i for i in range(1, 12) if table["label"][i] != table["label"][i - 1]]
@@ -303,3 +302,61 @@ def test_a_model_foreign_to_its_run_folder_is_refused_in_one_line(tmp_path, caps
             err = capsys.readouterr().err
             assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
         assert not (tmp_path / f"{name}.csv").exists()
+
+
+@pytest.mark.slow
+def test_an_exported_model_changed_inside_is_refused_in_one_line(run, tmp_path, capsys):
+    """2,000 bytes changed inside model_int8.tflite still load; the checksum its export recorded
+    in model_export.json does not match, and predict and evaluate refuse it, naming the file."""
+    import json
+
+    from kasc.evaluation.inference import tflite_probabilities
+    from kasc.export import main as export_main
+    from kasc.files.checksums import ChecksumMismatch
+
+    assert export_main([str(run.path), "--set", "data.allow_overlap=true", "--representative-clips", "2",
+                        "--check-clips", "2"]) == 0
+    model = run.path / "model_int8.tflite"
+    record = json.loads((run.path / "model_export.json").read_text())
+    assert record["int8"]["checksum"].startswith("blake2b:") and record["waveform_int8"]["checksum"]
+    sf.write(tmp_path / "a.wav", np.random.default_rng(0).normal(0, 0.1, 16000), 16000)
+    assert predict_main([str(model), str(tmp_path / "a.wav")]) == 0
+    data = bytearray(model.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 2000] = bytes((b + 1) % 256 for b in data[middle:middle + 2000])
+    model.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert predict_main([str(model), str(tmp_path / "a.wav")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{model}: its content differs from the checksum recorded in" in err
+    assert "model_export.json" in err and "export the run again" in err
+    with pytest.raises(ChecksumMismatch, match="model_int8.tflite: its content differs from the checksum"):
+        tflite_probabilities(model, data=None, logmel=None)  # kasc.evaluate's int8 scores: checked before any clip
+
+
+@pytest.mark.slow
+def test_long_files_are_predicted_block_by_block_as_if_decoded_whole(run, tmp_path, monkeypatch):
+    """A file beyond LONG_FILE_SECONDS is decoded and predicted in blocks (memory flat in its
+    length): the same windows and probabilities as decoding it whole, to int16 rounding at the
+    resampler's block joins; --hop starts a window every hop seconds."""
+    import kasc.deployment.predictor as predictor_module
+
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "long.wav", rng.normal(0, 0.1, (int(12.5 * 44100), 2)), 44100)
+    predictor = Predictor(run.path)
+    whole = predictor.probabilities(predictor.decode_windows(tmp_path / "long.wav"))
+    monkeypatch.setattr(predictor_module, "LONG_FILE_SECONDS", 5.0)
+    monkeypatch.setattr(predictor_module, "BLOCK_SECONDS", 2.0)
+    assert predictor.is_long(tmp_path / "long.wav")
+    [(path, blocks, level)] = list(predictor.predict_files([tmp_path / "long.wav"], per_window=True))
+    assert blocks.shape == whole.shape == (12, 2)
+    np.testing.assert_allclose(blocks, whole, atol=2e-3)
+    assert level == pytest.approx(predictor.decode(tmp_path / "long.wav")[1], abs=0.01)
+    hopped = Predictor(run.path, hop_seconds=0.5)
+    [(_, overlapping, _)] = list(hopped.predict_files([tmp_path / "long.wav"], per_window=True))
+    assert overlapping.shape == (24, 2)  # 1 + (12.5 - 1) / 0.5 windows of 1 s
+    np.testing.assert_allclose(overlapping[::2], whole, atol=2e-3)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF" + bytes(300))
+    monkeypatch.setattr(predictor, "is_long", lambda path: True)
+    [(_, error, _)] = list(predictor.predict_files([tmp_path / "bad.wav"]))
+    assert isinstance(error, Exception) and "bad.wav" in str(error)

@@ -364,7 +364,7 @@ def test_init_from_copies_matching_layers_and_names_the_rest(tmp_path):
 
 
 def test_dcase_verdict_counts_macs_per_second_of_audio():
-    from kasc.complexity import audit_keras
+    from kasc.complexity.costs import audit_keras
     from kasc.models import build_model
     from kasc.complexity.verdict import per_second_complexity
 

@@ -20,8 +20,8 @@ import json
 import sys
 from pathlib import Path
 
-from kasc.complexity.costs import DEFAULT_INPUT_SHAPE, audit_file, format_table
-from kasc.complexity.verdict import verdict_for_file
+from kasc.cli import describe, prog
+from kasc.complexity.limits import DEFAULT_INPUT_SHAPE
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -33,9 +33,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.complexity", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.complexity"), description=describe(__doc__))
     parser.add_argument("model", type=Path, help=".keras or .tflite file")
     parser.add_argument("--input-shape", type=parse_shape, default=DEFAULT_INPUT_SHAPE,
                         help="(frames, mels, channels) for .keras files; default 28,256,1 (1 s)")
@@ -44,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of audio the model's input holds, for a file outside a run folder "
                              "(default 1; in a run folder the run's config says)")
     args = parser.parse_args(argv)
+
+    # TensorFlow loads here, once the arguments are read: --help and argument errors answer at once
+    from kasc.complexity.costs import audit_file, format_table
+    from kasc.complexity.verdict import verdict_for_file
     try:
         audit = audit_file(args.model, args.input_shape)
         limits = verdict_for_file(args.model, audit, args.seconds)

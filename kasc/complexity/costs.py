@@ -7,7 +7,7 @@ precision the model is stored in: float32 for ``.keras`` weights, and for ``.tfl
 files the bytes of the constant tensors as stored (int8 weights with int32 biases in a
 full-integer model, float16 or float32 otherwise).
 
-The DCASE 2023 Task 1 limits are the named constants below.
+The DCASE 2023 Task 1 limits are the constants of :mod:`kasc.complexity.limits`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+from keras import layers
+from ai_edge_litert.interpreter import Interpreter
 
-DCASE2023_MAX_PARAM_BYTES = 128 * 1024
-"""DCASE 2023 Task 1: at most 128 KB of parameter memory, at the stored precision."""
-DCASE2023_MAX_MACS = 30_000_000
-"""DCASE 2023 Task 1: at most 30 million multiply-accumulates per 1 s clip."""
-DEFAULT_INPUT_SHAPE = (28, 256, 1)
-"""One 1 s clip through the report's front end: (frames, mel bands, channels)."""
+from kasc.complexity.limits import DCASE2023_MAX_MACS, DCASE2023_MAX_PARAM_BYTES, DEFAULT_INPUT_SHAPE
+from kasc.models import load_model
+from kasc.models.reshape import with_input_shape
+
 
 # Layer / op types that do no arithmetic worth counting (reshapes, inputs) or whose cost
 # DCASE does not count is listed separately from types kasc does not know at all.
@@ -100,8 +100,6 @@ def _keras_layers(model) -> Iterable:
 def _keras_layer_macs(layer) -> tuple[int, bool]:
     """(MACs, counted) of one layer; subclasses of Keras' conv and dense layers (such as
     ``FrequencyDepthwiseConv2D``) count as their base class."""
-    from keras import layers
-
     kind = layer.__class__.__name__
     out = layer.output.shape
     if isinstance(layer, layers.Conv2D):
@@ -119,8 +117,6 @@ def _keras_layer_macs(layer) -> tuple[int, bool]:
 
 def audit_keras(model, input_shape: tuple = DEFAULT_INPUT_SHAPE, name: str | None = None) -> Audit:
     """Audit a Keras model for one input of ``input_shape`` (batch 1), float32 weights."""
-    from kasc.models.reshape import with_input_shape
-
     fixed = with_input_shape(model, tuple(input_shape))
     rows = []
     for layer in _keras_layers(fixed):
@@ -138,8 +134,6 @@ def audit_keras(model, input_shape: tuple = DEFAULT_INPUT_SHAPE, name: str | Non
 def audit_tflite(path: str | Path) -> Audit:
     """Audit a TFLite file from its graph: constant tensors (op inputs that no op
     produces and that are not model inputs) are parameters, at their stored dtype."""
-    from ai_edge_litert.interpreter import Interpreter
-
     interpreter = Interpreter(model_path=str(path))
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     ops = interpreter._get_ops_details()  # noqa: SLF001 - the public API has no op list
@@ -184,8 +178,6 @@ def audit_file(path: str | Path, input_shape: tuple = DEFAULT_INPUT_SHAPE) -> Au
     if path.suffix == ".tflite":
         return audit_tflite(path)
     if path.suffix == ".keras":
-        from kasc.models import load_model
-
         return audit_keras(load_model(path), input_shape, name=path.name)
     raise ValueError(f"{path}: expected a .keras or .tflite file")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from kasc.cli import describe
 from kasc.complexity.costs import DCASE2023_MAX_MACS, DEFAULT_INPUT_SHAPE, audit_keras
 from kasc.models.serfr_cnn import ROW_NAMES, SERFR_TABLE, build_serfr_cnn
 
@@ -49,8 +50,6 @@ def markdown(width: int = 32, first_stride: int = 2) -> str:
 
 
 def main() -> None:
-    from kasc.cli import describe
-
     parser = argparse.ArgumentParser(description=describe(__doc__))
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--first-stride", type=int, default=2)

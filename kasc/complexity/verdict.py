@@ -8,6 +8,8 @@ from pathlib import Path
 
 from kasc.complexity.costs import DCASE2023_MAX_MACS, DCASE2023_MAX_PARAM_BYTES, Audit, audit_keras
 from kasc.config import load_config
+from kasc.data.features import frames_for
+from kasc.models import FIXED_INPUT_ARCHITECTURES, load_model
 
 
 def per_second_complexity(cfg, model, int8_audit: dict) -> dict:
@@ -15,9 +17,6 @@ def per_second_complexity(cfg, model, int8_audit: dict) -> dict:
     int8 file, and MACs of the network on 1 s of input (exact for networks that take any
     frame count; for a fixed-input network trained on longer clips, its clip MACs divided
     by the clip length in seconds)."""
-    from kasc.data.features import frames_for
-    from kasc.models import FIXED_INPUT_ARCHITECTURES
-
     if cfg.model.architecture in FIXED_INPUT_ARCHITECTURES:
         macs, basis = int(round(int8_audit["macs"] / cfg.data.clip_seconds)), f"clip MACs / {cfg.data.clip_seconds:g} s"
     else:
@@ -34,8 +33,6 @@ def verdict_for_file(path: Path, audit: Audit, seconds: float | None = None) -> 
     path = Path(path)
     config_file, keras_file = path.parent / "config.yaml", path.parent / "model.keras"
     if config_file.is_file() and keras_file.is_file() and seconds is None:
-        from kasc.models import load_model
-
         return per_second_complexity(load_config(config_file), load_model(keras_file), audit.to_dict())
     seconds = 1.0 if seconds is None else seconds
     if not seconds > 0:

@@ -134,6 +134,9 @@ class DataConfig:
         audio cache (``<cache_dir>/../logmel``), so that training batches only gather and
         augment spectrograms (``kasc.data.logmel_cache``); false computes the log-mel of
         every batch. Results agree to float16 precision of the stored log-mel.
+      confine_paths: for ``csv``, refuse audio paths that lead outside the manifest's folder
+        (absolute paths elsewhere, ``../``, symbolic links out, after links are followed). By
+        default a manifest may name any readable file on the machine: kasc is a local tool.
       allow_overlap: accept clips that are in both the training and the validation split
         (by default an error naming them: validation on training clips is not validation).
       train_parts / held_out_part: train without part ``held_out_part`` (1..train_parts)
@@ -162,6 +165,7 @@ class DataConfig:
     cache_dir: str = ".cache/audio"
     cache_logmel: bool = True
     allow_overlap: bool = False
+    confine_paths: bool = False
     train_parts: int = 0
     held_out_part: int = 0
 

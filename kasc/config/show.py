@@ -8,17 +8,18 @@ the overrides), then exits. Nothing is trained or written.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+
+import yaml
+
+from kasc.cli import describe, prog
+from kasc.config import ConfigError, load_config
+from kasc.config.loader import extends_chain
 
 
 def main(argv: list[str] | None = None) -> int:
-    import yaml
-
-    from kasc.cli import describe
-    from kasc.config import ConfigError, load_config
-    from kasc.config.loader import extends_chain
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.config", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.config"), description=describe(__doc__))
     parser.add_argument("config", help="config name (configs/**/NAME.yaml, or its path there) or a YAML path")
     parser.add_argument("--profile", default=None, help="a profile of the config (e.g. 'fast')")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -37,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# profile: {args.profile}")
     for text in args.overrides:
         print(f"# --set {text}")
-    import json
 
     print(yaml.safe_dump(json.loads(json.dumps(cfg.to_dict())), sort_keys=False), end="")  # tuples as lists
     return 0

@@ -11,12 +11,13 @@ and what is allowed.
 
 from __future__ import annotations
 
-
+import dataclasses
+import math
 from typing import Callable
 
 from kasc.config.schema import (ARCHITECTURES, BATCHNORM_MODES, CLIP_LENGTHS, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES,
-                                MIXED_PRECISION, SOFT_TARGET_MODES, STRATEGIES, TEACHER_CHECKS, TEACHER_DATA, TEACHER_INPUTS, WINDOWS,
-                                ConfigError, ExperimentConfig, num_frames, shown)
+                                MIXED_PRECISION, SOFT_TARGET_MODES, STRATEGIES, TEACHER_CHECKS, TEACHER_DATA,
+                                TEACHER_INPUTS, WINDOWS, ConfigError, ExperimentConfig, num_frames, shown)
 from kasc.config.syntax import config_path, parse_teacher
 
 
@@ -71,9 +72,6 @@ def check_augment(augment, source: str = "augment") -> None:
 def check_finite(section, check: Checker, prefix: str = "") -> None:
     """Every float setting (dataclass fields, lists of floats) is a finite number: NaN
     passes every range comparison, so ranges alone would let it through."""
-    import dataclasses
-    import math
-
     for field in dataclasses.fields(section):
         value, key = getattr(section, field.name), f"{prefix}{field.name}"
         if dataclasses.is_dataclass(value):

@@ -20,16 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from kasc.cli import describe, prog
 from kasc.config import ConfigError, ExperimentConfig, load_config
+from kasc.data.audio import AudioReadError, from_int16
 from kasc.data.survey import data_notes, survey_split, with_clip_length
-from kasc.data.table import DatasetError, summarize
-from kasc.data.audio import AudioReadError
+from kasc.data.table import DatasetError, summarize, read_csv
 
 
 def config_for_folder(folder: Path) -> ExperimentConfig:
     """The default config pointed at a TAU22 or TAU20 folder (layout from its file names)."""
-    from kasc.data.table import read_csv
-
     meta = read_csv(folder / "meta.csv", ["filename"])
     if len(meta) == 0:
         raise DatasetError(f"{folder / 'meta.csv'}: no rows")
@@ -52,12 +51,13 @@ def print_summary(split: str, stats: dict) -> None:
 
 def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: int = 10) -> None:
     """One panel per class (first clip of each), log-mel in the model's orientation."""
+    # matplotlib only when a picture is drawn
     import matplotlib
 
     matplotlib.use("Agg")
+    # pyplot after the Agg backend is chosen (no display here)
     import matplotlib.pyplot as plt
-    from kasc.data.audio import from_int16
-    from kasc.data.features import LogMel
+    from kasc.data.features import LogMel, mel_band_edges_hz  # TensorFlow (the front end) only for --png
 
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     first = {}
@@ -70,8 +70,6 @@ def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: 
                              squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    from kasc.data.features import mel_band_edges_hz
-
     features = cfg.features
     centres_hz = mel_band_edges_hz(features.n_mels, features.fmin_hz, features.fmax_hz or cfg.data.sample_rate / 2,
                                    features.mel_scale)[1:-1]
@@ -96,9 +94,7 @@ def plot_spectrograms(cfg: ExperimentConfig, split_data, png: Path, max_panels: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kasc.cli import describe
-
-    parser = argparse.ArgumentParser(prog="python -m kasc.data", description=describe(__doc__))
+    parser = argparse.ArgumentParser(prog=prog("kasc.data"), description=describe(__doc__))
     parser.add_argument("target", nargs="?", default="default", help="config name/YAML or a TAU dataset folder")
     parser.add_argument("--profile", help="config profile to apply (e.g. fast)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -107,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="draw log-mel spectrograms of training clips into this PNG (nothing is written without it)")
     args = parser.parse_args(argv)
 
+    # TensorFlow (the front end) only when the data is read: --help answers at once
     from kasc.data.pipeline import prepare_splits
 
     try:

@@ -134,3 +134,22 @@ def to_int16(samples: np.ndarray) -> np.ndarray:
 def from_int16(samples: np.ndarray) -> np.ndarray:
     """int16 -> float32 in [-1, 1]."""
     return samples.astype(np.float32) / INT16_SCALE
+
+
+QUIET_DBFS = -60.0
+"""Files quieter than this RMS level (dB relative to full scale) get a warning."""
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level of float samples in [-1, 1], in dB relative to full scale (-inf for digital silence)."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+def quiet_note(level_dbfs: float) -> str:
+    """"" for a normal level, else why the file's prediction means little."""
+    if level_dbfs == float("-inf"):
+        return "digital silence (every sample is 0)"
+    if level_dbfs < QUIET_DBFS:
+        return f"near-silent (RMS {level_dbfs:.1f} dBFS, below {QUIET_DBFS:g})"
+    return ""

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
 
-from kasc.files.atomic import ensure_free_space, read_json, write_json
+from kasc.cli import progress_bar
 from kasc.data.audio import AudioReadError, check_audio_file, load_clip, to_int16
+from kasc.files.atomic import ensure_free_space, read_json, write_json
+from kasc.files.checksums import file_checksum
 from kasc.files.locks import exclusive
 
 CACHE_FORMAT_VERSION = 1
@@ -76,6 +77,10 @@ def check_files(items: Sequence[Sequence[str]], max_listed: int = 10) -> None:
         listed = "\n  ".join(problems[:max_listed])
         more = f"\n  ... and {len(problems) - max_listed} more" if len(problems) > max_listed else ""
         raise AudioReadError(f"{len(problems)} audio file(s) cannot be used:\n  {listed}{more}")
+
+
+_CHECKED: set[tuple[str, int, int]] = set()
+"""Cache entries (path, size, modification time) whose checksum this process has checked."""
 
 
 class AudioCache:
@@ -153,8 +158,29 @@ class AudioCache:
                 files["meta"].unlink(missing_ok=True)
                 return None
             if array.shape == (expected["n_clips"], self.clip_samples) and array.dtype == np.int16:
-                return array
+                if self._content_intact(files, meta):
+                    return array
+                del array
+                print(f"kasc: the audio cache entry {files['array']} was changed since it was written (its content "
+                      f"checksum differs from {files['meta'].name}); rebuilding it", file=sys.stderr)
+                files["meta"].unlink(missing_ok=True)
         return None
+
+    def _content_intact(self, files: dict[str, Path], meta: dict) -> bool:
+        """The entry's samples are those written (checksum in its ``.json``): checked once per
+        process and file version (size and modification time); an entry written by an older
+        kasc gets its checksum recorded now."""
+        stat = files["array"].stat()
+        seen = (str(files["array"]), stat.st_size, stat.st_mtime_ns)
+        if seen in _CHECKED:
+            return True
+        actual = file_checksum(files["array"])
+        if meta.get("checksum") and meta["checksum"] != actual:
+            return False
+        if not meta.get("checksum"):
+            write_json(files["meta"], {**meta, "checksum": actual})
+        _CHECKED.add(seen)
+        return True
 
     def _build(self, items: list[tuple[str, ...]], files: dict[str, Path], expected: dict, name: str) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -181,8 +207,8 @@ class AudioCache:
         if done:
             print(f"kasc: resuming the {name} cache at clip {done}/{len(items)} ({files['partial']})",
                   file=sys.stderr)
-        bar = tqdm(total=len(items), initial=done, desc=f"caching {name}", unit="clip",
-                   disable=not self.progress, file=sys.stderr, mininterval=1.0)
+        bar = progress_bar(total=len(items), initial=done, desc=f"caching {name}", unit="clip",
+                           enabled=self.progress)
 
         def decode(paths: tuple[str, ...]) -> np.ndarray:
             return to_int16(load_clip(paths, self.sample_rate, self.clip_samples))
@@ -199,5 +225,6 @@ class AudioCache:
         array.flush()
         del array
         os.replace(files["partial"], files["array"])
-        write_json(files["meta"], {**expected, "format_version": CACHE_FORMAT_VERSION})
+        write_json(files["meta"], {**expected, "format_version": CACHE_FORMAT_VERSION,
+                                   "checksum": file_checksum(files["array"])})
         files["progress"].unlink(missing_ok=True)

@@ -34,6 +34,7 @@ def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
         table = read_manifest(
             resolve_path(cfg.manifest), cfg.path_column, cfg.label_column, cfg.device_column,
             cfg.fold_column, cfg.recording_column, folds=parts, audio_dir=cfg.audio_dir,
+            confine_paths=cfg.confine_paths,
         )
     else:
         if not root.is_dir():

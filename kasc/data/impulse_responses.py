@@ -20,8 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+from scipy.signal import fftconvolve
 
 from kasc.config import DIR_SUBSETS  # the allowed values live with the config schema
+from kasc.data.audio import from_int16, to_int16
+from kasc.data.cache import AudioCache
 from kasc.data.table import DatasetError
 
 
@@ -54,11 +58,6 @@ def load_responses(files: list[Path], sample_rate: int, cache_dir: str | Path, p
     Raises:
       AudioReadError: a file cannot be read (named).
     """
-    import soundfile as sf
-
-    from kasc.data.audio import from_int16
-    from kasc.data.cache import AudioCache
-
     longest_seconds = max(sf.info(str(path)).duration for path in files)
     samples = int(np.ceil(longest_seconds * sample_rate))
     cache = AudioCache(cache_dir, sample_rate, samples, progress=progress)
@@ -77,10 +76,6 @@ def convolve_fixed(waveforms: np.ndarray, responses: np.ndarray, seed: int = 0) 
       (int16 waveforms (n_clips, clip_samples): the convolution's first clip_samples
       samples, clipped to full scale; the response index of each clip (n_clips,)).
     """
-    from scipy.signal import fftconvolve
-
-    from kasc.data.audio import from_int16, to_int16
-
     choice = np.random.default_rng(seed).integers(0, len(responses), size=len(waveforms))
     out = np.empty_like(np.asarray(waveforms))
     n = waveforms.shape[1]

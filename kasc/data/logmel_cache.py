@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from kasc.files.atomic import atomic_path
+from kasc.cli import progress_bar
 from kasc.data.audio import from_int16
-from kasc.files.locks import exclusive
 from kasc.data.features import LogMel
+from kasc.files.atomic import atomic_path
+from kasc.files.locks import exclusive
 
 LOGMEL_CACHE_VERSION = 1
 DTYPE = np.float16
@@ -89,8 +88,7 @@ def _finished(path: Path, shape: tuple[int, int, int]) -> np.ndarray | None:
 
 
 def _compute(waveforms: np.ndarray, logmel: LogMel, out: np.ndarray, name: str, progress: bool) -> np.ndarray:
-    bar = tqdm(total=len(waveforms), desc=f"log-mel {name}", unit="clip", disable=not progress, file=sys.stderr,
-               mininterval=1.0)
+    bar = progress_bar(total=len(waveforms), desc=f"log-mel {name}", unit="clip", enabled=progress)
     for start in range(0, len(waveforms), BATCH_CLIPS):
         batch = from_int16(np.asarray(waveforms[start:start + BATCH_CLIPS]))
         out[start:start + len(batch)] = logmel(batch).numpy()[..., 0].astype(DTYPE)

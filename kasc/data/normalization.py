@@ -16,14 +16,13 @@ import dataclasses
 import numpy as np
 
 from kasc.config import ExperimentConfig
+from kasc.data.features import LogMel
+from kasc.data.pipeline import logmel_batches, prepare_splits
 
 
 def measure_normalization(cfg: ExperimentConfig, progress: bool = True, batch_size: int = 64) -> tuple[float, float]:
     """(mean, standard deviation) of the log-mel of ``cfg``'s training clips, in float64
     over all frames and bands, from the audio cache."""
-    from kasc.data.pipeline import logmel_batches, prepare_splits
-    from kasc.data.features import LogMel
-
     data = prepare_splits(cfg, splits=("train",), progress=progress)["train"]
     raw = dataclasses.replace(cfg.features, normalize_mean=0.0, normalize_std=1.0)
     total = total_sq = count = 0.0

@@ -40,6 +40,7 @@ def group_parts(table: pd.DataFrame, parts: int) -> dict[str, int]:
     Raises:
       DatasetError: the table has fewer groups than parts.
     """
+    # scikit-learn (a second to import) only when this runs
     from sklearn.model_selection import StratifiedGroupKFold
 
     groups = clip_groups(table)

@@ -18,7 +18,9 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
-from kasc.config import ExperimentConfig
+from kasc.config import ExperimentConfig, ConfigError
+from kasc.config.validate import check_clip_settings
+from kasc.data.datasets import load_split
 
 MAX_SURVEYED = 2000
 """Files whose headers a survey reads at most (spread evenly over the split)."""
@@ -100,8 +102,6 @@ def survey_items(items: Sequence[Sequence[str]]) -> DataSurvey:
 
 def survey_split(cfg: ExperimentConfig, split: str = "train") -> DataSurvey:
     """The survey of ``cfg``'s ``split`` (the table as training reads it)."""
-    from kasc.data.datasets import load_split
-
     return survey_items(load_split(cfg.data, split)["paths"].tolist())
 
 
@@ -110,8 +110,6 @@ def clip_seconds_for(survey: DataSurvey) -> float:
     training clips, rounded up to a tenth of a second, within
     [:data:`SHORTEST_CLIP_SECONDS`, :data:`LONGEST_CLIP_SECONDS`]."""
     if not survey.surveyed:
-        from kasc.config import ConfigError
-
         raise ConfigError("data.clip_length 'median': no training file has a readable header to measure its duration")
     tenths = math.ceil(round(survey.median_seconds * 10.0, 6))
     return float(min(max(tenths / 10.0, SHORTEST_CLIP_SECONDS), LONGEST_CLIP_SECONDS))
@@ -122,7 +120,6 @@ def with_clip_length(cfg: ExperimentConfig, survey: DataSurvey) -> ExperimentCon
     ``median`` (else as it is), checked again (masks must still fit the new clip)."""
     if cfg.data.clip_length != "median":
         return cfg
-    from kasc.config.validate import check_clip_settings
 
     picked = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, clip_seconds=clip_seconds_for(survey)))
     check_clip_settings(picked, f"{cfg.name} (data.clip_length 'median' picked data.clip_seconds "

@@ -12,6 +12,7 @@ A clip table is a pandas DataFrame with one row per clip and the columns
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Iterable
 
@@ -141,16 +142,19 @@ def class_names(*tables: pd.DataFrame) -> list[str]:
 
 
 def label_key(label: str) -> str:
-    """What two spellings of one class share: NFC normal form, no surrounding space, case folded."""
-    import unicodedata
-
-    return unicodedata.normalize("NFC", label).strip().casefold()
+    """What two spellings of one class share: compatibility normal form (NFKC: full-width
+    ``ｓ`` is ``s``, composed and decomposed accents are one), no invisible characters (format
+    characters such as the zero-width space U+200B, joiners, the byte-order mark, soft
+    hyphens), no surrounding space, case folded."""
+    visible = "".join(ch for ch in unicodedata.normalize("NFKC", label) if unicodedata.category(ch) != "Cf")
+    return unicodedata.normalize("NFKC", visible.strip().casefold())
 
 
 def require_distinct_spellings(*tables: pd.DataFrame) -> None:
-    """Labels that differ only in case, surrounding space or Unicode normal form
-    (``Airport`` / ``airport``, ``café`` composed / decomposed) would become separate
-    classes: an error naming both spellings and a file of each."""
+    """Labels that differ only in case, width, invisible characters, surrounding space or
+    Unicode normal form (``Airport`` / ``airport``, ``café`` composed / decomposed, ``siren`` /
+    ``siren`` + zero-width space, full-width ``ｓiren``) would become separate classes: an
+    error naming both spellings (escaped, so that invisible characters show) and a file of each."""
     first_file: dict[str, str] = {}
     for table in tables:
         files = table["filename"] if "filename" in table.columns else table.index.astype(str)
@@ -161,9 +165,10 @@ def require_distinct_spellings(*tables: pd.DataFrame) -> None:
     for label in first_file:
         other = by_key.setdefault(label_key(label), label)
         if other != label:
-            raise DatasetError(f"labels {other!r} (e.g. {first_file[other]}) and {label!r} (e.g. {first_file[label]}) "
-                               f"differ only in case, surrounding space or Unicode normal form; they would be two "
-                               f"classes. Spell each class one way in the dataset's labels")
+            raise DatasetError(f"labels {ascii(other)} (e.g. {first_file[other]}) and {ascii(label)} (e.g. "
+                               f"{first_file[label]}) differ only in case, width, invisible characters, surrounding "
+                               f"space or Unicode normal form; they would be two classes. Spell each class one way in "
+                               f"the dataset's labels")
 
 
 def limit_per_split(table: pd.DataFrame, max_clips: int, seed: int = 0) -> pd.DataFrame:

@@ -33,6 +33,7 @@ import hashlib
 from fractions import Fraction
 
 import numpy as np
+from scipy.signal import resample_poly, fftconvolve
 
 from kasc.data.audio import from_int16
 
@@ -157,7 +158,6 @@ def _speed_changed(clips: np.ndarray, speed: np.ndarray) -> np.ndarray:
     changed = speed != 1.0
     if not changed.any():
         return clips
-    from scipy.signal import resample_poly
 
     samples = clips.shape[1]
     out = clips.copy()
@@ -205,7 +205,6 @@ def render(waveforms: np.ndarray, plan: ViewPlan, view: int, rows: np.ndarray,
     if convolve.any():
         if responses is None:
             raise ValueError("this view convolves impulse responses: pass responses at the clips' sample rate")
-        from scipy.signal import fftconvolve
 
         samples = out.shape[1]
         out[convolve] = fftconvolve(out[convolve], responses[chosen[convolve]], axes=1)[:, :samples]

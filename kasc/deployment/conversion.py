@@ -11,6 +11,7 @@ import tempfile
 import warnings
 
 import numpy as np
+import tensorflow as tf
 
 from kasc.models.reshape import fixed_shape_model
 
@@ -52,8 +53,6 @@ def to_tflite(model, input_shape: tuple, representative: np.ndarray | None = Non
       representative: float32 (n, *input_shape) log-mel examples; given, the model is
         quantised to full integer int8 (else float32).
     """
-    import tensorflow as tf
-
     fixed = fixed_shape_model(model, input_shape)
     converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
     if representative is not None:

@@ -11,16 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from kasc.startup import native_notes_held_back
 
 
 def make_interpreter(model_content_or_path: bytes | str | Path, threads: int = 1):
     """A LiteRT interpreter with tensors allocated. LiteRT's default XNNPACK delegate
     refuses some int8 graphs ("failed to create XNNPACK runtime"); those run on the
     built-in kernels instead."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    from kasc.startup import native_notes_held_back
-
     with native_notes_held_back():
         return _interpreter(Interpreter, OpResolverType, model_content_or_path, threads)
 

@@ -3,11 +3,22 @@ of the run's clip length, probabilities per window and per file (``python -m kas
 
 from __future__ import annotations
 
-import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+import tensorflow as tf
+
+from kasc.cli import progress_bar
+from kasc.config import load_config
+from kasc.data.audio import (AudioReadError, check_audio_file, from_int16, read_audio, resample, rms_dbfs,
+                             to_int16)
+from kasc.data.features import LogMel
+from kasc.deployment.litert_runner import TFLiteModel
+from kasc.files.checksums import require_exported_checksum
+from kasc.files.runs import RunDir
+from kasc.models import load_model
 
 FILES_PER_BATCH = 64
 """Files decoded together and run through the model as one batch of windows."""
@@ -15,25 +26,10 @@ DECODE_WORKERS = 2
 """Decoding threads."""
 WINDOW_BATCH = 256
 """Largest batch of windows given to the model at once."""
-QUIET_DBFS = -60.0
-"""Files quieter than this RMS level (dB relative to full scale) get a warning."""
-
-
-def rms_dbfs(samples: np.ndarray) -> float:
-    """RMS level of float samples in [-1, 1], in dB relative to full scale (-inf for digital silence)."""
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
-    return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
-
-
-def quiet_note(level_dbfs: float) -> str:
-    """"" for a normal level, else why the file's prediction means little."""
-    if level_dbfs == float("-inf"):
-        return "digital silence (every sample is 0)"
-    if level_dbfs < QUIET_DBFS:
-        return f"near-silent (RMS {level_dbfs:.1f} dBFS, below {QUIET_DBFS:g})"
-    return ""
-
-
+LONG_FILE_SECONDS = 120.0
+"""Files longer than this are decoded and predicted block by block (memory flat in their length)."""
+BLOCK_SECONDS = 30.0
+"""Audio decoded at a time from a long file."""
 class Predictor:
     """Loads a run's model and front end and predicts files.
 
@@ -42,11 +38,7 @@ class Predictor:
       config: config name or YAML path overriding the run's ``config.yaml``.
     """
 
-    def __init__(self, model_path: Path, config: str | None = None):
-        from kasc.config import load_config
-        from kasc.data.features import LogMel
-        from kasc.files.runs import RunDir
-
+    def __init__(self, model_path: Path, config: str | None = None, hop_seconds: float | None = None):
         self.progress = False  # True: progress bars on stderr for long recordings (the command sets it)
         run, self.model_file = RunDir.locate(model_path)
         if not self.model_file.is_file():
@@ -60,10 +52,12 @@ class Predictor:
             raise FileNotFoundError(f"{run.metrics_file} lists no class_names; predict needs a finished run folder")
         self.logmel = LogMel(self.cfg.features, self.cfg.data.sample_rate)
         self.clip_samples = self.cfg.data.clip_samples
+        self.hop_samples = self.clip_samples if hop_seconds is None else int(round(hop_seconds * self.cfg.data.sample_rate))
+        if not 0 < self.hop_samples:
+            raise ValueError(f"--hop must be more than 0 s, got {hop_seconds}")
         self.waveform_in = False
         if self.model_file.suffix == ".tflite":
-            from kasc.deployment.litert_runner import TFLiteModel
-
+            require_exported_checksum(self.model_file)  # damaged or replaced since its export: one line
             self._predict = TFLiteModel(self.model_file)
             shape = tuple(int(d) for d in self._predict.input["shape"])
             self.waveform_in = len(shape) == 2
@@ -72,10 +66,6 @@ class Predictor:
                                  f"{self.clip_samples} samples (data.clip_seconds x data.sample_rate)")
             self._require_fit(shape, int(self._predict.output["shape"][-1]))
         else:
-            import tensorflow as tf
-
-            from kasc.models import load_model
-
             model = load_model(self.model_file)
             self._require_fit(tuple(model.input_shape), int(model.output_shape[-1]))
             # one trace for every batch size (the window count varies from call to call)
@@ -101,13 +91,16 @@ class Predictor:
                              f"front end gives ({frames}, {mels}, 1) per clip: not this run's model")
 
     def windows(self, samples: np.ndarray) -> np.ndarray:
-        """(n_windows, clip_samples) consecutive windows; the last partial one is dropped
-        unless the file is shorter than one window (then zero padded)."""
-        n = max(1, len(samples) // self.clip_samples)
-        padded = np.zeros(n * self.clip_samples, np.float32)
-        used = min(len(samples), len(padded))
-        padded[:used] = samples[:used]
-        return padded.reshape(n, self.clip_samples)
+        """(n_windows, clip_samples) windows every ``hop_samples`` (consecutive by default);
+        a last partial window is dropped unless the file is shorter than one window (then
+        zero padded)."""
+        if len(samples) < self.clip_samples:
+            padded = np.zeros(self.clip_samples, np.float32)
+            padded[:len(samples)] = samples
+            return padded[None]
+        n = 1 + (len(samples) - self.clip_samples) // self.hop_samples
+        starts = np.arange(n) * self.hop_samples
+        return np.stack([samples[start:start + self.clip_samples] for start in starts]).astype(np.float32)
 
     def decode_windows(self, path: Path) -> np.ndarray:
         """A file's windows (n_windows, clip_samples), decoded as the training cache is
@@ -116,24 +109,72 @@ class Predictor:
 
     def decode(self, path: Path) -> tuple[np.ndarray, float]:
         """(the file's windows (n_windows, clip_samples), its RMS level in dBFS)."""
-        from kasc.data.audio import from_int16, read_audio, resample, to_int16
-
         samples, rate = read_audio(path)
         samples = from_int16(to_int16(resample(samples, rate, self.cfg.data.sample_rate)))
         return self.windows(samples), rms_dbfs(samples)
+
+    def stream(self, path: Path) -> tuple[np.ndarray, float]:
+        """(probabilities of the file's windows (n_windows, C), its RMS level in dBFS), decoded
+        and predicted :data:`BLOCK_SECONDS` at a time: memory stays flat in the file's length.
+        The samples are those of :meth:`decode` (soxr's streaming resampler, int16-rounded)
+        up to the resampler's rounding at block joins."""
+        import soundfile as sf
+        import soxr
+
+        check_audio_file(path)
+        rate_out = self.cfg.data.sample_rate
+        out, carry, total_sq, count = [], np.zeros(0, np.float32), 0.0, 0
+        try:
+            handle = sf.SoundFile(str(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+            raise AudioReadError(f"{path}: not a readable audio file ({err})") from err
+        with handle:
+            stream = (soxr.ResampleStream(handle.samplerate, rate_out, 1, dtype="float32", quality="HQ")
+                      if handle.samplerate != rate_out else None)
+            block = max(1, int(BLOCK_SECONDS * handle.samplerate))
+            while True:
+                data = handle.read(block, dtype="float32", always_2d=True)
+                last = len(data) < block
+                if not np.isfinite(data).all():
+                    raise AudioReadError(f"{path}: samples that are NaN or infinite (a float file with broken "
+                                         f"values); it cannot be heard as audio")
+                mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+                samples = stream.resample_chunk(mono, last=last) if stream is not None else mono
+                samples = from_int16(to_int16(samples))
+                total_sq += float(np.square(samples, dtype=np.float64).sum())
+                count += len(samples)
+                carry = np.concatenate([carry, samples])
+                n = 0 if len(carry) < self.clip_samples else 1 + (len(carry) - self.clip_samples) // self.hop_samples
+                if n:
+                    out.append(self.probabilities(self.windows(carry[:(n - 1) * self.hop_samples + self.clip_samples])))
+                    carry = carry[n * self.hop_samples:]
+                if last:
+                    break
+        if not out:  # shorter than one window
+            out.append(self.probabilities(self.windows(carry)))
+        rms = np.sqrt(total_sq / count) if count else 0.0
+        return np.concatenate(out), (20.0 * np.log10(rms) if rms > 0 else float("-inf"))
+
+    def is_long(self, path: Path) -> bool:
+        """Longer than :data:`LONG_FILE_SECONDS` (from its header; False if unreadable)."""
+        import soundfile as sf
+
+        try:
+            return sf.info(str(path)).duration > LONG_FILE_SECONDS
+        except (RuntimeError, TypeError, OSError):
+            return False
 
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities (n, C) of windows (n, clip_samples), in batches of WINDOW_BATCH;
         with :attr:`progress`, a bar on stderr when there is more than one batch (a long
         recording)."""
-        from tqdm import tqdm
 
         def model_input(batch):
             return batch.astype(np.float32) if self.waveform_in else self.logmel(batch).numpy()
 
         starts = range(0, len(windows), WINDOW_BATCH)
-        starts = tqdm(starts, desc=f"{len(windows)} windows", unit="batch", file=sys.stderr, leave=False,
-                      disable=not self.progress or len(starts) < 2)
+        starts = progress_bar(starts, desc=f"{len(windows)} windows", unit="batch", leave=False,
+                              enabled=self.progress and len(starts) >= 2)
         out = [self._predict(model_input(windows[start:start + WINDOW_BATCH])) for start in starts]
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
 
@@ -150,9 +191,9 @@ class Predictor:
 
         Files are decoded by ``workers`` threads (soundfile and soxr release the GIL),
         ``files_per_batch`` at a time, the next group decoding while the model runs on
-        the windows of the current one, stacked into one batch.
+        the windows of the current one, stacked into one batch; a file longer than
+        :data:`LONG_FILE_SECONDS` is decoded and predicted block by block (:meth:`stream`).
         """
-        from concurrent.futures import ThreadPoolExecutor
 
         def decode(path):
             try:
@@ -160,6 +201,31 @@ class Predictor:
             except (OSError, ValueError) as err:  # AudioReadError names the file and the problem
                 return err
 
+        segment: list[Path] = []
+        for path in [*paths, None]:  # consecutive short files share batches; a long one goes alone
+            long = path is not None and self.is_long(path)
+            if segment and (path is None or long):
+                for done, (probs, level) in self._short_files(segment, files_per_batch, workers, decode):
+                    if isinstance(probs, Exception):
+                        yield done, probs, float("nan")
+                    else:
+                        yield done, probs if per_window else probs.mean(axis=0), level
+                segment = []
+            if path is None:
+                break
+            if not long:
+                segment.append(path)
+                continue
+            try:
+                probs, level = self.stream(path)
+            except (OSError, ValueError, RuntimeError) as err:  # named; soundfile's errors are RuntimeErrors
+                yield path, err, float("nan")
+                continue
+            yield path, probs if per_window else probs.mean(axis=0), level
+
+    def _short_files(self, paths, files_per_batch, workers, decode):
+        """(path, (window probabilities, level) or (error, nan)) of files decoded whole,
+        ``files_per_batch`` at a time by ``workers`` threads."""
         groups = [list(paths[i:i + files_per_batch]) for i in range(0, len(paths), files_per_batch)]
         with ThreadPoolExecutor(max(1, workers)) as pool:
             pending = [pool.submit(decode, p) for p in groups[0]] if groups else []
@@ -171,9 +237,8 @@ class Predictor:
                 offset = 0
                 for path, item in zip(group, decoded):
                     if isinstance(item, Exception):
-                        yield path, item, float("nan")
+                        yield path, (item, float("nan"))
                         continue
                     windows, level = item
-                    own = probs[offset:offset + len(windows)]
-                    yield path, own if per_window else own.mean(axis=0), level
+                    yield path, (probs[offset:offset + len(windows)], level)
                     offset += len(windows)

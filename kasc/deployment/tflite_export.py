@@ -13,8 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from kasc.complexity.costs import audit_tflite
+from kasc.data.audio import from_int16
 from kasc.deployment.conversion import compare, to_tflite
 from kasc.deployment.litert_runner import run_tflite
+from kasc.deployment.waveform_model import export_waveform_model
+from kasc.files.atomic import atomic_path, write_json
+from kasc.files.checksums import file_checksum
 
 
 def sample_logmel(data, logmel, n_clips: int, seed: int = 0) -> np.ndarray:
@@ -24,8 +29,6 @@ def sample_logmel(data, logmel, n_clips: int, seed: int = 0) -> np.ndarray:
       data: a :class:`kasc.data.pipeline.SplitData` (cached int16 audio).
       logmel: the front end (:class:`kasc.data.features.LogMel`).
     """
-    from kasc.data.audio import from_int16
-
     rng = np.random.default_rng(seed)
     index = np.sort(rng.choice(len(data), size=min(n_clips, len(data)), replace=False))
     return logmel(from_int16(data.waveforms[index])).numpy()
@@ -56,9 +59,6 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
         network, :mod:`kasc.deployment.waveform_model`), its check under ``waveform_int8`` in the
         export record and its front end's cost under ``front_end`` in the audits.
     """
-    from kasc.files.atomic import atomic_path, write_json
-    from kasc.complexity import audit_tflite
-
     require_finite_model(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     input_shape = tuple(check.shape[1:])
@@ -70,14 +70,15 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
         path = out_dir / f"{stem}_{kind}.tflite"
         with atomic_path(path) as tmp:
             tmp.write_bytes(to_tflite(model, input_shape, data))
-        report[kind] = {"file": str(path), **compare(keras_probs, run_tflite(path, check))}
+        report[kind] = {"file": str(path), "checksum": file_checksum(path),
+                        **compare(keras_probs, run_tflite(path, check))}
         audits[kind] = audit_tflite(path).to_dict()
     if waveform is not None:
-        from kasc.deployment.waveform_model import export_waveform_model
-
         features, sample_rate, waveforms = waveform
-        report["waveform_int8"] = export_waveform_model(
-            out_dir / f"{stem}_int8.tflite", out_dir / f"{stem}_waveform_int8.tflite", features, sample_rate, waveforms)
+        waveform_file = out_dir / f"{stem}_waveform_int8.tflite"
+        report["waveform_int8"] = {**export_waveform_model(out_dir / f"{stem}_int8.tflite", waveform_file, features,
+                                                           sample_rate, waveforms),
+                                   "checksum": file_checksum(waveform_file)}
         audits["front_end"] = report["waveform_int8"]["front_end"]
     if write_audits:
         write_json(out_dir / f"{stem}_complexity.json", audits)

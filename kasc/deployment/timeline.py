@@ -39,15 +39,18 @@ def smooth(probabilities: np.ndarray, windows: int) -> np.ndarray:
 
 
 def timeline_table(files: Sequence[str], window_probabilities: Sequence[np.ndarray], window_seconds: float,
-                   class_names: Sequence[str], smooth_windows: int = 1) -> pd.DataFrame:
+                   class_names: Sequence[str], smooth_windows: int = 1, hop_seconds: float | None = None
+                   ) -> pd.DataFrame:
     """One row per window of each file: ``file``, ``start_s``, ``end_s``, ``label`` and one
-    probability column per class (sorted class order, as the DCASE output)."""
+    probability column per class (sorted class order, as the DCASE output); windows start
+    every ``hop_seconds`` (default: ``window_seconds``, consecutive windows)."""
+    hop_seconds = window_seconds if hop_seconds is None else hop_seconds
     order = np.argsort(np.asarray(class_names, dtype=object))
     names = [class_names[i] for i in order]
     parts = []
     for name, probabilities in zip(files, window_probabilities):
         probs = smooth(probabilities, smooth_windows)[:, order]
-        starts = np.arange(len(probs)) * window_seconds
+        starts = np.arange(len(probs)) * hop_seconds
         part = pd.DataFrame(probs, columns=names)
         part.insert(0, "label", [names[i] for i in probs.argmax(axis=1)])
         part.insert(0, "end_s", np.round(starts + window_seconds, 3))
@@ -61,9 +64,11 @@ def timeline_table(files: Sequence[str], window_probabilities: Sequence[np.ndarr
 def plot_timeline(table: pd.DataFrame, class_names: Sequence[str], png: str | Path) -> Path:
     """One horizontal strip per file, each window coloured by its label, a legend of the
     classes seen; the time axis in minutes when a file is longer than 5 minutes."""
+    # matplotlib only when a picture is drawn
     import matplotlib
 
     matplotlib.use("Agg")
+    # pyplot after the Agg backend is chosen (no display here)
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch

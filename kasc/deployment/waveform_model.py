@@ -28,10 +28,20 @@ from __future__ import annotations
 
 import copy
 import math
+import tempfile
+from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
+from tensorflow.lite.tools import flatbuffer_utils
 
+from kasc.complexity.costs import audit_tflite
 from kasc.config import FeatureConfig
+from kasc.data.audio import from_int16
+from kasc.data.features import LogMel, frames_for
+from kasc.deployment.conversion import converter_output_captured, compare
+from kasc.deployment.litert_runner import TFLiteModel
+from kasc.files.atomic import atomic_path
 
 MIN_TOP1_AGREEMENT = 0.99
 """Export fails if the waveform model names another class than the int8 network on kasc's
@@ -71,10 +81,6 @@ def front_end_function(cfg: FeatureConfig, sample_rate: int, clip_samples: int):
     """A ``tf.function`` of one waveform (1, clip_samples) float32 -> log-mel
     (1, frames, n_mels, 1), the computation of :class:`kasc.data.features.LogMel` with the
     filter bank applied sparsely (:func:`sparse_filterbank`)."""
-    import tensorflow as tf
-
-    from kasc.data.features import LogMel
-
     logmel = LogMel(cfg, sample_rate)
     indices, weights = sparse_filterbank(logmel.filterbank.numpy())
     n_mels = int(logmel.filterbank.shape[1])
@@ -100,10 +106,6 @@ def front_end_function(cfg: FeatureConfig, sample_rate: int, clip_samples: int):
 
 def front_end_tflite(cfg: FeatureConfig, sample_rate: int, clip_samples: int) -> bytes:
     """The front end as a float32 TFLite flatbuffer of builtin ops (no TF select ops)."""
-    import tensorflow as tf
-
-    from kasc.deployment.conversion import converter_output_captured
-
     function = front_end_function(cfg, sample_rate, clip_samples)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], function)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -127,8 +129,6 @@ def join_tflite(front_end: bytes, network: bytes, input_name: str = "waveform") 
     Raises:
       ValueError: the graphs do not fit together (names what differs).
     """
-    from tensorflow.lite.tools import flatbuffer_utils
-
     front = flatbuffer_utils.convert_bytearray_to_object(bytearray(front_end))
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(network))
     if len(front.subgraphs) != 1 or len(model.subgraphs) != 1:
@@ -222,11 +222,6 @@ def check_waveform_model(waveform_model, network, waveforms: np.ndarray, logmel,
       WaveformExportError: agreement on decided clips below :data:`MIN_TOP1_AGREEMENT`, mean
         difference above :data:`MAX_MEAN_PROB_DIFF`, or a non-finite output.
     """
-    from kasc.deployment.conversion import compare
-    from kasc.deployment.litert_runner import TFLiteModel
-
-    from kasc.data.audio import from_int16
-
     joined, reference = TFLiteModel(waveform_model), TFLiteModel(network)
     ours, theirs = [], []
     for start in range(0, len(waveforms), 64):
@@ -268,8 +263,6 @@ def front_end_cost(cfg: FeatureConfig, sample_rate: int, front_end_bytes: int) -
     complex adds each, adds counted as half a MAC), the power spectrum (2 per bin), the
     sparse mel filter bank (one per bin and filter fed), log and normalisation (2 per band).
     """
-    from kasc.data.features import LogMel, frames_for
-
     frames = frames_for(cfg, sample_rate)
     bins = cfg.n_fft // 2 + 1
     feeds = int((LogMel(cfg, sample_rate).filterbank.numpy() != 0).sum())
@@ -290,13 +283,6 @@ def export_waveform_model(network_path, out_path, cfg: FeatureConfig, sample_rat
     Raises:
       WaveformExportError: the check failed; nothing is written.
     """
-    import tempfile
-    from pathlib import Path
-
-    from kasc.files.atomic import atomic_path
-    from kasc.complexity import audit_tflite
-    from kasc.data.features import LogMel
-
     network = Path(network_path).read_bytes()
     clip_samples = int(np.shape(waveforms)[1])
     front_end = front_end_tflite(cfg, sample_rate, clip_samples)

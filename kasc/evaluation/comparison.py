@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from kasc.evaluation.output_csv import top1_agreement
+from kasc.files.atomic import write_json
 from kasc.files.runs import RunDir
 
 SEED_SUFFIX = re.compile(r"^(?P<base>.+)_seed\d+$")
@@ -78,8 +80,6 @@ def group_seeds(runs: list[Path]) -> list[tuple[str, list[Path]]]:
 
 def ensemble_row(run: Path) -> list[str]:
     """The ensemble row of a distilled run's ``teachers.json``."""
-    from kasc.files.runs import RunDir
-
     ensemble = json.loads(RunDir(run).teachers_file.read_text())["ensemble"]
     return [f"ensemble of the teachers of {run.name}{_held_out_marker(ensemble)}", _cell(ensemble["accuracy"]),
             _cell(ensemble["macro_class_accuracy"]), _cell(ensemble["log_loss"]), "-", "-", "-"]
@@ -121,6 +121,7 @@ def paired_row(name: str, runs: list[Path], baseline_name: str, baseline: dict[i
     loss_changes = [by_seed[s]["log_loss"] - baseline[s]["log_loss"] for s in seeds]
     p_value = "-"
     if len(seeds) >= 2:
+        # SciPy only when this runs
         from scipy.stats import ttest_rel
         p_value = f"{ttest_rel(ours, theirs).pvalue:.2f}"
     return [name, baseline_name, str(len(seeds)), _mean_sd(gains, "{:+.3f}"),
@@ -166,8 +167,6 @@ def cv_run(path: Path) -> CvRun:
 
 
 def _agreement(run: CvRun, reference: Path | None) -> float | None:
-    from kasc.evaluation.output_csv import top1_agreement
-
     if "teacher_agreement" in run.metrics:
         return run.metrics["teacher_agreement"]
     if reference is None or not RunDir(run.path).predictions_file.is_file():
@@ -261,8 +260,6 @@ def quote_into(run: Path, summary: dict) -> None:
     """Write a cross-validation ``summary`` (:func:`cv_summary`) into the ``metrics.json``
     of ``run`` as ``cross_validation`` (atomically): the figures to quote for a model that
     has no held-out score of its own (trained on every clip)."""
-    from kasc.files.atomic import write_json
-
     metrics = _metrics(run)
     metrics["cross_validation"] = {
         "note": "estimates for this recipe from cross-validation runs, not scores of this model: "

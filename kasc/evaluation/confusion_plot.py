@@ -12,6 +12,7 @@ from kasc.files.atomic import atomic_path
 def save_confusion_png(path: Path, matrix, class_names: list[str], title: str) -> Path:
     """Row-normalised confusion matrix as a PNG (counts written in the cells)."""
     figure = confusion_figure(matrix, class_names, title)
+    # matplotlib only when a picture is drawn
     import matplotlib.pyplot as plt
 
     with atomic_path(path) as tmp:
@@ -22,9 +23,11 @@ def save_confusion_png(path: Path, matrix, class_names: list[str], title: str) -
 
 def confusion_figure(matrix, class_names: list[str], title: str):
     """A matplotlib figure of the row-normalised confusion matrix."""
+    # matplotlib only when a picture is drawn
     import matplotlib
 
     matplotlib.use("Agg")
+    # pyplot after the Agg backend is chosen (no display here)
     import matplotlib.pyplot as plt
 
     matrix = np.asarray(matrix)

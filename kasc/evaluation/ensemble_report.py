@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+from kasc.config import load_config
+from kasc.data.features import LogMel
+from kasc.data.pipeline import at_sample_rate, prepare_splits
 from kasc.evaluation.inference import keras_probabilities
 from kasc.evaluation.metrics import split_report
+from kasc.evaluation.output_csv import write_predictions
 from kasc.evaluation.run_evaluation import column_labels, format_reports
 from kasc.files.runs import RunDir
+from kasc.models import load_model
+from kasc.models.ensemble import tempered_average
 
 
 def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predictions_file=None) -> dict:
@@ -17,14 +25,6 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
     ``predictions_file`` (DCASE output CSV) if given. All teachers must share the data config, except the sample
     rate (each teacher sees the clips at its own rate, through its own front end) and
     the part of the training split a cross-fitted teacher held out (``kasc.training.cross_fit``)."""
-    import dataclasses
-
-    from kasc.config import load_config
-    from kasc.data.pipeline import at_sample_rate, prepare_splits
-    from kasc.data.features import LogMel
-    from kasc.models import load_model
-    from kasc.models.ensemble import tempered_average
-
     configs = [load_config(run.config_file) for run in runs]
     clips = [dataclasses.replace(cfg.data, sample_rate=0, cache_logmel=False, held_out_part=0) for cfg in configs]
     if any(c != clips[0] for c in clips):
@@ -44,8 +44,6 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
     ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))
     reports["ensemble"] = split_report(data.table, data.labels, ensemble, data.class_names)
     if predictions_file is not None:
-        from kasc.evaluation.output_csv import write_predictions
-
         write_predictions(predictions_file, data.table["filename"], ensemble, data.class_names)
     print(format_reports(dict(zip(column_labels([n.split("teacher_")[-1] for n in reports]), reports.values()))))
     return reports

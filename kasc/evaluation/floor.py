@@ -15,6 +15,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from kasc.data.pipeline import logmel_batches
+from kasc.evaluation.metrics import classification_metrics
 
 FLOOR_RECIPE = "log-mel band mean and std -> logistic regression"
 
@@ -22,8 +29,6 @@ FLOOR_RECIPE = "log-mel band mean and std -> logistic regression"
 def logmel_statistics(waveforms: np.ndarray, logmel, batch_size: int = 64) -> np.ndarray:
     """(n_clips, 2 * n_mels): per-band mean and standard deviation over time of each clip's
     log-mel (``logmel``: a :class:`kasc.data.features.LogMel`; ``waveforms`` (n_clips, samples))."""
-    from kasc.data.pipeline import logmel_batches
-
     rows = []
     for spectra in logmel_batches(waveforms, logmel, batch_size):
         spectra = spectra[..., 0]  # (batch, frames, mels)
@@ -34,8 +39,6 @@ def logmel_statistics(waveforms: np.ndarray, logmel, batch_size: int = 64) -> np
 def _folds(labels: np.ndarray, recordings, max_folds: int):
     """Cross-validation folds of the training clips: grouped by recording where every clip
     names one, else stratified; None when some class has too few clips to split."""
-    from sklearn.model_selection import GroupKFold, StratifiedKFold
-
     smallest = np.bincount(labels).min() if len(labels) else 0
     folds = int(min(max_folds, smallest))
     if folds < 2:
@@ -47,10 +50,6 @@ def _folds(labels: np.ndarray, recordings, max_folds: int):
 
 def fit_floor(train_features: np.ndarray, train_labels: np.ndarray, recordings=None, max_folds: int = 3):
     """A fitted pipeline (standardiser + logistic regression) and a description of it."""
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     present = np.flatnonzero(np.bincount(train_labels))
     used = train_labels if len(present) == train_labels.max() + 1 else np.searchsorted(present, train_labels)
     folds = _folds(used, recordings, max_folds)
@@ -72,8 +71,6 @@ def logmel_floor(train, valid, logmel) -> dict:
     :class:`kasc.data.pipeline.SplitData` of one run): ``accuracy``, ``macro_class_accuracy``,
     ``log_loss`` (as :func:`kasc.evaluation.metrics.classification_metrics`), ``recipe``,
     ``seconds`` (wall time) and ``probabilities`` (n_valid, C)."""
-    from kasc.evaluation.metrics import classification_metrics
-
     started = time.monotonic()
     recordings = list(train.table["recording"]) if "recording" in train.table else None
     model, recipe = fit_floor(logmel_statistics(train.waveforms, logmel), np.asarray(train.labels), recordings)

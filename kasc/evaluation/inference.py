@@ -7,6 +7,15 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
+
+from kasc.cli import progress_bar
+from kasc.config import load_config
+from kasc.data.features import LogMel
+from kasc.data.pipeline import prepare_splits, Pipeline, steps_per_epoch, logmel_batches
+from kasc.deployment.litert_runner import TFLiteModel
+from kasc.files.checksums import require_exported_checksum
+from kasc.models import load_model
 
 
 @dataclasses.dataclass
@@ -22,11 +31,6 @@ class FinishedRun:
 def finished_run(run, splits: tuple[str, ...] = ("train", "valid")) -> FinishedRun:
     """Load ``run`` (a :class:`kasc.files.runs.RunDir`): config, model, the ``splits`` through
     the audio cache, and the run's own front end."""
-    from kasc.config import load_config
-    from kasc.data.pipeline import prepare_splits
-    from kasc.data.features import LogMel
-    from kasc.models import load_model
-
     cfg = load_config(run.config_file)
     return FinishedRun(cfg, load_model(run.model_file), prepare_splits(cfg, splits, progress=False),
                        LogMel(cfg.features, cfg.data.sample_rate))
@@ -36,8 +40,6 @@ def predict_is_collective(model) -> bool:
     """Whether ``model.predict`` is a collective step that every worker must join: a model
     built under ``MultiWorkerMirroredStrategy`` with more than one worker
     (``kasc.training.distribute``)."""
-    import tensorflow as tf
-
     strategy = model.distribute_strategy
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
 
@@ -45,10 +47,6 @@ def predict_is_collective(model) -> bool:
 def keras_probabilities(model, data, logmel, batch_size: int = 64, progress: str = "") -> np.ndarray:
     """Probabilities (n, C) of a Keras model on every clip of a split (no augmentation);
     ``progress`` given, a progress bar of that name on stderr."""
-    import tensorflow as tf
-
-    from kasc.data.pipeline import Pipeline, steps_per_epoch
-
     spectra = Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x)
     if not progress and not predict_is_collective(model):
         return model.predict(spectra, verbose=0)
@@ -61,20 +59,15 @@ def keras_probabilities(model, data, logmel, batch_size: int = 64, progress: str
 def _batches_with_bar(outputs, batches: int, name: str) -> np.ndarray:
     """Concatenate the ``batches`` arrays ``outputs`` yields, with a tqdm bar of ``name``
     on stderr (none when ``name`` is empty)."""
-    import sys
-
-    from tqdm import tqdm
-
-    return np.concatenate(list(tqdm(outputs, total=batches, desc=name, unit="batch", disable=not name,
-                                    file=sys.stderr, leave=False)))
+    return np.concatenate(list(progress_bar(outputs, total=batches, desc=name, unit="batch", enabled=bool(name),
+                                            leave=False)))
 
 
 def tflite_probabilities(path: Path, data, logmel, batch_size: int = 64, progress: str = "") -> np.ndarray:
     """Probabilities (n, C) of a batch-1 TFLite model (LiteRT) on every clip of a split;
-    ``progress`` given, a progress bar of that name on stderr."""
-    from kasc.data.pipeline import logmel_batches, steps_per_epoch
-    from kasc.deployment.litert_runner import TFLiteModel
-
+    ``progress`` given, a progress bar of that name on stderr. An exported file is checked
+    against the checksum its export recorded first (``kasc.files.checksums``)."""
+    require_exported_checksum(path)
     model = TFLiteModel(path)
     return _batches_with_bar((model(spectra) for spectra in logmel_batches(data.waveforms, logmel, batch_size)),
                              steps_per_epoch(len(data), batch_size), progress)

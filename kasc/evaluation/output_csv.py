@@ -41,8 +41,6 @@ def top1_agreement(predictions_file, reference_file) -> float:
     Raises:
       ValueError: a file of the reference has no prediction.
     """
-    import pandas as pd
-
     ours = pd.read_csv(predictions_file, sep="\t").set_index("filename")["scene_label"]
     theirs = pd.read_csv(reference_file, sep="\t").set_index("filename")["scene_label"]
     missing = theirs.index.difference(ours.index)

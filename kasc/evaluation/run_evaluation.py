@@ -5,12 +5,16 @@ output file ``predictions_valid.csv`` written into the run folder."""
 
 from __future__ import annotations
 
-from kasc.files.atomic import write_json
+from kasc.data.features import LogMel
+from kasc.data.pipeline import prepare_splits
+from kasc.data.table import clips_heard
 from kasc.evaluation.confusion_plot import save_confusion_png
 from kasc.evaluation.inference import keras_probabilities, tflite_probabilities
 from kasc.evaluation.metrics import HELD_OUT_FIELDS, held_out_fields, split_report
-from kasc.evaluation.output_csv import top1_agreement
+from kasc.evaluation.output_csv import top1_agreement, write_predictions
+from kasc.files.atomic import write_json
 from kasc.files.runs import RunDir
+from kasc.models import load_model
 
 
 def _fmt(value, pattern="{:.3f}") -> str:
@@ -45,14 +49,7 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     what is there), confusion.png and the DCASE output CSV; return the Keras report with
     the int8 one under ``"int8"``. ``trained_on``: how many validation clips the model
     trained on (counted here when the splits are read here), written as ``held_out``."""
-    from kasc.data.features import LogMel
-    from kasc.models import load_model
-    from kasc.evaluation.output_csv import write_predictions
-
     if valid_data is None:
-        from kasc.data.pipeline import prepare_splits
-        from kasc.data.table import clips_heard
-
         splits = prepare_splits(cfg, splits=("train", "valid"), progress=False)
         valid_data = splits["valid"]
         trained_on = clips_heard(valid_data.table, splits["train"].table)

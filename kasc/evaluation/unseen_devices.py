@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from kasc.config import resolve_path
+from kasc.data.impulse_responses import convolve_fixed, load_responses, response_files
+from kasc.evaluation.inference import finished_run, keras_probabilities
+from kasc.evaluation.metrics import classification_metrics, summary
 from kasc.files.atomic import write_json
 from kasc.files.runs import RunDir
 
-
-DEFAULT_DIRS = "../shared/data/dirs"
 
 
 SHIFT_SEED = 0
@@ -20,9 +22,6 @@ SHIFT_SEED = 0
 
 def shifted_split(data, cfg, dirs: Path, progress: bool = False):
     """``data`` (a validation SplitData) convolved clip by clip with held-out responses."""
-    from kasc.data.impulse_responses import convolve_fixed, load_responses, response_files
-    from kasc.config import resolve_path
-
     files = response_files(dirs, "held_out_half")
     responses = load_responses(files, cfg.data.sample_rate, resolve_path(cfg.data.cache_dir).parent / "dirs",
                                progress=progress)
@@ -32,9 +31,6 @@ def shifted_split(data, cfg, dirs: Path, progress: bool = False):
 
 def evaluate_shift(run: RunDir, dirs: Path, batch_size: int = 64) -> dict:
     """Clean and shifted accuracy / log loss of one finished run; written to ``device_shift.json``."""
-    from kasc.evaluation.inference import finished_run, keras_probabilities
-    from kasc.evaluation.metrics import classification_metrics, summary
-
     loaded = finished_run(run)
     cfg, model, logmel, valid = loaded.cfg, loaded.model, loaded.logmel, loaded.splits["valid"]
     shifted, devices = shifted_split(valid, cfg, dirs)

@@ -6,8 +6,15 @@ shells expect, instead of a traceback (SIGINT) or nothing at all (SIGTERM's defa
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
+import sys
 import threading
+
+from kasc.files.atomic import DiskFullError, is_disk_full
+
+ATOMIC_NOTE = "every file kasc writes is replaced atomically, so each is complete or as it was"
+"""What a stopped command can promise of its files."""
 
 
 class Interrupted(Exception):
@@ -46,3 +53,27 @@ def interruptible():
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+
+
+def one_line_stops(kept: str = ATOMIC_NOTE):
+    """Decorator for a command's ``main``: Ctrl-C or SIGTERM anywhere in it ends it with one
+    line, ``interrupted by Ctrl-C (SIGINT): <kept>``, and exit status 128 + the signal; a full
+    disk with one line naming the file and exit status 2; never a traceback."""
+    def wrap(main):
+        @functools.wraps(main)
+        def guarded(*args, **kwargs):
+            try:
+                with interruptible():
+                    return main(*args, **kwargs)
+            except Interrupted as err:
+                print(f"interrupted by {err.name}: {kept}", file=sys.stderr)
+                return err.exit_code
+            except (OSError, RuntimeError) as err:  # h5py reports a full disk as a RuntimeError
+                if not is_disk_full(err):
+                    raise
+                where = (str(err) if isinstance(err, DiskFullError)
+                         else f"no space left on device writing {getattr(err, 'filename', None) or 'a file'}")
+                print(f"error: {where}; {kept}", file=sys.stderr)
+                return 2
+        return guarded
+    return wrap

@@ -4,9 +4,14 @@ atomic writes, unfinished cache entries, worker scratch folders of multi-worker 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from kasc.config.run_layout import LOCK_FILE
 from kasc.files.atomic import TEMPORARY_PATTERN, read_json
 from kasc.files.locks import lock_is_free, lock_of_owner_record, orphaned_temporary, pid_alive
 
@@ -30,8 +35,6 @@ class Leftover:
 
     def remove(self) -> None:
         if self.path.is_dir():
-            import shutil
-
             shutil.rmtree(self.path, ignore_errors=True)
         else:
             self.path.unlink(missing_ok=True)
@@ -39,8 +42,6 @@ class Leftover:
 
 def readable_npy(path: Path) -> bool:
     """Whether a ``.npy`` file's header and size agree (a cut-short or garbled cache entry does not)."""
-    import numpy as np
-
     try:
         np.load(path, mmap_mode="r")
     except (ValueError, OSError, EOFError):
@@ -78,14 +79,20 @@ def find_leftovers(folders: list[Path]) -> list[Leftover]:
 
 
 def worker_scratch_leftovers(temporary_root: Path | None = None) -> list[Leftover]:
-    """Multi-worker scratch folders (``kasc-worker<i>-pid<pid>-*``) of ended processes."""
-    import tempfile
-
-
+    """Multi-worker scratch folders (``kasc-worker<i>-pid<pid>-*``) of ended processes: judged
+    by the lock each worker holds in its folder for its lifetime, not by the process id (which
+    another job, or another machine sharing the folder, may be using)."""
     root = Path(temporary_root or tempfile.gettempdir())
     found = []
     for path in sorted(root.glob("kasc-worker*")):
         match = WORKER_FOLDER_PATTERN.match(path.name)
-        if path.is_dir() and match and not pid_alive(int(match.group(2))):
-            found.append(Leftover(path, f"temporary folder of multi-worker process {match.group(2)}, no longer running"))
+        if not (path.is_dir() and match):
+            continue
+        lock = path / LOCK_FILE  # held by the worker while it lives (kasc.training.distribute.worker_folder)
+        if lock.exists() and lock_is_free(lock):
+            found.append(Leftover(path, f"temporary folder of multi-worker process {match.group(2)}, whose lock "
+                                        f"is free (the process ended)"))
+        elif not lock.exists() and not pid_alive(int(match.group(2))):  # a folder of a kasc without the lock
+            found.append(Leftover(path, f"temporary folder of multi-worker process {match.group(2)}, no longer "
+                                        f"running"))
     return found

@@ -79,6 +79,14 @@ def lock_is_free(lock_file: Path) -> bool:
     return True
 
 
+def hold_for_process(lock_file: Path) -> filelock.FileLock:
+    """Take ``lock_file`` and hold it until this process ends (the OS releases it then, even
+    after a kill): marks a folder as in use for :func:`lock_is_free`."""
+    lock = filelock.FileLock(str(lock_file), thread_local=False)
+    lock.acquire(timeout=0)
+    return lock
+
+
 def orphaned_temporary(path: Path) -> bool:
     """True for a temporary file of ``kasc.files.atomic`` (``*.tmp<pid>.*``) whose process has ended."""
     match = TEMPORARY_PATTERN.search(path.name)

@@ -31,16 +31,17 @@ import contextlib
 import csv
 import io
 import json
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from kasc.files.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
-from kasc.config import ExperimentConfig
+from kasc.config import ExperimentConfig, ConfigError, load_config
 from kasc.config.run_layout import (CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, LOG_CSV, METRICS_FILE, MODEL_FILE,
-                               model_file_of)
+                                    model_file_of)
+from kasc.files.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
 from kasc.files.locks import exclusive, lock_is_free, orphaned_temporary
 
 
@@ -151,8 +152,6 @@ class RunDir:
         TensorBoard logs or temporary files) and return it as a run: how a multi-worker
         run's other workers start from the chief's state (``kasc.training.distribute``). Files
         are written here atomically, so a copy holds whole files."""
-        import shutil
-
         folder = Path(folder)
         shutil.rmtree(folder, ignore_errors=True)
         if self.path.is_dir():
@@ -200,12 +199,16 @@ class RunDir:
     def _stored_config(self) -> dict:
         """The stored config with defaults filled in for fields added to kasc since it was
         written (a new field at its default is not a difference)."""
-        from kasc.config import ConfigError, load_config
-
         try:
             return _plain(load_config(self.config_file, run_config=True).to_dict())
         except ConfigError:  # a field kasc no longer knows: compare the raw files
             return yaml.safe_load(self.config_file.read_text()) or {}
+
+    def outputs(self) -> list[str]:
+        """What the folder holds, as a run's last lines list it: every file and folder
+        (folders with a trailing ``/``), lock files and their owner records left out."""
+        return sorted(p.name + ("/" if p.is_dir() else "") for p in self.path.iterdir()
+                      if not p.name.startswith(".") and not p.name.endswith((".lock", ".lock.json")))
 
     def never_trained(self) -> bool:
         """True when no epoch finished here: no checkpoint, model or metrics."""
@@ -219,24 +222,51 @@ class RunDir:
         """The run's ``metrics.json``, {} if not written yet."""
         return read_json(self.metrics_file)
 
-    def state(self) -> dict:
+    def state(self, planned_epochs: int | None = None) -> dict:
         """The checkpoint's state (``epoch``: finished epochs, ``train_seconds``), {} if none
         (also when the weights of a first epoch were written but not yet its state).
 
         Raises:
-          CorruptCheckpoint: the state file is there but unreadable: which epoch the
-            weights hold is unknown, and training again from epoch 0 would be a silent loss.
+          CorruptCheckpoint: the state file is there but unreadable, or says more epochs than
+            the run has (``planned_epochs``) or than ``training_log.csv`` records; or the
+            checkpoint is missing (weights or state removed) while the log records epochs
+            that only it could resume. Which epoch the weights hold is then unknown, and
+            training again from epoch 0 would be a silent loss.
         """
+        logged = self.logged_epochs()
         if not (self.weights.is_file() and self.state_file.is_file()):
+            # a kill between the first epoch's log row and its checkpoint leaves 1 row and no checkpoint
+            if logged >= 2 or (self.state_file.is_file() and not self.weights.is_file()):
+                missing = self.weights if not self.weights.is_file() else self.state_file
+                raise CorruptCheckpoint(f"{self.path}: {self.log_csv.name} records {logged} finished epoch(s) but "
+                                        f"{missing.relative_to(self.path)} is missing, so the run cannot resume; "
+                                        f"training again from epoch 1 would replace them. Put the checkpoint back, or "
+                                        f"run the same command with --restart to train from scratch")
             return {}
         try:
             state = json.loads(self.state_file.read_text())
-            int(state["epoch"])
+            epoch = int(state["epoch"])
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise CorruptCheckpoint(f"{self.state_file}: damaged checkpoint state ({type(err).__name__}: {err}); "
                                     f"which epoch {self.weights.name} holds is unknown. Run the same command with "
                                     f"--restart to train from scratch") from None
+        # the checkpoint may be one epoch ahead of the log (killed between the two writes)
+        beyond = ("below 0" if epoch < 0 else
+                  f"the run has {planned_epochs}" if planned_epochs is not None and epoch > planned_epochs else
+                  f"{self.log_csv.name} records {logged}" if self.log_csv.is_file() and epoch > logged + 1 else "")
+        if beyond:
+            raise CorruptCheckpoint(f"{self.state_file}: says {epoch} finished epoch(s), but {beyond}; which epoch "
+                                    f"{self.weights.name} holds is unknown. Run the same command with --restart to "
+                                    f"train from scratch")
         return state
+
+    def logged_epochs(self) -> int:
+        """Rows of epochs in ``training_log.csv`` (0 if there is none or it cannot be read)."""
+        try:
+            with open(self.log_csv, newline="") as handle:
+                return max(0, sum(1 for row in csv.reader(handle) if row) - 1)
+        except OSError:
+            return 0
 
     def load_checkpoint(self, model) -> None:
         """Load the checkpoint's weights into ``model`` (built, optimiser slots included).

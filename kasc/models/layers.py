@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 from keras import layers, ops
+import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="kasc")
@@ -124,8 +125,6 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
     def __init__(self, *args, synchronized: bool | None = None, **kwargs):
         if synchronized is None:
-            import tensorflow as tf
-
             synchronized = tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
         super().__init__(*args, synchronized=synchronized, **kwargs)
 
@@ -141,7 +140,6 @@ class FusedBatchNormalization(layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not self._fusable(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf
 
         x = tf.cast(inputs, tf.float32) if inputs.dtype not in (tf.float16, tf.bfloat16, tf.float32) else inputs
         gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)

@@ -17,6 +17,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kasc.models.efficientat import load_efficientat_weights
+from kasc.models.saved import load_model
+
 
 def _flat_layers(model_or_layer, prefix: str = "") -> dict:
     """Every weight-holding layer by its path below the model (``member/stem_conv`` for a
@@ -71,10 +74,7 @@ def load_pretrained(model: keras.Model, path: str | Path, skip_head: bool = Fals
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file not found: {path}")
     if path.suffix == ".npz":
-        from kasc.models.efficientat import load_efficientat_weights
-
         return load_efficientat_weights(model, path, skip_head=None if not skip_head else True)
-    from kasc.models.saved import load_model
 
     result = copy_matching_weights(model, load_model(path), skip_head)
     if not result["loaded"]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import keras
+
 
 def with_input_shape(model, input_shape: tuple):
     """Rebuild a functional model (nested ones included) with a fixed input shape, so
     that every layer's output shape is static, and in float32 throughout (a model trained
     with a mixed-precision policy is exported and audited as the float32 network it is:
     its variables are float32)."""
-    import keras
 
     def patch(config):
         if isinstance(config, dict):

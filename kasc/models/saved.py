@@ -3,6 +3,9 @@ a missing or damaged file."""
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
 import keras
 
 import kasc.models.layers  # noqa: F401 - registers kasc's layers with Keras before any file is read
@@ -17,9 +20,6 @@ def load_model(path) -> keras.Model:
       ValueError: the file is there but is not a readable ``.keras`` archive (cut short,
         damaged or another format); the message says which.
     """
-    import zipfile
-    from pathlib import Path
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")

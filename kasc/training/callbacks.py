@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import math
 import time
 
 import keras
 import numpy as np
 from keras import ops
+import tensorflow as tf
+import matplotlib.pyplot as plt
 
+from kasc.evaluation.confusion_plot import confusion_figure
+from kasc.evaluation.inference import keras_probabilities
+from kasc.evaluation.metrics import split_report
 from kasc.files.runs import RunDir
 
 
@@ -97,13 +103,7 @@ class ValidationDetails(keras.callbacks.Callback):
         last = epoch + 1 == (self.params or {}).get("epochs")
         if self.every <= 0 or ((epoch + 1) % self.every and not last):
             return
-        import io
 
-        import tensorflow as tf
-
-        from kasc.evaluation.confusion_plot import confusion_figure
-        from kasc.evaluation.inference import keras_probabilities
-        from kasc.evaluation.metrics import split_report
 
         probabilities = keras_probabilities(self.network, self.data, self.logmel, self.batch_size)
         report = split_report(self.data.table, self.data.labels, probabilities, self.data.class_names)
@@ -111,7 +111,6 @@ class ValidationDetails(keras.callbacks.Callback):
                                   f"epoch {epoch + 1}: accuracy {report['accuracy']:.3f}")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=80)
-        import matplotlib.pyplot as plt
 
         plt.close(figure)
         if self._writer is None:

@@ -23,6 +23,7 @@ import dataclasses
 import numpy as np
 
 from kasc.config import ConfigError, ExperimentConfig
+from kasc.data.datasets import full_training_table
 
 
 def held_out_name(teacher: str, part: int, parts: int) -> str:
@@ -56,8 +57,6 @@ def require_same_training_clips(student: ExperimentConfig, student_table, teache
     Raises:
       ConfigError: the two training splits list different files.
     """
-    from kasc.data.datasets import full_training_table
-
     student_files = set(student_table["filename"])
     teacher_files = set(full_training_table(teacher.data)["filename"])
     if student_files != teacher_files:

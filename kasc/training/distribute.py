@@ -38,11 +38,18 @@ Mixed precision is ``train.mixed_precision`` (``kasc.train.dtype_policy``).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
 
 from kasc.config import STRATEGIES  # the allowed values live with the config schema
+from kasc.config.run_layout import LOCK_FILE
+from kasc.files.locks import hold_for_process
 
 
 
@@ -68,6 +75,7 @@ def make_strategy(name: str, devices: tuple[str, ...] = ()):
 
 
 def _new_strategy(name: str, devices: tuple[str, ...]):
+    # TensorFlow on first use: --help and config errors answer before it loads
     import tensorflow as tf
 
     if name == "default":
@@ -147,8 +155,6 @@ def worker_role(strategy_name: str) -> WorkerRole:
 def local_tf_configs(n_workers: int) -> list[str]:
     """``TF_CONFIG`` values of an ``n_workers`` cluster on localhost, one per worker, on
     ports free when asked (how the tests and the scaling benchmark start workers)."""
-    import socket
-
     sockets = [socket.socket() for _ in range(n_workers)]
     try:
         for s in sockets:
@@ -170,6 +176,7 @@ def lost_a_worker(err: BaseException) -> bool:
 
 def in_multi_worker_mode(strategy) -> bool:
     """True under ``MultiWorkerMirroredStrategy`` with more than one worker."""
+    # TensorFlow on first use: --help and config errors answer before it loads
     import tensorflow as tf
 
     return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
@@ -185,6 +192,7 @@ def agreed(strategy, value: int, what: str) -> int:
     """
     if not in_multi_worker_mode(strategy):
         return value
+    # TensorFlow on first use: --help and config errors answer before it loads
     import tensorflow as tf
 
     # all n values are equal exactly when n * sum(v^2) == sum(v)^2
@@ -199,6 +207,7 @@ def agreed(strategy, value: int, what: str) -> int:
 def split_cpu(n_devices: int) -> None:
     """Make ``n_devices`` logical CPU devices (``/cpu:0`` ...), before TensorFlow starts
     its runtime: how a mirrored run is tried without GPUs."""
+    # TensorFlow on first use: --help and config errors answer before it loads
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -211,13 +220,9 @@ def worker_folder(role: WorkerRole, name: str):
     """A folder named ``name`` in this process's temporary folder, where a worker other
     than the chief writes (deleted when the process exits; ``python -m kasc.clean``
     finds those of killed processes)."""
-    import atexit
-    import shutil
-    import tempfile
-    from pathlib import Path
-
     if not _SCRATCH:
-        # the pid lets kasc.clean find the folders of killed workers
-        _SCRATCH.append(Path(tempfile.mkdtemp(prefix=f"kasc-worker{role.index}-pid{os.getpid()}-")))
-        atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"kasc-worker{role.index}-pid{os.getpid()}-"))
+        # held while this process lives: kasc.clean removes the folder only once the lock is free
+        _SCRATCH.extend([folder, hold_for_process(folder / LOCK_FILE)])
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return _SCRATCH[0] / name

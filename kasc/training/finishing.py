@@ -3,23 +3,25 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 
+from kasc.complexity.verdict import per_second_complexity
 from kasc.config import ExperimentConfig
+from kasc.deployment.tflite_export import export_model, sample_logmel, NonFiniteModel, require_finite_model
+from kasc.deployment.waveform_model import check_waveforms, WaveformExportError
+from kasc.evaluation.run_evaluation import evaluate_run
 from kasc.files.atomic import read_json, write_json
 from kasc.files.runs import RunDir
-from kasc.complexity.verdict import per_second_complexity
-from kasc.training.messages import TrainingError, say
 from kasc.training.inputs import TrainingData
+from kasc.training.messages import TrainingError, say
+from kasc.training.runtime import resolve_mixed_precision
 
 
 def export_and_audit(cfg: ExperimentConfig, run: RunDir, model, splits, logmel) -> dict:
     """float32/int8 TFLite + audit, and the waveform-in int8 model checked on the validation
     clips; the int8 audit and the front end's cost are also written to ``complexity.json``."""
-    from kasc.deployment.tflite_export import export_model, sample_logmel
-    from kasc.deployment.waveform_model import check_waveforms
-
     representative = sample_logmel(splits["train"], logmel, 200, seed=cfg.train.seed)
     check = sample_logmel(splits["valid"], logmel, 100, seed=cfg.train.seed + 1)
     waveform = (cfg.features, cfg.data.sample_rate, check_waveforms(splits["valid"], seed=cfg.train.seed + 1))
@@ -41,8 +43,6 @@ def quantization_aware_training(cfg: ExperimentConfig, run: RunDir, verbose: int
     Raises:
       TrainingError: QAT failed (its error is shown above).
     """
-    import subprocess
-
     done = read_json(run.qat_file)
     if (done.get("epochs"), done.get("learning_rate")) == (cfg.train.qat_epochs, cfg.train.qat_learning_rate):
         say(f"{cfg.name}: QAT already done ({run.qat_file}: int8 accuracy {done['qat_int8']['accuracy']:.3f})")
@@ -62,23 +62,16 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
     Raises:
       TrainingError: the int8 model exceeds the DCASE 2023 limits (``model.check_limits``).
     """
-    from kasc.evaluation.run_evaluation import evaluate_run
-
-    from kasc.deployment.tflite_export import NonFiniteModel, require_finite_model
-
     valid_data = data.splits["valid"]
     try:
         require_finite_model(student)
     except NonFiniteModel as err:
         raise TrainingError(f"{cfg.name}: {err}; run again with --restart after fixing the settings") from None
     run.save_model(student)
-    from kasc.training.runtime import resolve_mixed_precision
 
     summary = {"run": cfg.name, "epochs": cfg.train.epochs, "train_seconds": run.state().get("train_seconds", 0.0),
                "mixed_precision": resolve_mixed_precision(cfg.train.mixed_precision)}
     if cfg.train.export:
-        from kasc.deployment.waveform_model import WaveformExportError
-
         try:
             result = export_and_audit(cfg, run, student, data.splits, data.logmel)
         except WaveformExportError as err:
@@ -109,8 +102,7 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
         + (f"; int8 accuracy {metrics['int8']['accuracy']:.3f}" if "int8" in metrics else "")
         + (f"; top-1 agreement with the teachers {metrics['teacher_agreement']:.3f}"
            if "teacher_agreement" in metrics else ""))
-    say(f"{cfg.name}: outputs in {run.path} (model.keras, metrics.json, confusion.png, predictions_valid.csv, "
-        "training_log.csv, tensorboard/" + (", model_int8.tflite, complexity.json)" if cfg.train.export else ")"))
+    say(f"{cfg.name}: outputs in {run.path} ({', '.join(run.outputs())})")
     if distillation:
         say(f"{cfg.name}: {distillation['given']}")
     if cfg.train.export and cfg.model.check_limits and not summary["complexity"]["within_limits"]:

@@ -3,24 +3,26 @@ its last checkpoint with kasc's callbacks."""
 
 from __future__ import annotations
 
+import keras
+
 from kasc.config import ExperimentConfig
+from kasc.data.pipeline import steps_per_epoch, Pipeline
 from kasc.files.runs import RunDir
+from kasc.training.callbacks import EpochCheckpoint, LearningRateLogger, NanGuard, ValidationDetails
+from kasc.training.distill import Distiller
+from kasc.training.distribute import agreed, worker_role
+from kasc.training.inputs import TrainingData, distributed_training_dataset
 from kasc.training.messages import TrainingError, say
 from kasc.training.network import batchnorm_frozen, build_network, freeze_batchnorm, init_from
-from kasc.training.inputs import TrainingData, distributed_training_dataset
+from kasc.training.schedules import ExpWarmupLinearDecay, fitted_to_run
 from kasc.training.teacher_targets import SoftTargets
+from kasc.training.weight_average import AveragedWeightsForValidation, averaging_optimizer, load_averaged_weights
 
 
 def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTargets):
     """Phase 4: the student (``train.init_from`` weights if set) in a compiled
     :class:`~kasc.training.distill.Distiller` with Adam, weight decay and the report's schedule,
     its optimiser slots built (so that a checkpoint can be loaded)."""
-    import keras
-
-    from kasc.data.pipeline import steps_per_epoch
-    from kasc.training.distill import Distiller
-    from kasc.training.schedules import ExpWarmupLinearDecay, fitted_to_run
-
     distill, schedule_cfg = cfg.distill, cfg.train
     student = build_network(cfg, len(data.class_names))
     if cfg.train.init_from:
@@ -59,18 +61,9 @@ def fit_or_resume(cfg: ExperimentConfig, run: RunDir, distiller, data: TrainingD
       TrainingError: the loss became non-finite (the checkpoint keeps the last good epoch).
       kasc.training.distribute.StrategyError: workers would resume from different epochs.
     """
-    import keras
-
-    from kasc.training.distribute import agreed, worker_role
-
-    from kasc.training.callbacks import EpochCheckpoint, LearningRateLogger, NanGuard, ValidationDetails
-    from kasc.data.pipeline import Pipeline, steps_per_epoch
-    from kasc.training.weight_average import (AveragedWeightsForValidation, averaging_optimizer,
-                                              load_averaged_weights)
-
     train_data, valid_data = data.splits["train"], data.splits["valid"]
     student = distiller.student
-    state = run.state()
+    state = run.state(cfg.train.epochs)
     start_epoch = agreed(distiller.distribute_strategy, int(state.get("epoch", 0)), "the epoch to resume after")
     role = worker_role(cfg.train.strategy)
     if start_epoch:

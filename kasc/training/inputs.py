@@ -7,6 +7,13 @@ import dataclasses
 import functools
 
 from kasc.config import ExperimentConfig, resolve_path
+from kasc.data.features import LogMel
+from kasc.data.impulse_responses import response_files, load_responses
+from kasc.data.logmel_cache import cached_logmel
+from kasc.data.pipeline import prepare_splits, Pipeline
+from kasc.data.table import clips_heard
+from kasc.data.views import plan_for
+from kasc.training.distribute import in_multi_worker_mode
 from kasc.training.messages import say
 
 
@@ -25,16 +32,11 @@ class TrainingData:
     def validation_clips_trained_on(self) -> int:
         """Validation clips that share an audio file with the training split (0 unless
         ``data.allow_overlap``; then the validation scores are not held out)."""
-        from kasc.data.table import clips_heard
-
         return clips_heard(self.splits["valid"].table, self.splits["train"].table)
 
 
 def prepare_data(cfg: ExperimentConfig, verbose: int) -> TrainingData:
     """Phase 1: read and decode the training and validation splits (audio cache)."""
-    from kasc.data.pipeline import prepare_splits
-    from kasc.data.features import LogMel
-
     splits = prepare_splits(cfg, progress=verbose > 0)
     data = TrainingData(splits, LogMel(cfg.features, cfg.data.sample_rate))
     say(f"{cfg.name}: {len(splits['train'])} training / {len(splits['valid'])} validation clips, "
@@ -48,12 +50,8 @@ def prepare_data(cfg: ExperimentConfig, verbose: int) -> TrainingData:
 def view_plan(cfg: ExperimentConfig, train_data):
     """The training clips' views (``augment.views``, ``kasc.data.views``) and the
     impulse-response files their DIR draws index (empty without ``augment.dir_prob``)."""
-    from kasc.data.views import plan_for
-
     files = []
     if cfg.augment.dir_prob > 0:
-        from kasc.data.impulse_responses import response_files
-
         files = response_files(resolve_path(cfg.augment.dir_folder), cfg.augment.dir_subset)
     return plan_for(cfg.augment, len(train_data), len(files)), files
 
@@ -64,28 +62,20 @@ def training_dataset(cfg: ExperimentConfig, train_data, logmel, extra_targets: d
     cached log-mel (``data.cache_logmel``), or compute it per batch from waveforms convolved
     with device impulse responses (``augment.dir_prob``); ``shard`` as in
     ``Pipeline.training`` (this worker's parts of each global batch)."""
-    from kasc.data.pipeline import Pipeline
-
     spectra, responses, plan = None, None, None
     if cfg.augment.views:
         plan, files = view_plan(cfg, train_data)
         if files:
-            from kasc.data.impulse_responses import load_responses
-
             responses = load_responses(files, cfg.data.sample_rate, resolve_path(cfg.data.cache_dir).parent / "dirs")
         say(f"views: {plan.views} per clip (mixup p = {cfg.augment.mixup_prob}, shift p = {cfg.augment.shift_prob}, "
             f"gain +-{cfg.augment.gain_db:g} dB, DIR p = {cfg.augment.dir_prob}); epoch e trains on view e mod "
             f"{plan.views}; log-mel computed per batch")
     elif cfg.augment.dir_prob > 0:  # waveform augmentation: the log-mel is computed per batch
-        from kasc.data.impulse_responses import load_responses, response_files
-
         files = response_files(resolve_path(cfg.augment.dir_folder), cfg.augment.dir_subset)
         responses = load_responses(files, cfg.data.sample_rate, resolve_path(cfg.data.cache_dir).parent / "dirs")
         say(f"DIR augmentation: {len(files)} impulse responses ({cfg.augment.dir_subset} of {cfg.augment.dir_folder}), "
             f"p = {cfg.augment.dir_prob}; log-mel computed per batch")
     elif cfg.data.cache_logmel:
-        from kasc.data.logmel_cache import cached_logmel
-
         spectra = cached_logmel(train_data.waveforms, logmel, resolve_path(cfg.data.cache_dir).parent / "logmel",
                                 name=f"{cfg.name}/train", progress=verbose > 0)
     return Pipeline(train_data, logmel, cfg.train.batch_size, extra_targets, spectra, responses, plan).training(
@@ -97,8 +87,6 @@ def distributed_training_dataset(cfg: ExperimentConfig, strategy, train_data, lo
     """The training stream for ``fit``: as :func:`training_dataset` on one worker; under
     several workers, each worker's pipeline makes only its replicas' parts of every
     global batch (``tf.distribute`` hands them out in order)."""
-    from kasc.training.distribute import in_multi_worker_mode
-
     if not in_multi_worker_mode(strategy):
         return training_dataset(cfg, train_data, logmel, extra_targets, start_epoch, verbose)
     replicas = strategy.num_replicas_in_sync

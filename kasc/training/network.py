@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import contextlib
 
+import keras
+
 from kasc.config import ConfigError, ExperimentConfig, resolve_path
+from kasc.data.features import frames_for
 from kasc.files.runs import RunDir
+from kasc.models import FIXED_INPUT_ARCHITECTURES, build_model
+from kasc.models.pretrained import load_pretrained
 from kasc.training.messages import TrainingError
+from kasc.training.runtime import resolve_mixed_precision
 
 
 def input_shape_for(cfg: ExperimentConfig, architecture: str) -> tuple:
     """(frames, mels, 1): frames left free (None) unless the network needs a fixed size."""
-    from kasc.data.features import frames_for
-    from kasc.models import FIXED_INPUT_ARCHITECTURES
-
     frames = frames_for(cfg.features, cfg.data.clip_samples)
     return (frames if architecture in FIXED_INPUT_ARCHITECTURES else None, cfg.features.n_mels, 1)
 
 
 def build_network(cfg: ExperimentConfig, n_classes: int):
     """The config's network, with ``model.params`` passed to its builder."""
-    from kasc.models import build_model
-
     params = cfg.model.params or {}
     if not isinstance(params, dict):
         raise ConfigError(f"model.params must be a mapping of builder arguments, got {params!r}")
@@ -36,8 +37,6 @@ def init_from(model, source: str) -> str:
     """Load the weights of an earlier run (folder or .keras file) or a pretrained EfficientAT
     ``.npz`` into ``model`` (``kasc.models.pretrained``). Returns a summary; a file with no
     matching layer is an error."""
-    from kasc.models.pretrained import load_pretrained
-
     _, path = RunDir.locate(resolve_path(source))  # a run folder means its model.keras
     try:
         result = load_pretrained(model, path)
@@ -62,8 +61,6 @@ def freeze_batchnorm(model) -> int:
     mode for good: ``trainable = False``, so that training uses and keeps its running
     statistics, scale and shift (Keras 3 normalises with the running statistics whenever the
     layer is not trainable). The other layers train as before. Returns how many were frozen."""
-    import keras
-
     frozen = 0
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
@@ -77,10 +74,6 @@ def dtype_policy(mixed_precision: str):
     """Build the student under ``train.mixed_precision`` (``none``: float32; ``auto``
     resolved for this CPU), then restore
     the previous global policy (teachers, export and evaluation are unaffected)."""
-    import keras
-
-    from kasc.training.runtime import resolve_mixed_precision
-
     previous = keras.mixed_precision.global_policy()
     policy = resolve_mixed_precision(mixed_precision)
     keras.mixed_precision.set_global_policy("float32" if policy == "none" else policy)

@@ -14,7 +14,17 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
+from kasc.complexity.costs import audit_tflite
+from kasc.complexity.verdict import per_second_complexity
+from kasc.data.batch_keys import LABELS
+from kasc.data.pipeline import Pipeline, steps_per_epoch
+from kasc.deployment.conversion import converter_output_captured, compare
+from kasc.deployment.tflite_export import sample_logmel
+from kasc.evaluation.inference import finished_run, tflite_probabilities
+from kasc.evaluation.metrics import classification_metrics, summary
+from kasc.files.atomic import atomic_path, write_json
 from kasc.files.runs import RunDir
+from kasc.training.inputs import training_dataset
 
 TWIN_TOLERANCE = 1e-4
 """Largest |p_tf_keras - p_keras| accepted between the rebuilt graph and the student."""
@@ -113,8 +123,6 @@ def quantize_aware(model: tf_keras.Model) -> tf_keras.Model:
 def to_int8_tflite(qat_model: tf_keras.Model, input_shape: tuple, representative: np.ndarray) -> bytes:
     """Full-integer int8 TFLite of a QAT model for batch-1 inputs of ``input_shape``
     (float32 input and output, as kasc's PTQ files)."""
-    from kasc.deployment.conversion import converter_output_captured
-
     function = tf.function(lambda x: qat_model(x, training=False))
     concrete = function.get_concrete_function(tf.TensorSpec((1, *input_shape), tf.float32))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], qat_model)
@@ -127,8 +135,6 @@ def to_int8_tflite(qat_model: tf_keras.Model, input_shape: tuple, representative
 
 
 def _scores(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
-    from kasc.evaluation.metrics import classification_metrics, summary
-
     return summary(classification_metrics(labels, probabilities, class_names))
 
 
@@ -136,17 +142,6 @@ def run_qat(run: RunDir, epochs: int, learning_rate: float,
             verbose: int = 2) -> dict:
     """Fine-tune the run's ``model.keras`` with fake quantisation, export and audit
     ``model_qat_int8.tflite``, evaluate, write ``qat.json``; return its content."""
-    from kasc.files.atomic import atomic_path, write_json
-    from kasc.complexity import audit_tflite
-    from kasc.data.pipeline import Pipeline, steps_per_epoch
-    from kasc.deployment.conversion import compare
-    from kasc.deployment.tflite_export import sample_logmel
-    from kasc.evaluation.inference import finished_run, tflite_probabilities
-    from kasc.evaluation.metrics import summary
-    from kasc.data.batch_keys import LABELS
-    from kasc.complexity.verdict import per_second_complexity
-    from kasc.training.inputs import training_dataset
-
     started = time.monotonic()
     loaded = finished_run(run)
     cfg, student, logmel = loaded.cfg, loaded.model, loaded.logmel

@@ -9,15 +9,26 @@ import dataclasses
 import time
 from pathlib import Path
 
+import keras
+
 from kasc.config import ExperimentConfig, changed_settings, load_config, parse_teacher, teacher_run_name
+from kasc.data.datasets import load_split, full_training_table
+from kasc.data.normalization import with_measured_normalization
+from kasc.data.survey import data_notes, survey_split, with_clip_length
+from kasc.data.table import require_disjoint
+from kasc.evaluation.ensemble_report import ensemble_report
+from kasc.evaluation.metrics import summary
 from kasc.files.atomic import write_json
 from kasc.files.runs import RunDir, default_run_dir
+from kasc.training.cross_fit import held_out_configs, member_weights, require_same_training_clips
+from kasc.training.distribute import agreed, make_strategy, worker_folder, worker_role
+from kasc.training.finishing import finish, quantization_aware_training
+from kasc.training.fitting import build_distiller, fit_or_resume
+from kasc.training.inputs import prepare_data
 from kasc.training.messages import TrainingError, say
 from kasc.training.network import dtype_policy
-from kasc.training.inputs import prepare_data
+from kasc.training.teacher_check import check_teachers, distillation_given
 from kasc.training.teacher_targets import prepare_soft_targets
-from kasc.training.fitting import build_distiller, fit_or_resume
-from kasc.training.finishing import finish, quantization_aware_training
 
 
 def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restart: bool = False,
@@ -39,22 +50,14 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     only the chief holds and writes ``run``; the other workers work on copies of it
     (``kasc.training.distribute``) and return the chief's metrics.
     """
-    import keras
-
-    from kasc.training.distribute import agreed, make_strategy, worker_folder, worker_role
-
     strategy = make_strategy(cfg.train.strategy, cfg.train.devices)
     role = worker_role(cfg.train.strategy)
     chief_run = run
     with (left_clean_if_refused(run) if role.is_chief and not run.path.exists() else contextlib.nullcontext(),
           run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext()):
-        from kasc.data.survey import data_notes, survey_split, with_clip_length
-
         survey = survey_split(cfg)  # headers only: the clip length may come from them
         cfg = with_clip_length(cfg, survey)
         if cfg.features.measure_normalization:  # every run that asks: teachers and the Python API included
-            from kasc.data.normalization import with_measured_normalization
-
             cfg = with_measured_normalization(cfg, progress=verbose > 0)
         if role.is_chief:
             run.start(cfg, restart=restart)
@@ -87,8 +90,6 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
                                    if cfg.distill.teachers else ([], {}))
             check = None
             if teacher_runs and cfg.distill.teacher_check == "floor" and not cfg.distill.cross_fit_parts:
-                from kasc.training.teacher_check import check_teachers
-
                 cfg, teacher_runs, check = check_teachers(cfg, run, data, teacher_runs, table)
             targets = prepare_soft_targets(cfg, data, teacher_runs, verbose, strategy)
             # seeded after the soft targets: loading a teacher draws random initial values, and
@@ -123,8 +124,6 @@ def left_clean_if_refused(run: RunDir):
 def distillation_record(cfg: ExperimentConfig, check, teacher_runs: list[RunDir]) -> dict | None:
     """What ``metrics.json`` records of the teachers: each one's validation accuracy, the
     ensemble's, the floor, which taught, and one line saying what the student was given."""
-    from kasc.training.teacher_check import distillation_given
-
     if not cfg.distill.teachers:
         return None
     return {**(check.to_dict() if check else {"kept": [t.path.name for t in teacher_runs]}),
@@ -144,9 +143,6 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
       DatasetError: a teacher's training split holds a clip of ``valid_table`` (the
         student's validation split), unless the student's ``data.allow_overlap``.
     """
-    from kasc.evaluation.ensemble_report import ensemble_report
-    from kasc.evaluation.metrics import summary
-
     runs_dir = runs_dir or run.path.parent
     # teachers run under the student's distribution settings (the process's strategy)
     execution = {"strategy": cfg.train.strategy, "devices": cfg.train.devices}
@@ -165,18 +161,12 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
     run_names = [teacher_run_name(c.name, changed_settings(load_config(name, profile=profile), c, more))
                  for (name, _), more, c in zip(entries, named_by, teacher_cfgs)]
     if valid_table is not None and not cfg.data.allow_overlap:
-        from kasc.data.datasets import load_split
-        from kasc.data.table import require_disjoint
-
         for teacher_cfg in teacher_cfgs:  # a teacher that heard the validation clips would leak them
             require_disjoint(load_split(teacher_cfg.data, "train"), valid_table,
                              (f"teacher {teacher_cfg.name}'s training", "student's validation"),
                              f"distill.teachers{' with distill.teacher_set' if teacher_set else ''}")
     weights = cfg.distill.teacher_weights
     if cfg.distill.cross_fit_parts:  # kasc.training.cross_fit: each teacher once per held-out part
-        from kasc.training.cross_fit import held_out_configs, member_weights, require_same_training_clips
-        from kasc.data.datasets import full_training_table
-
         student_table = full_training_table(cfg.data)
         for teacher_cfg in teacher_cfgs:
             require_same_training_clips(cfg, student_table, teacher_cfg)

@@ -11,11 +11,15 @@ TensorFlow's choice; configs can set ``train.intra_op_threads`` /
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 
 def set_cpu_threads(intra_op: int, inter_op: int) -> bool:
     """Set TensorFlow's thread pools (0 keeps TensorFlow's choice). Returns False, changing
     nothing, if TensorFlow has already started its runtime in this process (then the
     pools are fixed): call it before any TensorFlow op."""
+    # TensorFlow on first use: --help and config errors answer before it loads
     import tensorflow as tf
 
     try:
@@ -40,6 +44,7 @@ def quiet_expected_retracing() -> None:
     evaluates several models in a row (each teacher, the ensemble, the student, Keras and
     TFLite), and Keras traces one predict function per model: TensorFlow counts these as
     retracing and warns, although nothing is traced twice. Other warnings stay."""
+    # TensorFlow on first use: --help and config errors answer before it loads
     import tensorflow as tf
 
     logger = tf.get_logger()
@@ -49,8 +54,6 @@ def quiet_expected_retracing() -> None:
 
 def _cpu_flags() -> set[str]:
     """The ``flags`` of ``/proc/cpuinfo`` (empty where it cannot be read)."""
-    from pathlib import Path
-
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -75,9 +78,6 @@ def resolve_mixed_precision(setting: str) -> str:
 def cpu_summary() -> str:
     """``"2 cores of <model name> (AVX-512 BF16: yes)"``, read from ``/proc/cpuinfo``
     (benchmarks print it beside their figures: speeds differ between machines)."""
-    import os
-    from pathlib import Path
-
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -25,21 +25,25 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from kasc.files.atomic import atomic_path
+from kasc.cli import progress_bar
 from kasc.config import ExperimentConfig, FeatureConfig, load_config, resolve_path
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
+from kasc.data.features import LogMel
 from kasc.data.pipeline import SplitData, at_sample_rate, logmel_batches
 from kasc.data.table import DatasetError
-from kasc.data.features import LogMel
+from kasc.data.tau import rebuild_recordings
+from kasc.files.atomic import atomic_path
 from kasc.files.locks import exclusive
-from kasc.models.blocks import logits_model
 from kasc.files.runs import RunDir
+from kasc.models import load_model
+from kasc.models.blocks import logits_model
 
 
 
@@ -56,13 +60,9 @@ def predict_logits(model: keras.Model, waveforms: np.ndarray, logmel: LogMel, ba
                    progress: str = "") -> np.ndarray:
     """Logits (n, C) of ``model`` on int16 waveforms (n, samples), batch by batch; with a
     tqdm bar of that name on stderr if ``progress`` is given."""
-    import sys
-
-    from tqdm import tqdm
-
     logits = logits_model(model)
-    batches = tqdm(logmel_batches(waveforms, logmel, batch_size), total=-(-len(waveforms) // batch_size),
-                   desc=progress, unit="batch", disable=not progress, file=sys.stderr, leave=False)
+    batches = progress_bar(logmel_batches(waveforms, logmel, batch_size), total=-(-len(waveforms) // batch_size),
+                           desc=progress, unit="batch", enabled=bool(progress), leave=False)
     out = [np.asarray(logits(spectra, training=False)) for spectra in batches]
     return np.concatenate(out, axis=0).astype(np.float32)
 
@@ -74,7 +74,6 @@ def _recording_waveforms(cfg: ExperimentConfig, data: SplitData, progress: bool)
     full = load_split(dataclasses.replace(cfg.data, max_clips_per_split=0, rebuild_10s=False), "train")
     wanted = set(data.table["recording"])
     full = full[full["recording"].isin(wanted)]
-    from kasc.data.tau import rebuild_recordings
 
     recordings = rebuild_recordings(full)
     row = {name: i for i, name in enumerate(recordings["recording"])}
@@ -169,8 +168,6 @@ def read_entry(path: Path) -> np.ndarray | None:
     try:
         return np.load(path)
     except (ValueError, OSError, EOFError) as err:
-        import sys
-
         print(f"kasc: the soft-target cache entry {path} is damaged ({err}); computing it again", file=sys.stderr)
         path.unlink(missing_ok=True)
         return None
@@ -180,8 +177,6 @@ def _teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, 
                     sample_rate: int, progress: bool, rows: np.ndarray | None = None) -> np.ndarray:
     """Run the teacher over ``data``'s clips (those at ``rows`` if given; or their
     recordings) through its own front end."""
-    from kasc.models import load_model
-
     mode = cfg.distill.teacher_input
     teacher = load_model(teacher_path)
     n_classes = teacher.output_shape[-1]

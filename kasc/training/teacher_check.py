@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from kasc.config import ExperimentConfig
+from kasc.evaluation.floor import logmel_floor
 from kasc.files.runs import RunDir
 from kasc.training.messages import TrainingError, say
 
@@ -29,7 +30,6 @@ class TeacherCheck:
       floor: the floor's figures (``accuracy``, ``log_loss``, ``recipe``, ``seconds``).
       kept: run folder names of the teachers that teach.
     """
-
     teachers: dict
     ensemble: float | None
     floor: dict
@@ -58,8 +58,6 @@ def check_teachers(cfg: ExperimentConfig, run: RunDir, data, teacher_runs: list[
     Raises:
       TrainingError: no teacher is left and ``distill.require_teachers`` is set.
     """
-    from kasc.evaluation.floor import logmel_floor
-
     scores, ensemble = teacher_scores(table, teacher_runs)
     floor = logmel_floor(data.splits["train"], data.splits["valid"], data.logmel)
     floor.pop("probabilities")

@@ -9,9 +9,17 @@ import dataclasses
 import numpy as np
 
 from kasc.config import ExperimentConfig
+from kasc.data.batch_keys import SOFT_TARGETS
+from kasc.data.datasets import full_training_table
+from kasc.data.parts import clip_parts
 from kasc.files.runs import RunDir
-from kasc.training.messages import say
+from kasc.models import load_model
+from kasc.models.ensemble import tempered_average
+from kasc.training.cross_fit import cross_fitted_logits
 from kasc.training.inputs import TrainingData, view_plan
+from kasc.training.messages import say
+from kasc.training.soft_targets import cached_teacher_logits
+from kasc.training.view_bank import view_logits_of_teachers
 
 
 @dataclasses.dataclass
@@ -30,16 +38,10 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
     cached``, ``kasc.training.soft_targets``; computed outside ``strategy``, by whichever process
     takes the cache entry first: under several workers on shared storage, once), or the
     teacher models for online targets (loaded in the scope of ``strategy``)."""
-    from kasc.models.ensemble import tempered_average
-    from kasc.training.soft_targets import cached_teacher_logits
-    from kasc.data.batch_keys import SOFT_TARGETS
-
     distill = cfg.distill
     if not teacher_runs:
         return SoftTargets({}, [], distilled=False)
     if cfg.augment.views:  # kasc.data.views: every teacher labels every view the student will hear
-        from kasc.training.view_bank import view_logits_of_teachers
-
         plan, files = view_plan(cfg, data.splits["train"])
         logits = view_logits_of_teachers(cfg, data.splits["train"], [teacher.model_file for teacher in teacher_runs],
                                        plan, files, progress=verbose > 0)
@@ -61,7 +63,6 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
         say(f"soft targets: cached logits of {len(logits)} teacher(s), T = {distill.temperature}")
         soft = np.asarray(tempered_average(logits, distill.temperature, distill.teacher_weights))
         return SoftTargets({SOFT_TARGETS: soft}, [], distilled=True)
-    from kasc.models import load_model
 
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         teachers = [load_model(teacher.model_file) for teacher in teacher_runs]
@@ -74,11 +75,6 @@ def cross_fitted_teacher_logits(cfg: ExperimentConfig, train_data, teacher_runs:
     """Each teacher's logits (n_clips, C) on the training clips, every clip's from the run
     of that teacher that held out its part (``kasc.training.cross_fit``); ``teacher_runs`` holds
     ``distill.cross_fit_parts`` runs per teacher, teacher-major. Cached per run and part."""
-    from kasc.training.cross_fit import cross_fitted_logits
-    from kasc.data.datasets import full_training_table
-    from kasc.data.parts import clip_parts
-    from kasc.training.soft_targets import cached_teacher_logits
-
     parts = cfg.distill.cross_fit_parts
     part_of_clip = clip_parts(train_data.table, parts, whole=full_training_table(cfg.data))
     say(f"cross-fitting: {parts} parts of {', '.join(str(int((part_of_clip == k).sum())) for k in range(1, parts + 1))} "

@@ -13,14 +13,19 @@ import json
 from pathlib import Path
 
 import numpy as np
+import keras
+import tensorflow as tf
 
+from kasc.cli import progress_bar
 from kasc.config import ExperimentConfig, FeatureConfig, resolve_path
 from kasc.data.features import LogMel
+from kasc.data.impulse_responses import load_responses
 from kasc.data.pipeline import SplitData, at_sample_rate
 from kasc.data.table import DatasetError
+from kasc.data import views as view_rendering  # its render: the tests stop it mid-bank
 from kasc.files.atomic import atomic_path
-from kasc.training.soft_targets import (cache_entry_path, cached_entries, key_source_of, read_entry,
-                                        teacher_front_end)
+from kasc.models import load_model
+from kasc.training.soft_targets import cache_entry_path, cached_entries, key_source_of, read_entry, teacher_front_end
 
 # the first layer of a teacher's head where its network has one (kasc.models.efficientat):
 # teachers that differ only from there on share the rest when labelling views
@@ -46,8 +51,6 @@ def view_logits_of_teachers(cfg: ExperimentConfig, data: SplitData, teacher_path
     backbone) are run together: each batch of views is rendered, turned into log-mel and
     passed through that backbone once, then through each head. Each teacher's entry is the
     one it would get alone (same key, the same logits: the same operations)."""
-    from kasc.models import load_model
-
     fronts = [teacher_front_end(path, cfg) for path in teacher_paths]
     keys = [key_source_of(cfg, data, path, features, rate, views=plan.digest(),
                           responses=[str(p) for p in responses_files or []])
@@ -83,8 +86,6 @@ def split_at_head(model):
     """(backbone, head) of a classifier: the backbone maps its input to the input of its
     head's first layer (``head_dense`` where the network has one, as EfficientAT does, else
     ``logits``); the head maps that to the logits. head(backbone(x)) is the logits model."""
-    import keras
-
     names = {layer.name for layer in model.layers}
     cut = model.get_layer(HEAD_STARTS_AT if HEAD_STARTS_AT in names else "logits").input
     return keras.Model(model.input, cut), keras.Model(cut, model.get_layer("logits").output)
@@ -106,12 +107,7 @@ def _view_logits(cfg: ExperimentConfig, data: SplitData, backbone, heads: list, 
     teacher's (K, n_clips, C) logits. Finished views are saved to ``partial`` every
     ``save_every`` views, (views, teachers, n_clips, C), and read back by a rerun. Batches of
     128 label 1.13x faster than of 32 for both teachers (``benchmarks/distill_costs.py``,
-    docs/distillation.md)."""
-    import tensorflow as tf
-    from tqdm import tqdm
-
-    from kasc.data.views import render
-
+    docs/studies/distillation.md)."""
     teacher_logmel = LogMel(features, sample_rate)
 
     def label_views(audio):
@@ -122,8 +118,6 @@ def _view_logits(cfg: ExperimentConfig, data: SplitData, backbone, heads: list, 
     waveforms = at_sample_rate(cfg, data, sample_rate, progress).waveforms
     responses = None
     if responses_files:
-        from kasc.data.impulse_responses import load_responses
-
         responses = load_responses(responses_files, sample_rate, resolve_path(cfg.data.cache_dir).parent / "dirs")
     n = plan.clips
     done = []
@@ -136,13 +130,13 @@ def _view_logits(cfg: ExperimentConfig, data: SplitData, backbone, heads: list, 
                 done = list(stored)
         except (OSError, ValueError):  # a damaged partial file: start over
             done = []
-    bar = tqdm(total=plan.views * n, initial=len(done) * n, unit="view", desc=f"views {name}",
-               disable=not progress, mininterval=2.0)
+    bar = progress_bar(total=plan.views * n, initial=len(done) * n, unit="view", desc=f"views {name}",
+                       enabled=progress)
     for view in range(len(done), plan.views):
         out = []
         for start in range(0, n, batch_size):
             rows = np.arange(start, min(start + batch_size, n))
-            out.append(np.asarray(label(tf.constant(render(waveforms, plan, view, rows, responses)))))
+            out.append(np.asarray(label(tf.constant(view_rendering.render(waveforms, plan, view, rows, responses)))))
             bar.update(len(rows))
         done.append(np.concatenate(out, axis=1).astype(np.float32))
         if (view + 1) % save_every == 0 and view + 1 < plan.views:
