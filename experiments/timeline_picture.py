@@ -5,7 +5,7 @@ idling: 30 clips of 4 s each, in metadata order), labelled by the shipped
 
 The shipped student was trained on every UrbanSound8K dev clip (folds 1 and 2), these
 included: the picture shows what the tool draws, not how well the model generalises (for
-that, docs/us8k.md).
+that, the cross-validation in docs/studies/distillation.md).
 
 Usage: python experiments/timeline_picture.py [--out docs/timeline.png]
 """
