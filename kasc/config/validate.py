@@ -134,9 +134,17 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
     student with its teachers (the loader passes its ``load_config``; without it those
     rules are skipped)."""
     check = Checker(source)
-    data, features, train, distill = cfg.data, cfg.features, cfg.train, cfg.distill
     check_finite(cfg, check)
+    check_data(cfg.data, check)
+    check_features(cfg, check)
+    check_augment(cfg.augment, source)
+    check_model(cfg.model, check)
+    check_train(cfg.train, check)
+    check_distill(cfg, check, teachers_must_exist, load_teacher)
 
+
+def check_data(data, check: Checker) -> None:
+    """The ``data`` section's rules (``DataConfig``); each format's own ones first."""
     check.one_of("data.format", data.format, DATA_FORMATS)
     if data.format == "csv" and not data.manifest:
         check.fail("data.manifest", data.manifest, "a manifest file for data.format 'csv'")
@@ -157,6 +165,11 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
         check.fail("data.held_out_part", data.held_out_part,
                    f"0 (none) or a part from 1 to data.train_parts ({data.train_parts})")
 
+
+def check_features(cfg: ExperimentConfig, check: Checker) -> None:
+    """The ``features`` section's rules (``FeatureConfig``), with those that depend on the clip
+    and its sample rate (masks that fit, a band edge below Nyquist, one STFT window)."""
+    data, features = cfg.data, cfg.features
     check.at_least("features.n_fft", features.n_fft, 1)
     check.at_least("features.hop_samples", features.hop_samples, 1)
     check.at_least("features.n_mels", features.n_mels, 1)
@@ -176,18 +189,22 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
                    f"0 <= fmin_hz < fmax_hz <= {nyquist:g} (half of data.sample_rate; fmax_hz 0 means that)")
     check_clip_holds_a_window(cfg, check)
 
-    check_augment(cfg.augment, source)
 
-    check.one_of("model.architecture", cfg.model.architecture, sorted(ARCHITECTURES))
-    if not isinstance(cfg.model.params, dict):
-        check.fail("model.params", cfg.model.params, "a mapping of builder arguments")
-    accepted = ARCHITECTURES.get(cfg.model.architecture, ())
-    unknown = sorted(set(cfg.model.params) - set(accepted))
+def check_model(model, check: Checker) -> None:
+    """The ``model`` section's rules (``ModelConfig``): a known architecture and its arguments."""
+    check.one_of("model.architecture", model.architecture, sorted(ARCHITECTURES))
+    if not isinstance(model.params, dict):
+        check.fail("model.params", model.params, "a mapping of builder arguments")
+    accepted = ARCHITECTURES.get(model.architecture, ())
+    unknown = sorted(set(model.params) - set(accepted))
     if unknown:
-        check.fail("model.params", cfg.model.params,
-                   f"arguments of the '{cfg.model.architecture}' builder ({', '.join(sorted(accepted))}); "
+        check.fail("model.params", model.params,
+                   f"arguments of the '{model.architecture}' builder ({', '.join(sorted(accepted))}); "
                    f"unknown: {', '.join(unknown)}")
 
+
+def check_train(train, check: Checker) -> None:
+    """The ``train`` section's rules (``TrainConfig``)."""
     check.at_least("train.batch_size", train.batch_size, 1)
     check.at_least("train.epochs", train.epochs, 1)
     check.at_least("train.learning_rate", train.learning_rate, 0.0, strict=True)
@@ -210,6 +227,12 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
     check.at_least("train.intra_op_threads", train.intra_op_threads, 0)
     check.at_least("train.inter_op_threads", train.inter_op_threads, 0)
 
+
+def check_distill(cfg: ExperimentConfig, check: Checker, teachers_must_exist: bool = True,
+                  load_teacher: Callable[[str, dict | None], ExperimentConfig] | None = None) -> None:
+    """The ``distill`` section's rules (``DistillConfig``), with those that tie it to the data,
+    the views and the teachers' configs."""
+    data, features, distill, source = cfg.data, cfg.features, cfg.distill, check.source
     check.one_of("distill.soft_targets", distill.soft_targets, SOFT_TARGET_MODES)
     check.one_of("distill.teacher_data", distill.teacher_data, TEACHER_DATA)
     check.one_of("distill.teacher_check", distill.teacher_check, TEACHER_CHECKS)
