@@ -51,3 +51,20 @@ def test_tone_lands_in_its_band():
 def test_bad_scale_rejected():
     with pytest.raises(ValueError, match="features.mel_scale"):
         hz_to_mel(100.0, "slaney")
+
+
+def test_the_tflite_switch_computes_the_same_log_mel():
+    """One front end: LogMel with for_tflite (the waveform model's, weighted scatters) gives the
+    log-mel of the dense product, for the report's and EfficientAT's settings."""
+    import numpy as np
+
+    from kasc.config import FeatureConfig
+    from kasc.data.features import LogMel
+
+    clip = np.random.default_rng(0).normal(0, 0.1, (1, 8000)).astype(np.float32)
+    for cfg in (FeatureConfig(n_fft=512, hop_samples=256, n_mels=64),
+                FeatureConfig(n_fft=1024, hop_samples=320, n_mels=32, win_samples=800, mel_scale="kaldi",
+                              center=True, preemphasis=0.97)):
+        dense, sparse = LogMel(cfg, 16000)(clip).numpy(), LogMel(cfg, 16000, for_tflite=True)(clip).numpy()
+        assert sparse.shape == dense.shape == (1, *LogMel(cfg, 16000).output_shape(8000))
+        np.testing.assert_allclose(sparse, dense, atol=1e-4)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from kasc.config import FeatureConfig
-from kasc.data.features import LogMel, mel_filterbank
+from kasc.data.features import LogMel, mel_filterbank, sparse_filterbank
 from kasc.deployment.waveform_model import (WaveformExportError, check_waveform_model, front_end_cost, front_end_tflite,
-                                 join_tflite, sparse_filterbank)
+                                 join_tflite)
 
 RATE, SAMPLES = 16000, 4096
 TINY = FeatureConfig(n_fft=256, hop_samples=128, n_mels=16, normalize_mean=-4.0, normalize_std=3.0)

@@ -101,23 +101,44 @@ def stft_window(cfg: FeatureConfig) -> np.ndarray:
     return np.pad(window, (left, cfg.n_fft - length - left)).astype(np.float32)
 
 
+def sparse_filterbank(filterbank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A (bins, mels) filter bank as M weighted scatters: indices (M, bins) int32 and
+    weights (M, bins) float32 with ``sum_m scatter(weights[m] * x, indices[m]) == x @ filterbank``
+    for x over bins, M the most filters any bin feeds (2 for triangular banks).
+    A bin that feeds fewer filters scatters zero weight onto filter 0."""
+    nonzero = filterbank != 0
+    rows = max(1, int(nonzero.sum(axis=1).max()))
+    indices = np.zeros((rows, filterbank.shape[0]), np.int32)
+    weights = np.zeros((rows, filterbank.shape[0]), np.float32)
+    for b in range(filterbank.shape[0]):
+        for m, k in enumerate(np.flatnonzero(nonzero[b])):
+            indices[m, b], weights[m, b] = k, filterbank[b, k]
+    return indices, weights
+
+
 class LogMel:
     """Waveforms (batch, n_samples) float32 -> log-mel (batch, frames, n_mels, 1), frames
-    as :func:`frames_for`.
+    as :func:`frames_for`: kasc's one front end, for tf.data, training, prediction and
+    (``for_tflite``) the waveform-in TFLite model.
 
     Args:
       cfg: feature settings.
       sample_rate: audio rate in Hz.
+      for_tflite: one clip at a time (batch 1), the filter bank applied as weighted
+        scatters with TFLite's builtin ops (``kasc.deployment.waveform_model``).
     """
 
-    def __init__(self, cfg: FeatureConfig, sample_rate: int):
+    def __init__(self, cfg: FeatureConfig, sample_rate: int, for_tflite: bool = False):
         self.cfg = cfg
         self.sample_rate = sample_rate
+        self.for_tflite = for_tflite
         if cfg.normalize_std <= 0:
             raise ValueError(f"features.normalize_std must be > 0, got {cfg.normalize_std}")
-        self.filterbank = tf.constant(mel_filterbank(
-            sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin_hz, cfg.fmax_hz, cfg.mel_scale))
+        bank = mel_filterbank(sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin_hz, cfg.fmax_hz, cfg.mel_scale)
+        self.filterbank = tf.constant(bank)
         self.window = tf.constant(stft_window(cfg))
+        if for_tflite:  # TFLite's builtin ops: weighted scatters instead of a dense (bins, mels) product
+            self._indices, self._weights = sparse_filterbank(bank)
 
     def __call__(self, waveforms: tf.Tensor) -> tf.Tensor:
         waveforms = tf.convert_to_tensor(waveforms, tf.float32)
@@ -130,9 +151,19 @@ class LogMel:
             waveforms, frame_length=self.cfg.n_fft, frame_step=self.cfg.hop_samples,
             fft_length=self.cfg.n_fft, window_fn=lambda length, dtype: self.window, pad_end=False)
         power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
-        mel = tf.tensordot(power, self.filterbank, axes=1)
+        mel = self._sparse_mel(power) if self.for_tflite else tf.tensordot(power, self.filterbank, axes=1)
         logmel = (tf.math.log(mel + self.cfg.log_offset) - self.cfg.normalize_mean) / self.cfg.normalize_std
         return logmel[..., tf.newaxis]
+
+    def _sparse_mel(self, power: tf.Tensor) -> tf.Tensor:
+        """The mel projection of one clip's power (1, frames, bins) -> (1, frames, n_mels) as
+        weighted segment sums over bins (:func:`sparse_filterbank`), which TFLite runs with
+        builtin ops; equal to the dense product to float rounding."""
+        bins_by_frames = tf.transpose(power[0])  # (bins, frames): the segment sums run over the first axis
+        mel = tf.add_n([tf.math.unsorted_segment_sum(bins_by_frames * self._weights[m][:, None], self._indices[m],
+                                                     self.cfg.n_mels)
+                        for m in range(len(self._indices))])  # (n_mels, frames)
+        return tf.transpose(mel)[tf.newaxis]
 
     def output_shape(self, n_samples: int) -> tuple[int, int, int]:
         """(frames, n_mels, 1) for clips of n_samples samples."""

@@ -62,44 +62,15 @@ class WaveformExportError(RuntimeError):
     """The waveform-in model does not behave like the int8 network on kasc's front end."""
 
 
-def sparse_filterbank(filterbank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A (bins, mels) filter bank as M weighted scatters: indices (M, bins) int32 and
-    weights (M, bins) float32 with ``sum_m scatter(weights[m] * x, indices[m]) == x @ filterbank``
-    for x over bins, M the most filters any bin feeds (2 for triangular banks).
-    A bin that feeds fewer filters scatters zero weight onto filter 0."""
-    nonzero = filterbank != 0
-    rows = max(1, int(nonzero.sum(axis=1).max()))
-    indices = np.zeros((rows, filterbank.shape[0]), np.int32)
-    weights = np.zeros((rows, filterbank.shape[0]), np.float32)
-    for b in range(filterbank.shape[0]):
-        for m, k in enumerate(np.flatnonzero(nonzero[b])):
-            indices[m, b], weights[m, b] = k, filterbank[b, k]
-    return indices, weights
-
-
 def front_end_function(cfg: FeatureConfig, sample_rate: int, clip_samples: int):
     """A ``tf.function`` of one waveform (1, clip_samples) float32 -> log-mel
-    (1, frames, n_mels, 1), the computation of :class:`kasc.data.features.LogMel` with the
-    filter bank applied sparsely (:func:`sparse_filterbank`)."""
-    logmel = LogMel(cfg, sample_rate)
-    indices, weights = sparse_filterbank(logmel.filterbank.numpy())
-    n_mels = int(logmel.filterbank.shape[1])
+    (1, frames, n_mels, 1): kasc's one front end, :class:`kasc.data.features.LogMel`, with
+    its TFLite switch on (the filter bank applied sparsely, builtin ops only)."""
+    logmel = LogMel(cfg, sample_rate, for_tflite=True)
 
     @tf.function(input_signature=[tf.TensorSpec([1, clip_samples], tf.float32, name="waveform")])
     def front_end(waveform):
-        if cfg.preemphasis:
-            waveform = waveform[:, 1:] - cfg.preemphasis * waveform[:, :-1]
-        if cfg.center:
-            waveform = tf.pad(waveform, [[0, 0], [cfg.n_fft // 2, cfg.n_fft // 2]], mode="REFLECT")
-        spectrum = tf.signal.stft(waveform, frame_length=cfg.n_fft, frame_step=cfg.hop_samples,
-                                  fft_length=cfg.n_fft, window_fn=lambda length, dtype: logmel.window,
-                                  pad_end=False)
-        power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
-        bins_by_frames = tf.transpose(power[0])  # (bins, frames): the segment sums run over the first axis
-        mel = tf.add_n([tf.math.unsorted_segment_sum(bins_by_frames * weights[m][:, None], indices[m], n_mels)
-                        for m in range(len(indices))])  # (n_mels, frames)
-        normalized = (tf.math.log(tf.transpose(mel) + cfg.log_offset) - cfg.normalize_mean) / cfg.normalize_std
-        return normalized[tf.newaxis, :, :, tf.newaxis]
+        return logmel(waveform)
 
     return front_end
 
