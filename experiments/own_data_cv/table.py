@@ -5,7 +5,9 @@
    accuracy and log loss;
 2. what the distilled runs were given: each teacher's validation accuracy, their
    ensemble's, the floor (log-mel statistics + logistic regression), the teachers kept;
-3. time: training time of each arm (metrics.json train_seconds, and the teachers').
+3. time: wall time of each run (metrics.json session_seconds: data, teachers, their logits,
+   training, export and evaluation). Seed 0's distilled run trains its teachers inside, as a
+   user's run does; later seeds find them trained (the study shares them).
 
 Usage: python experiments/own_data_cv/table.py
 """
@@ -38,10 +40,9 @@ def mean(values) -> str:
     return f"{statistics.mean(values):.3f}" if values else "-"
 
 
-def teacher_seconds(set_name: str, direction: str) -> float:
-    """Training time of the teachers of one data set and direction (trained once, shared by the seeds)."""
-    folder = RUNS / f"teachers--{set_name}--fold{direction.replace('→', 'to')}"
-    return sum(json.loads(f.read_text()).get("train_seconds", 0.0) for f in folder.glob("*/metrics.json"))
+def seconds(metrics: dict) -> float:
+    """A run's wall time: session_seconds (the whole run), else train_seconds."""
+    return float(metrics.get("session_seconds") or metrics.get("train_seconds") or 0.0)
 
 
 def main() -> None:
@@ -71,17 +72,17 @@ def main() -> None:
             print(f"| {set_name} | {direction} | {teachers or '-'} | {f'{ensemble:.3f}' if ensemble else '-'} | "
                   f"{f'{floor:.3f}' if floor else '-'} | {', '.join(record.get('kept', [])) or '-'} | "
                   f"{record.get('given', '-')} |")
-    print("\n| data | direction | plain student, s (mean) | distilled student, s (mean) | teachers, s (once) | "
-          "distilled + teachers / plain |")
+    print("\n| data | direction | plain run, s (mean) | distilled run, seed 0 (its teachers trained inside), s | "
+          "distilled runs, later seeds (teachers reused), s (mean) | seed 0: distilled / plain |")
     print("| --- | --- | --- | --- | --- | --- |")
     for set_name, direction in keys:
-        plain = [m.get("train_seconds", 0.0) for m in runs.get((set_name, direction, "own_data_plain"), {}).values()]
-        distilled = [m.get("train_seconds", 0.0) for m in runs.get((set_name, direction, "own_data"), {}).values()]
-        teachers = teacher_seconds(set_name, direction)
-        ratio = (f"{(statistics.mean(distilled) + teachers) / statistics.mean(plain):.1f}x" if plain and distilled else "-")
-        seconds = lambda values: f"{statistics.mean(values):.0f}" if values else "-"
-        print(f"| {set_name} | {direction} | {seconds(plain)} | {seconds(distilled)} | {teachers:.0f} | {ratio} |")
-
+        plain = runs.get((set_name, direction, "own_data_plain"), {})
+        distilled = runs.get((set_name, direction, "own_data"), {})
+        later = [seconds(m) for seed, m in distilled.items() if seed != 0]
+        first = seconds(distilled[0]) if 0 in distilled else None
+        ratio = f"{first / seconds(plain[0]):.1f}x" if first and 0 in plain else "-"
+        print(f"| {set_name} | {direction} | {mean(seconds(m) for m in plain.values()).split('.')[0]} | "
+              f"{f'{first:.0f}' if first else '-'} | {mean(later).split('.')[0] if later else '-'} | {ratio} |")
 
 if __name__ == "__main__":
     main()
