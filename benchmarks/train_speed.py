@@ -336,7 +336,7 @@ def main() -> None:
     from kasc.data.features import LogMel
     from kasc.models import build_model
     from kasc.models.ensemble import tempered_average
-    from kasc.training.soft_targets import predict_logits
+    from kasc.training.teachers.soft_targets import predict_logits
 
     from kasc.training.runtime import set_cpu_threads
 

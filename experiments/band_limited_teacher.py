@@ -37,7 +37,7 @@ def main() -> None:
     from kasc.evaluation.metrics import classification_metrics
     from kasc.files.runs import RunDir
     from kasc.models import load_model
-    from kasc.training.soft_targets import predict_logits
+    from kasc.training.teachers.soft_targets import predict_logits
 
     ensembles = {"own rate": [], "band-limited": []}
     print(f"| teacher | validation clips | accuracy at its own rate | log loss | accuracy band-limited to "

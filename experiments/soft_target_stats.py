@@ -3,7 +3,7 @@
 Usage: python experiments/soft_target_stats.py CONFIG [CONFIG ...] [--profile fast]
 
 For each config (a distilled student whose teacher runs are finished in ``saved_models/``),
-the soft targets the student trains on (``kasc.training.teacher_targets.prepare_soft_targets``: the cached
+the soft targets the student trains on (``kasc.training.teachers.targets.prepare_soft_targets``: the cached
 teacher logits, cross-fitted where ``distill.cross_fit_parts`` is set, averaged at the
 config's temperature) are compared with the labels of the training clips:
 
@@ -40,7 +40,7 @@ def target_statistics(soft: np.ndarray, labels: np.ndarray) -> dict:
 def teacher_runs(cfg, profile: str | None):
     """The finished teacher runs a student config distils from (held-out runs if cross-fitted)."""
     from kasc.config import load_config
-    from kasc.training.cross_fit import held_out_configs
+    from kasc.training.teachers.cross_fit import held_out_configs
     from kasc.files.runs import RunDir, default_run_dir
 
     configs = [load_config(name, profile=profile) for name in cfg.distill.teachers]
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from kasc.config import load_config
     from kasc.training.inputs import prepare_data
-    from kasc.training.teacher_targets import prepare_soft_targets
+    from kasc.training.teachers.targets import prepare_soft_targets
     from kasc.data.batch_keys import SOFT_TARGETS
 
     print(f"{'config':40s} {'clips':>6s} {'top-1 = label':>14s} {'p(label)':>9s} {'p(top)':>7s} {'entropy':>8s}")

@@ -44,7 +44,7 @@ def main() -> None:
     from kasc.models.blocks import logits_model
     from kasc.models.ensemble import tempered_average
     from kasc.files.runs import RunDir
-    from kasc.training.view_bank import view_logits_of_teachers
+    from kasc.training.teachers.view_bank import view_logits_of_teachers
     from kasc.training.inputs import view_plan
 
     run = RunDir(args.run)

@@ -1,4 +1,4 @@
-"""Cross-fitted soft targets (``kasc.training.cross_fit``): held-out teacher configs, each clip's
+"""Cross-fitted soft targets (``kasc.training.teachers.cross_fit``): held-out teacher configs, each clip's
 logits from the run that never heard its recording, and a tiny run end to end."""
 
 import dataclasses
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kasc.config import ConfigError, load_config
-from kasc.training.cross_fit import cross_fitted_logits, held_out_configs, held_out_name, member_weights
+from kasc.training.teachers.cross_fit import cross_fitted_logits, held_out_configs, held_out_name, member_weights
 from kasc.data.datasets import load_split
 from kasc.data.parts import clip_parts
 from kasc.train import main as train_main

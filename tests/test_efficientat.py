@@ -95,7 +95,7 @@ def test_soft_targets_come_through_the_teachers_own_front_end(tmp_path):
     from kasc.data.audio import from_int16, load_clip, to_int16
     from kasc.data.pipeline import prepare_splits
     from kasc.files.runs import RunDir
-    from kasc.training.soft_targets import cached_teacher_logits
+    from kasc.training.teachers.soft_targets import cached_teacher_logits
 
     names = [(f"audio/{scene}-lisbon-{i}-0-0-a.wav", scene) for i, scene in enumerate(["bus", "park", "bus", "park"])]
     root = write_tau_dataset(tmp_path / "d", names, train=[n for n, _ in names], evaluate=[n for n, _ in names[:2]])

@@ -1,4 +1,4 @@
-"""``kasc.training.soft_targets``: the cache key (what makes targets stale) and ``teacher_input: recording``."""
+"""``kasc.training.teachers.soft_targets``: the cache key (what makes targets stale) and ``teacher_input: recording``."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from kasc.data.pipeline import prepare_splits
 from kasc.data.features import LogMel
 from kasc.models import build_model, load_model, logits_model
 from kasc.files.runs import RunDir
-from kasc.training import soft_targets
+from kasc.training.teachers import soft_targets
 from tests.conftest import write_tau_dataset
 
 N_MELS = 32

@@ -11,7 +11,7 @@ import pytest
 from kasc.config import ConfigError, load_config
 from kasc.files.runs import RunDir
 from kasc.training.messages import TrainingError
-from kasc.training import teacher_check
+from kasc.training.teachers import check as teacher_check
 
 
 class _Split(SimpleNamespace):
@@ -49,7 +49,7 @@ def _student_run(tmp_path, scores):
 
 
 def test_a_teacher_below_the_floor_is_dropped_and_none_left_trains_plain(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("kasc.training.teacher_check.logmel_floor",
+    monkeypatch.setattr("kasc.training.teachers.check.logmel_floor",
                         lambda *a: {"accuracy": 0.5, "log_loss": 1.0, "recipe": "r", "seconds": 0.1,
                                     "probabilities": None})
     data = SimpleNamespace(splits={"train": None, "valid": None}, logmel=None)

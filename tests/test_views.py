@@ -141,10 +141,10 @@ def _split(n: int, rate: int = 16000) -> SplitData:
 
 
 def test_teacher_and_student_hear_the_same_audio(tmp_path):
-    """The cached view logits (kasc.training.soft_targets, the teacher's path) equal the teacher run on
+    """The cached view logits (kasc.training.teachers.soft_targets, the teacher's path) equal the teacher run on
     the very spectra the training pipeline feeds the student in each epoch."""
     from kasc.models.blocks import logits_model
-    from kasc.training.view_bank import view_logits_of_one_teacher
+    from kasc.training.teachers.view_bank import view_logits_of_one_teacher
 
     n, views, batch = 6, 3, 4
     features = FeatureConfig(n_fft=512, hop_samples=256, n_mels=16)
@@ -224,7 +224,7 @@ def _headed_teacher(n_classes: int, mels: int, backbone_seed: int, head_seed: in
 
 
 def test_teachers_sharing_a_backbone_label_the_views_together_with_the_logits_each_gets_alone(tmp_path, monkeypatch):
-    from kasc.training import view_bank
+    from kasc.training.teachers import view_bank
 
     n = 5
     augment = AugmentConfig(seed=3, views=2, mixup_prob=1.0, shift_prob=0.5, gain_db=3.0)
@@ -264,7 +264,7 @@ def test_an_interrupted_bank_resumes_from_the_views_it_finished(tmp_path, monkey
     first 4 views (saved every 4) and a rerun labels only views 5 and 6; a partial file of one
     teacher in the layout written before teachers were run together is read too."""
     from kasc.data import views
-    from kasc.training import view_bank
+    from kasc.training.teachers import view_bank
 
     n = 3
     augment = AugmentConfig(seed=5, views=6, mixup_prob=1.0)

@@ -23,7 +23,7 @@ Labels of a view are mixed with lam (:func:`view_labels`).
 In epoch e the student trains on view e mod K of every clip (``kasc.data.pipeline``);
 augmentations of its own log-mel (masks, time stretch, Freq-MixStyle) still apply on top,
 mixup does not (it happened on the waveforms). The teachers label the K views once
-(``kasc.training.view_bank.view_logits_of_one_teacher``).
+(``kasc.training.teachers.view_bank.view_logits_of_one_teacher``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
     ``{name: split_report}``; the ensemble's probabilities are written to
     ``predictions_file`` (DCASE output CSV) if given. All teachers must share the data config, except the sample
     rate (each teacher sees the clips at its own rate, through its own front end) and
-    the part of the training split a cross-fitted teacher held out (``kasc.training.cross_fit``)."""
+    the part of the training split a cross-fitted teacher held out (``kasc.training.teachers.cross_fit``)."""
     configs = [load_config(run.config_file) for run in runs]
     clips = [dataclasses.replace(cfg.data, sample_rate=0, cache_logmel=False, held_out_part=0) for cfg in configs]
     if any(c != clips[0] for c in clips):

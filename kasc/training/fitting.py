@@ -15,7 +15,7 @@ from kasc.training.inputs import TrainingData, distributed_training_dataset
 from kasc.training.messages import TrainingError, say
 from kasc.training.network import batchnorm_frozen, build_network, freeze_batchnorm, init_from
 from kasc.training.schedules import ExpWarmupLinearDecay, fitted_to_run
-from kasc.training.teacher_targets import SoftTargets
+from kasc.training.teachers.targets import SoftTargets
 from kasc.training.weight_average import AveragedWeightsForValidation, averaging_optimizer, load_averaged_weights
 
 

@@ -1,5 +1,5 @@
 """A run from its config to its results: :func:`train` holds the run folder and runs the
-phases (``kasc.training.inputs``, teachers here, ``teacher_targets``, ``fitting``,
+phases (``kasc.training.inputs``, teachers here and in ``kasc.training.teachers``, ``fitting``,
 ``finishing``); teachers are runs of their own, trained (or reused) by :func:`prepare_teachers`."""
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from kasc.evaluation.ensemble_report import ensemble_report
 from kasc.evaluation.metrics import summary
 from kasc.files.atomic import write_json
 from kasc.files.runs import RunDir, default_run_dir
-from kasc.training.cross_fit import held_out_configs, member_weights, require_same_training_clips
+from kasc.training.teachers.cross_fit import held_out_configs, member_weights, require_same_training_clips
 from kasc.training.distribute import agreed, make_strategy, worker_folder, worker_role
 from kasc.training.finishing import finish, quantization_aware_training
 from kasc.training.fitting import build_distiller, fit_or_resume
 from kasc.training.inputs import prepare_data
 from kasc.training.messages import TrainingError, say
 from kasc.training.network import dtype_policy
-from kasc.training.teacher_check import check_teachers, distillation_given
-from kasc.training.teacher_targets import prepare_soft_targets
+from kasc.training.teachers.check import check_teachers, distillation_given
+from kasc.training.teachers.targets import prepare_soft_targets
 
 
 def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restart: bool = False,
@@ -166,7 +166,7 @@ def prepare_teachers(cfg: ExperimentConfig, run: RunDir, profile: str | None, cl
                              (f"teacher {teacher_cfg.name}'s training", "student's validation"),
                              f"distill.teachers{' with distill.teacher_set' if teacher_set else ''}")
     weights = cfg.distill.teacher_weights
-    if cfg.distill.cross_fit_parts:  # kasc.training.cross_fit: each teacher once per held-out part
+    if cfg.distill.cross_fit_parts:  # kasc.training.teachers.cross_fit: each teacher once per held-out part
         student_table = full_training_table(cfg.data)
         for teacher_cfg in teacher_cfgs:
             require_same_training_clips(cfg, student_table, teacher_cfg)

@@ -15,11 +15,11 @@ from kasc.data.parts import clip_parts
 from kasc.files.runs import RunDir
 from kasc.models import load_model
 from kasc.models.ensemble import tempered_average
-from kasc.training.cross_fit import cross_fitted_logits
+from kasc.training.teachers.cross_fit import cross_fitted_logits
 from kasc.training.inputs import TrainingData, view_plan
 from kasc.training.messages import say
-from kasc.training.soft_targets import cached_teacher_logits
-from kasc.training.view_bank import view_logits_of_teachers
+from kasc.training.teachers.soft_targets import cached_teacher_logits
+from kasc.training.teachers.view_bank import view_logits_of_teachers
 
 
 @dataclasses.dataclass
@@ -35,7 +35,7 @@ class SoftTargets:
 def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs: list[RunDir],
                          verbose: int, strategy=None) -> SoftTargets:
     """Phase 3: the teachers' soft targets, cached per training clip (``distill.soft_targets:
-    cached``, ``kasc.training.soft_targets``; computed outside ``strategy``, by whichever process
+    cached``, ``kasc.training.teachers.soft_targets``; computed outside ``strategy``, by whichever process
     takes the cache entry first: under several workers on shared storage, once), or the
     teacher models for online targets (loaded in the scope of ``strategy``)."""
     distill = cfg.distill
@@ -73,7 +73,7 @@ def prepare_soft_targets(cfg: ExperimentConfig, data: TrainingData, teacher_runs
 def cross_fitted_teacher_logits(cfg: ExperimentConfig, train_data, teacher_runs: list[RunDir],
                                 verbose: int) -> list[np.ndarray]:
     """Each teacher's logits (n_clips, C) on the training clips, every clip's from the run
-    of that teacher that held out its part (``kasc.training.cross_fit``); ``teacher_runs`` holds
+    of that teacher that held out its part (``kasc.training.teachers.cross_fit``); ``teacher_runs`` holds
     ``distill.cross_fit_parts`` runs per teacher, teacher-major. Cached per run and part."""
     parts = cfg.distill.cross_fit_parts
     part_of_clip = clip_parts(train_data.table, parts, whole=full_training_table(cfg.data))

@@ -2,7 +2,7 @@
 (``augment.views``, ``kasc.data.views``), rendered at the teacher's own sample rate and
 heard through its own front end: the audio the student hears in the epochs that use each
 view (consistent distillation). Cached like the clip logits of
-:mod:`kasc.training.soft_targets` (same keys, plus the plan's digest). Teachers that share
+:mod:`kasc.training.teachers.soft_targets` (same keys, plus the plan's digest). Teachers that share
 their network up to the head (heads on one frozen AudioSet backbone) are run together.
 """
 
@@ -25,7 +25,7 @@ from kasc.data.table import DatasetError
 from kasc.data import views as view_rendering  # its render: the tests stop it mid-bank
 from kasc.files.atomic import atomic_path
 from kasc.models import load_model
-from kasc.training.soft_targets import cache_entry_path, cached_entries, key_source_of, read_entry, teacher_front_end
+from kasc.training.teachers.soft_targets import cache_entry_path, cached_entries, key_source_of, read_entry, teacher_front_end
 
 # the first layer of a teacher's head where its network has one (kasc.models.efficientat):
 # teachers that differ only from there on share the rest when labelling views
