@@ -62,3 +62,29 @@ def test_export_cli_on_mini_set(tau22_mini, tmp_path, capsys):
     export = json.loads((tmp_path / "tiny_export.json").read_text())
     assert export["int8"]["clips"] == 6 and export["input_shape"] == [28, 256, 1]
     assert export_main([str(tmp_path / "missing.keras")]) == 2
+
+
+def test_a_waveform_model_that_fails_its_check_does_not_stop_a_training_runs_export(tmp_path, monkeypatch):
+    """Training exports with waveform_optional: a waveform-in model below its agreement bar (it
+    happened on 0.5 s clips upsampled from 8 kHz, 98.5 % on decided clips) is not written, the
+    record says why, and the other files and audits are; kasc.export keeps refusing it."""
+    import kasc.deployment.tflite_export as tflite_export
+    from kasc.config import FeatureConfig
+    from kasc.deployment.waveform_model import WaveformExportError
+    from kasc.models import build_model
+
+    def refuse(*args, **kwargs):
+        raise WaveformExportError("the waveform model differs from the int8 network: 98.5 %")
+
+    monkeypatch.setattr(tflite_export, "export_waveform_model", refuse)
+    model = build_model("serfr_cnn", (None, 32, 1), 2, width=4)
+    x, _ = _separable_data(n=16)
+    (tmp_path / "student_waveform_int8.tflite").write_bytes(b"an earlier export's")
+    waveform = (FeatureConfig(n_mels=32), 16000, np.zeros((2, 16000), np.float32))
+    result = export_model(model, tmp_path, "student", x[:8], x[:8], waveform=waveform, waveform_optional=True)
+    record = json.loads((tmp_path / "student_export.json").read_text())["waveform_int8"]
+    assert record == {"written": False, "reason": "the waveform model differs from the int8 network: 98.5 %"}
+    assert result["report"]["int8"]["checksum"] and (tmp_path / "student_complexity.json").is_file()
+    assert not (tmp_path / "student_waveform_int8.tflite").exists()  # no stale file passes for this export
+    with pytest.raises(WaveformExportError):
+        export_model(model, tmp_path, "student", x[:8], x[:8], waveform=waveform)

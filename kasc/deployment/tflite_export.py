@@ -17,7 +17,7 @@ from kasc.complexity.costs import audit_tflite
 from kasc.data.audio import from_int16
 from kasc.deployment.conversion import compare, to_tflite
 from kasc.deployment.litert_runner import run_tflite
-from kasc.deployment.waveform_model import export_waveform_model
+from kasc.deployment.waveform_model import WaveformExportError, export_waveform_model
 from kasc.files.atomic import atomic_path, write_json
 from kasc.files.checksums import file_checksum
 
@@ -48,7 +48,7 @@ def require_finite_model(model) -> None:
 
 
 def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, check: np.ndarray,
-                 write_audits: bool = True, waveform: tuple | None = None) -> dict:
+                 write_audits: bool = True, waveform: tuple | None = None, waveform_optional: bool = False) -> dict:
     """Write float32 and int8 TFLite files, the Keras comparison (``<stem>_export.json``)
     and, unless ``write_audits`` is False (the caller writes its own), the audits
     (``<stem>_complexity.json``).
@@ -58,6 +58,9 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
         also the waveform-in model ``<stem>_waveform_int8.tflite`` (front end + the int8
         network, :mod:`kasc.deployment.waveform_model`), its check under ``waveform_int8`` in the
         export record and its front end's cost under ``front_end`` in the audits.
+      waveform_optional: a waveform-in model that fails its check (``WaveformExportError``) is
+        not written, and the export goes on: ``waveform_int8`` records ``written: false`` and
+        the reason (a training run keeps its other models); else the error is raised.
     """
     require_finite_model(model)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,10 +79,16 @@ def export_model(model, out_dir: Path, stem: str, representative: np.ndarray, ch
     if waveform is not None:
         features, sample_rate, waveforms = waveform
         waveform_file = out_dir / f"{stem}_waveform_int8.tflite"
-        report["waveform_int8"] = {**export_waveform_model(out_dir / f"{stem}_int8.tflite", waveform_file, features,
-                                                           sample_rate, waveforms),
-                                   "checksum": file_checksum(waveform_file)}
-        audits["front_end"] = report["waveform_int8"]["front_end"]
+        try:
+            report["waveform_int8"] = {**export_waveform_model(out_dir / f"{stem}_int8.tflite", waveform_file,
+                                                               features, sample_rate, waveforms),
+                                       "checksum": file_checksum(waveform_file)}
+            audits["front_end"] = report["waveform_int8"]["front_end"]
+        except WaveformExportError as err:
+            if not waveform_optional:
+                raise
+            waveform_file.unlink(missing_ok=True)  # an earlier export's file would pass for this one's
+            report["waveform_int8"] = {"written": False, "reason": str(err)}
     if write_audits:
         write_json(out_dir / f"{stem}_complexity.json", audits)
     write_json(out_dir / f"{stem}_export.json", report)
