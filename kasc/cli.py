@@ -78,8 +78,10 @@ class StageLine:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            print(f"{self.desc}: {self.n} {self.unit}{'s' if self.n != 1 else ''} in "
-                  f"{time.monotonic() - self.started:.1f} s", file=sys.stderr, flush=True)
+            plural = "es" if self.unit.endswith(("s", "ch", "sh", "x")) else "s"
+            units = self.unit if self.n == 1 else self.unit + plural
+            print(f"{self.desc}: {self.n} {units} in {time.monotonic() - self.started:.1f} s", file=sys.stderr,
+                  flush=True)
 
     def __enter__(self):
         return self

@@ -112,6 +112,8 @@ def test_progress_in_a_log_is_one_line_per_stage_and_a_bar_only_on_a_terminal(ca
     bar.close()
     bar.close()
     assert capsys.readouterr().err.startswith("views t: 10 views in ")
+    list(progress_bar(range(2), desc="Keras model", unit="batch"))
+    assert capsys.readouterr().err.startswith("Keras model: 2 batches in ")
     assert list(progress_bar(range(2), desc="quiet", unit="clip", enabled=False)) == [0, 1]
     assert capsys.readouterr().err == ""
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
