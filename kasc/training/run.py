@@ -55,8 +55,10 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     chief_run = run
     with (left_clean_if_refused(run) if role.is_chief and not run.path.exists() else contextlib.nullcontext(),
           run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext()):
-        survey = survey_split(cfg)  # headers only: the clip length may come from them
-        cfg = with_clip_length(cfg, survey)
+        # headers only, and only where they are used: the clip length, or the notes this run prints
+        wants_notes = notes and role.is_chief and verbose > 0
+        survey = survey_split(cfg) if cfg.data.clip_length == "median" or wants_notes else None
+        cfg = with_clip_length(cfg, survey) if survey is not None else cfg
         if cfg.features.measure_normalization:  # every run that asks: teachers and the Python API included
             cfg = with_measured_normalization(cfg, progress=verbose > 0)
         if role.is_chief:
@@ -80,7 +82,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
                 if cfg.data.clip_length == "median":
                     say(f"{cfg.name}: clip length {cfg.data.clip_seconds:g} s, from the training files' median "
                         f"duration {survey.median_seconds:.2f} s (data.clip_length median; written to {run.config_file})")
-                for note in data_notes(cfg, survey) if notes else ():
+                for note in data_notes(cfg, survey) if wants_notes else ():
                     say(f"{cfg.name}: note: {note}")
             # teachers on the student's data live in the (chief's) student folder, others beside it
             teachers_dir = (chief_run.path / "teachers" if cfg.distill.teacher_data == "student"
