@@ -94,6 +94,34 @@ def test_paths_checked_before_training(tmp_path):
         check_paths(cfg, "here")
 
 
+def test_each_dataset_format_carries_its_rules_for_loader_preflight_and_reader(tmp_path):
+    """One rule, three doors: a config file (ConfigError at load), the disk check before training,
+    and a DataConfig built in Python that never met the loader (DatasetError when read)."""
+    import dataclasses
+
+    from kasc.config.dataset_formats import FORMATS
+    from kasc.data.datasets import READERS, load_split
+    from kasc.data.table import DatasetError
+
+    assert set(READERS) == set(FORMATS) == {"tau22", "tau20", "csv"}
+    with pytest.raises(ConfigError, match="data.manifest must be a manifest file for data.format 'csv'"):
+        load_config("submission3", ["data.format=csv"])
+    with pytest.raises(ConfigError, match="data.rebuild_10s must be false unless.*it is 'tau20'"):
+        load_config("submission3", ["data.format=tau20", "data.rebuild_10s=true"])
+    data = load_config("submission3").data
+    with pytest.raises(DatasetError, match="data.manifest must be a manifest file for data.format 'csv'"):
+        load_split(dataclasses.replace(data, format="csv", manifest=""), "train")
+    with pytest.raises(DatasetError, match=r"data.root must be an existing dataset folder \(.*nowhere is missing"):
+        load_split(dataclasses.replace(data, root=str(tmp_path / "nowhere")), "train")
+    with pytest.raises(ConfigError, match="data.format must be one of tau22, tau20, csv, got 'wav'"):
+        load_split(dataclasses.replace(data, format="wav"), "train")
+    from kasc.data.preflight import check_paths
+
+    cfg = load_config("own_data_plain", [f"data.manifest={tmp_path / 'labels.csv'}"])
+    with pytest.raises(ConfigError, match="data.manifest must be an existing file.*labels.csv is missing"):
+        check_paths(cfg, "here")
+
+
 @pytest.mark.slow
 def test_train_command_fails_fast_and_writes_nothing(tmp_path):
     """The typo of the issue: a student-only setting must not wait for the teachers."""

@@ -18,6 +18,7 @@ from typing import Callable
 from kasc.config.schema import (ARCHITECTURES, BATCHNORM_MODES, CLIP_LENGTHS, DATA_FORMATS, DIR_SUBSETS, MEL_SCALES,
                                 MIXED_PRECISION, SOFT_TARGET_MODES, STRATEGIES, TEACHER_CHECKS, TEACHER_DATA,
                                 TEACHER_INPUTS, WINDOWS, ConfigError, ExperimentConfig, num_frames, shown)
+from kasc.config.dataset_formats import dataset_format
 from kasc.config.syntax import config_path, parse_teacher
 
 
@@ -146,19 +147,11 @@ def check_values(cfg: ExperimentConfig, source: str, teachers_must_exist: bool =
 def check_data(data, check: Checker) -> None:
     """The ``data`` section's rules (``DataConfig``); each format's own ones first."""
     check.one_of("data.format", data.format, DATA_FORMATS)
-    if data.format == "csv" and not data.manifest:
-        check.fail("data.manifest", data.manifest, "a manifest file for data.format 'csv'")
-    if data.rebuild_10s and data.format != "tau22":
-        check.fail("data.rebuild_10s", data.rebuild_10s, "false unless data.format is 'tau22' (only TAU22 segments "
-                   "can be rebuilt)")
+    dataset_format(data.format).check(data, check.fail)
     check.at_least("data.sample_rate", data.sample_rate, 1)
     check.at_least("data.clip_seconds", data.clip_seconds, 0.0, strict=True)
     check.one_of("data.clip_length", data.clip_length, CLIP_LENGTHS)
     check.at_least("data.max_clips_per_split", data.max_clips_per_split, 0)
-    if data.recording_column and data.format != "csv":
-        check.fail("data.recording_column", data.recording_column,
-                   f"empty unless data.format is 'csv' (TAU layouts name the recording in the file name; data.format "
-                   f"is '{data.format}')")
     if data.train_parts == 1 or data.train_parts < 0:
         check.fail("data.train_parts", data.train_parts, "0 (the whole training split) or at least 2")
     if data.held_out_part and not 1 <= data.held_out_part <= data.train_parts:

@@ -6,12 +6,12 @@ import dataclasses
 
 import pandas as pd
 
-from kasc.config import DATA_FORMATS, DataConfig, resolve_path
+from kasc.config import DataConfig, resolve_path
+from kasc.config.dataset_formats import FORMATS, dataset_format
 from kasc.data.manifest import read_manifest
 from kasc.data.parts import without_part
 from kasc.data.table import DatasetError, limit_per_split
 from kasc.data.tau import read_dcase24_subset, read_tau, rebuild_recordings
-
 
 
 def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
@@ -23,35 +23,46 @@ def load_split(cfg: DataConfig, which: str) -> pd.DataFrame:
     """
     if which not in ("train", "valid"):
         raise ValueError(f"split must be 'train' or 'valid', got {which!r}")
-    if cfg.format not in DATA_FORMATS:
-        raise DatasetError(f"data.format: unknown format '{cfg.format}' (expected one of {', '.join(DATA_FORMATS)})")
+    fmt = dataset_format(cfg.format)
+    fmt.check(cfg, format_error)
+    fmt.check_on_disk(cfg, format_error)
     split = cfg.train_split if which == "train" else cfg.valid_split
     parts = split_parts(split, f"data.{which}_split")
-    root = resolve_path(cfg.root)
-    if cfg.format == "csv":
-        if not cfg.manifest:
-            raise DatasetError("data.manifest: a manifest file is required for format 'csv'")
-        table = read_manifest(
-            resolve_path(cfg.manifest), cfg.path_column, cfg.label_column, cfg.device_column,
-            cfg.fold_column, cfg.recording_column, folds=parts, audio_dir=cfg.audio_dir,
-            confine_paths=cfg.confine_paths,
-        )
-    else:
-        if not root.is_dir():
-            raise DatasetError(f"data.root: dataset folder {root} does not exist")
-        tables = [read_tau(root, part, layout=cfg.format) for part in parts or ("",)]
-        table = tables[0] if len(tables) == 1 else union(tables)
+    table = READERS[fmt.name](cfg, parts)
     if which == "train" and cfg.subset_csv:
         table = read_dcase24_subset(table, resolve_path(cfg.subset_csv))
     if which == "train" and cfg.held_out_part:
         table = without_part(table, cfg.train_parts, cfg.held_out_part)
     if cfg.rebuild_10s:
-        if cfg.format != "tau22":
-            raise DatasetError(f"data.rebuild_10s: only TAU22 segments can be rebuilt, format is '{cfg.format}'")
         table = rebuild_recordings(table)
     if len(table) == 0:
-        raise DatasetError(f"the {which} split '{split}' of {cfg.manifest or root} has no clips")
+        raise DatasetError(f"the {which} split '{split}' of {cfg.manifest or resolve_path(cfg.root)} has no clips")
     return limit_per_split(table, cfg.max_clips_per_split)
+
+
+def format_error(key: str, value, expected: str):
+    """``fail`` for :meth:`DatasetFormat.check` when a table is read: a :class:`DatasetError`."""
+    raise DatasetError(f"{key} must be {expected}, got {value!r}")
+
+
+def read_manifest_split(cfg: DataConfig, parts: tuple[str, ...]) -> pd.DataFrame:
+    """The ``csv`` format: the manifest's rows in the folds ``parts`` (all rows if empty)."""
+    return read_manifest(resolve_path(cfg.manifest), cfg.path_column, cfg.label_column, cfg.device_column,
+                         cfg.fold_column, cfg.recording_column, folds=parts, audio_dir=cfg.audio_dir,
+                         confine_paths=cfg.confine_paths)
+
+
+def read_tau_split(cfg: DataConfig, parts: tuple[str, ...]) -> pd.DataFrame:
+    """The ``tau22`` and ``tau20`` formats: the union of the splits ``parts`` (every row of
+    ``meta.csv`` if empty)."""
+    root = resolve_path(cfg.root)
+    tables = [read_tau(root, part, layout=cfg.format) for part in parts or ("",)]
+    return tables[0] if len(tables) == 1 else union(tables)
+
+
+READERS = {"tau22": read_tau_split, "tau20": read_tau_split, "csv": read_manifest_split}
+"""One clip-table reader per dataset format (:data:`kasc.config.dataset_formats.FORMATS`)."""
+assert set(READERS) == set(FORMATS), "every dataset format needs a reader"
 
 
 def split_parts(split: str, field: str) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ book (:mod:`kasc.config.validate`) gives them."""
 from __future__ import annotations
 
 from kasc.config import ExperimentConfig, resolve_path
+from kasc.config.dataset_formats import dataset_format
 from kasc.config.validate import Checker
 from kasc.data.impulse_responses import response_files
 from kasc.data.table import DatasetError
@@ -17,13 +18,7 @@ def check_paths(cfg: ExperimentConfig, source: str) -> None:
     ``train.init_from``."""
     check = Checker(source)
     data = cfg.data
-    root = resolve_path(data.root)
-    if data.format == "csv":
-        manifest = resolve_path(data.manifest)
-        if not manifest.is_file():
-            check.fail("data.manifest", data.manifest, f"an existing file ({manifest} is missing)")
-    elif not root.is_dir():
-        check.fail("data.root", data.root, f"an existing dataset folder ({root} is missing)")
+    dataset_format(data.format).check_on_disk(data, check.fail)
     if cfg.augment.dir_prob > 0:
         try:
             response_files(resolve_path(cfg.augment.dir_folder), cfg.augment.dir_subset)
