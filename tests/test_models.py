@@ -257,3 +257,42 @@ def test_the_config_schema_names_every_builder_and_its_arguments():
     for name, builder in BUILDERS.items():
         arguments = set(inspect.signature(builder).parameters) - {"input_shape", "n_classes"}
         assert set(ARCHITECTURES[name]) == arguments, name
+
+
+KERAS_ONLY = ["serfr_cnn", "mobilenetv2", "cnn_teacher", "efficientat_mn"]
+
+
+@pytest.mark.parametrize("name", KERAS_ONLY)
+def test_a_saved_network_of_keras_layers_loads_without_kasc(name, tmp_path):
+    """Run folders write model.keras through portable(): kasc's fused batch normalisation is
+    written as Keras' own, so `keras.models.load_model` works in a Python that never imported
+    kasc, with the same outputs; kasc's own load_model puts the fused layer back."""
+    import subprocess
+    import sys
+
+    from kasc.files.runs import RunDir
+    from kasc.models.layers import FusedBatchNormalization
+    from kasc.models.saved import load_model
+
+    model = build_model(name, (FRAMES_1S, 64, 1), 5, **MODELS.get(name, {}))
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # statistics away from their initial values, so that they matter
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.set_weights([w + rng.uniform(0.1, 0.5, w.shape).astype("float32") for w in layer.get_weights()])
+    assert any(type(layer) is FusedBatchNormalization for layer in model.layers)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.save_model(model)
+    x = _x(FRAMES_1S)
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, keras, numpy as np; m = keras.models.load_model(sys.argv[1]); "
+            "np.save(sys.argv[2], m(np.load(sys.argv[3]), training=False).numpy()); "
+            "assert 'kasc' not in sys.modules, 'kasc was imported'")
+    done = subprocess.run([sys.executable, "-c", code, str(run.model_file), str(tmp_path / "y.npy"),
+                           str(tmp_path / "x.npy")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = model(x, training=False).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)
+    loaded = load_model(run.model_file)
+    assert any(type(layer) is FusedBatchNormalization for layer in loaded.layers)
+    np.testing.assert_allclose(loaded(x, training=False).numpy(), expected, atol=1e-6)
