@@ -58,7 +58,7 @@ def finish(cfg: ExperimentConfig, run: RunDir, student, data: TrainingData, star
            distillation: dict | None = None) -> dict:
     """Phase 6: save ``model.keras``, export and audit int8 TFLite (``train.export``),
     evaluate on the validation split, write ``metrics.json`` (``finished``; ``distillation``:
-    the teachers' check, ``kasc.training.run.distillation_record``); return it.
+    the teachers' check, ``kasc.training.teachers.check.distillation_record``); return it.
 
     Raises:
       TrainingError: the int8 model exceeds the DCASE 2023 limits (``model.check_limits``).

@@ -1,7 +1,7 @@
 """Phase 2b of a run: teachers are checked before they teach (``distill.teacher_check``).
 
 Every teacher and their ensemble have been scored on the validation split by
-:func:`kasc.training.run.prepare_teachers` (its table, also written to ``teachers.json``).
+:func:`kasc.training.teachers.runs.prepare_teachers` (its table, also written to ``teachers.json``).
 Here the run fits the floor (``kasc.evaluation.floor``: log-mel statistics + logistic
 regression on the student's own clips and front end, seconds) and keeps the teachers whose
 validation accuracy is not below it.
@@ -42,7 +42,7 @@ class TeacherCheck:
 
 def teacher_scores(table: dict, teacher_runs: list[RunDir]) -> tuple[dict, float | None]:
     """Each teacher's validation accuracy (by run folder name) and the ensemble's, from the
-    table of :func:`kasc.training.run.prepare_teachers` (teachers in order, then ``ensemble``)."""
+    table of :func:`kasc.training.teachers.runs.prepare_teachers` (teachers in order, then ``ensemble``)."""
     names = [name for name in table if name != "ensemble"]
     if len(names) != len(teacher_runs):
         raise TrainingError(f"{len(names)} teachers scored for {len(teacher_runs)} teacher runs")
@@ -92,3 +92,12 @@ def distillation_given(check: TeacherCheck | None, teacher_runs: list[RunDir]) -
     scores = ", ".join(f"{check.teachers[teacher.path.name]:.3f}" for teacher in teacher_runs)
     return (f"distilled from {len(teacher_runs)} of {len(check.teachers)} teacher(s): {names} (validation accuracy "
             f"{scores}; floor {check.floor['accuracy']:.3f})")
+
+
+def distillation_record(cfg: ExperimentConfig, check, teacher_runs: list[RunDir]) -> dict | None:
+    """What ``metrics.json`` records of the teachers: each one's validation accuracy, the
+    ensemble's, the floor, which taught, and one line saying what the student was given."""
+    if not cfg.distill.teachers:
+        return None
+    return {**(check.to_dict() if check else {"kept": [t.path.name for t in teacher_runs]}),
+            "given": distillation_given(check, teacher_runs)}
