@@ -19,9 +19,7 @@ from kasc.training.fitting import build_distiller, fit_or_resume
 from kasc.training.inputs import prepare_data
 from kasc.training.messages import say
 from kasc.training.network import dtype_policy
-from kasc.training.teachers.check import check_teachers, distillation_record
-from kasc.training.teachers.runs import prepare_teachers
-from kasc.training.teachers.targets import prepare_soft_targets
+from kasc.training.teachers.teaching import teach
 
 
 def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restart: bool = False,
@@ -77,16 +75,8 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
                         f"duration {survey.median_seconds:.2f} s (data.clip_length median; written to {run.config_file})")
                 for note in data_notes(cfg, survey) if wants_notes else ():
                     say(f"{cfg.name}: note: {note}")
-            # teachers on the student's data live in the (chief's) student folder, others beside it
-            teachers_dir = (chief_run.path / "teachers" if cfg.distill.teacher_data == "student"
-                            else chief_run.path.parent)
-            teacher_runs, table = (prepare_teachers(cfg, run, profile, data.class_names, verbose, train,
-                                                    teachers_dir, valid_table=data.splits["valid"].table)
-                                   if cfg.distill.teachers else ([], {}))
-            check = None
-            if teacher_runs and cfg.distill.teacher_check == "floor" and not cfg.distill.cross_fit_parts:
-                cfg, teacher_runs, check = check_teachers(cfg, run, data, teacher_runs, table)
-            targets = prepare_soft_targets(cfg, data, teacher_runs, verbose, strategy)
+            teaching = teach(cfg, run, chief_run, data, profile, verbose, strategy, train_run=train)
+            cfg, targets = teaching.cfg, teaching.targets  # the teachers that passed the check
             # seeded after the soft targets: loading a teacher draws random initial values, and
             # whether a process loads one depends on whether the cache entry existed
             keras.utils.set_random_seed(cfg.train.seed)
@@ -94,7 +84,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
                 distiller = build_distiller(cfg, data, targets)
             fit_or_resume(cfg, run, distiller, data, targets, verbose)
             metrics = (finish(cfg, run, distiller.student, data, started,
-                              distillation=distillation_record(cfg, check, teacher_runs))
+                              distillation=teaching.record())
                        if role.is_chief else {})
         agreed(strategy, 0, "the end of the run")  # barrier: the chief has written its results
         if not role.is_chief:
