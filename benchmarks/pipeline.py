@@ -43,7 +43,7 @@ def main() -> None:
     cfg = load_config("default", [
         "augment.mixup_prob=1.0", "augment.stretch_prob=0.5", "augment.freq_masks=2",
         "augment.freq_mask_max_bins=24", "augment.time_masks=1", "augment.time_mask_max_frames=4"])
-    train = prepare_splits(cfg, splits=("train",), progress=False)["train"]
+    train = prepare_splits(cfg.data, splits=("train",), progress=False)["train"]
     f = cfg.features
     waveforms = train.waveforms
     librosa_clips = min(args.clips, 1000)

@@ -344,7 +344,7 @@ def main() -> None:
     intra, inter = ((int(v) for v in args.threads.split(",")) if args.threads
                     else (cfg.train.intra_op_threads, cfg.train.inter_op_threads))
     set_cpu_threads(intra, inter)
-    data = full_batches(prepare_splits(cfg, splits=("train",), progress=False)["train"], args.batch_size)
+    data = full_batches(prepare_splits(cfg.data, splits=("train",), progress=False)["train"], args.batch_size)
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     n_classes = len(data.class_names)
     shape = (None, cfg.features.n_mels, 1)

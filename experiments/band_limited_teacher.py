@@ -47,8 +47,8 @@ def main() -> None:
         run = RunDir(path)
         cfg = load_config(run.config_file)
         rate = cfg.data.sample_rate
-        valid = prepare_splits(cfg, ("train", "valid"), progress=False)["valid"]
-        at_student = at_sample_rate(cfg, valid, args.student_rate, progress=False).waveforms
+        valid = prepare_splits(cfg.data, ("train", "valid"), progress=False)["valid"]
+        at_student = at_sample_rate(cfg.data, valid, args.student_rate, progress=False).waveforms
         limited = np.stack([soxr.resample(clip.astype(np.float32) / INT16_SCALE, args.student_rate, rate)
                             for clip in at_student])
         limited = np.clip(np.round(limited[:, :valid.waveforms.shape[1]] * INT16_SCALE), -32768, 32767).astype(np.int16)

@@ -54,7 +54,7 @@ def main() -> None:
     cfg = load_config(args.config)
     out = args.out or REPO / "saved_models" / f"{cfg.name}_logmel_logreg"
     started = time.monotonic()
-    splits = prepare_splits(cfg)
+    splits = prepare_splits(cfg.data)
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     train, valid = splits["train"], splits["valid"]
     names = [Path(paths[0]).name for paths in train.table["paths"]]

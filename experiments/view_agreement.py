@@ -49,7 +49,7 @@ def main() -> None:
 
     run = RunDir(args.run)
     cfg = load_config(run.config_file)
-    data = prepare_splits(cfg, splits=("train",), progress=False)["train"]
+    data = prepare_splits(cfg.data, splits=("train",), progress=False)["train"]
     plan, files = view_plan(cfg, data)
     if args.banks:
         banks = [np.load(path) for path in args.banks]

@@ -73,14 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out_dir = args.out or model_path.parent
     if args.waveform_only:
-        splits = prepare_splits(cfg, ("valid",))
+        splits = prepare_splits(cfg.data, ("valid",), label=cfg.name)
         try:
             return waveform_only(cfg, model_path, out_dir, run, check_waveforms(splits["valid"], cfg.train.seed + 1))
         except (WaveformExportError, FileNotFoundError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
     model = load_model(model_path)
-    splits = prepare_splits(cfg)
+    splits = prepare_splits(cfg.data, label=cfg.name)
     logmel = LogMel(cfg.features, cfg.data.sample_rate)
     representative = sample_logmel(splits["train"], logmel, args.representative_clips, seed=cfg.train.seed)
     check = sample_logmel(splits["valid"], logmel, args.check_clips, seed=cfg.train.seed + 1)

@@ -101,7 +101,7 @@ def test_soft_targets_come_through_the_teachers_own_front_end(tmp_path):
     root = write_tau_dataset(tmp_path / "d", names, train=[n for n, _ in names], evaluate=[n for n, _ in names[:2]])
     data = [f"data.root={root}", f"data.cache_dir={tmp_path / 'cache' / 'audio'}", "data.allow_overlap=true"]
     student_cfg = load_config("plain_student", data)
-    train = prepare_splits(student_cfg, progress=False)["train"]
+    train = prepare_splits(student_cfg.data, progress=False)["train"]
     assert train.waveforms.shape == (4, 16000)
 
     teacher_yaml = tmp_path / "teacher.yaml"

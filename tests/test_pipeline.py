@@ -83,7 +83,7 @@ def test_extra_targets_travel_with_labels_and_are_mixed():
 
 def test_prepare_splits_on_mini_set(tau22_mini, tmp_path):
     cfg = load_config("default", [f"data.cache_dir={tmp_path}", "data.max_clips_per_split=20"])
-    splits = prepare_splits(cfg, progress=False)
+    splits = prepare_splits(cfg.data, progress=False)
     assert len(splits["train"]) == 20 and len(splits["valid"]) == 20
     assert splits["train"].waveforms.shape == (20, 16000)
     assert splits["train"].class_names == splits["valid"].class_names and len(splits["train"].class_names) == 10
@@ -97,7 +97,7 @@ def test_valid_label_outside_training_classes(tmp_path):
     root = write_tau_dataset(tmp_path / "d", names, train=[names[0][0]], evaluate=[names[1][0]], seconds=0.1)
     cfg = load_config("default", [f"data.root={root}", f"data.cache_dir={tmp_path / 'c'}"])
     with pytest.raises(DatasetError, match=r"valid split has labels not in the training classes: \['tram'\]"):
-        prepare_splits(cfg, progress=False)
+        prepare_splits(cfg.data, progress=False)
 
 
 def test_data_demo_prints_stats_and_writes_png(tau22_mini, tmp_path, capsys):

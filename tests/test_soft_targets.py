@@ -48,7 +48,7 @@ def _counting(monkeypatch) -> list:
 def test_cache_key_follows_the_teacher_the_clips_and_the_input_mode(tiny, monkeypatch):
     tmp_path, overrides = tiny
     cfg = load_config("plain_student", overrides)
-    train = prepare_splits(cfg, progress=False)["train"]
+    train = prepare_splits(cfg.data, progress=False)["train"]
     teacher = _teacher_run(tmp_path, cfg)
     calls = _counting(monkeypatch)
     folder = tmp_path / "cache" / "soft_targets"
@@ -63,7 +63,7 @@ def test_cache_key_follows_the_teacher_the_clips_and_the_input_mode(tiny, monkey
     retrained = soft_targets.cached_teacher_logits(cfg, train, teacher.model_file, progress=False)
     assert len(calls) == 2 and not np.allclose(retrained, first)
 
-    fewer = prepare_splits(load_config("plain_student", overrides + ["data.max_clips_per_split=4"]),
+    fewer = prepare_splits(load_config("plain_student", overrides + ["data.max_clips_per_split=4"]).data,
                            progress=False)["train"]
     soft_targets.cached_teacher_logits(cfg, fewer, teacher.model_file, progress=False)
     assert len(calls) == 3  # another clip list
@@ -77,7 +77,7 @@ def test_cache_key_follows_the_teacher_the_clips_and_the_input_mode(tiny, monkey
 def test_recording_input_gives_every_clip_its_whole_recordings_targets(tiny):
     tmp_path, overrides = tiny
     cfg = load_config("plain_student", overrides + ["distill.teacher_input=recording"])
-    train = prepare_splits(cfg, progress=False)["train"]
+    train = prepare_splits(cfg.data, progress=False)["train"]
     teacher = _teacher_run(tmp_path, cfg)
     logits = soft_targets.cached_teacher_logits(cfg, train, teacher.model_file, progress=False)
 
@@ -99,7 +99,7 @@ def test_recording_input_gives_every_clip_its_whole_recordings_targets(tiny):
 def test_teacher_logits_show_a_progress_bar_when_asked(tiny, capfd):
     tmp_path, overrides = tiny
     cfg = load_config("plain_student", overrides)
-    train = prepare_splits(cfg, progress=False)["train"]
+    train = prepare_splits(cfg.data, progress=False)["train"]
     teacher = _teacher_run(tmp_path, cfg, name="shown")
     capfd.readouterr()
     soft_targets.cached_teacher_logits(cfg, train, teacher.model_file, progress=True)

@@ -43,28 +43,28 @@ def test_rebuilt_recordings_count_all_their_segments_and_unreadable_headers_are_
 def test_a_median_clip_length_is_set_from_the_files_and_notes_name_each_surprise(tmp_path):
     manifest = _manifest(tmp_path, [0.4] * 12, rate=8000)
     cfg = load_config("own_data_plain", [f"data.manifest={manifest}", "data.cache_dir=" + str(tmp_path / "c")])
-    found = survey.survey_split(cfg)
+    found = survey.survey_split(cfg.data)
     assert found.clips == 9  # the training split only
     picked = survey.with_clip_length(cfg, found)
     assert picked.data.clip_seconds == pytest.approx(0.5)
-    notes = survey.data_notes(picked, found)
+    notes = survey.data_notes(picked.data, picked.augment, found)
     assert any("below data.sample_rate 16000 Hz (8000 Hz)" in n and "data.sample_rate=8000 matches" in n for n in notes)
     assert any("20% of the 0.5 s" in n for n in notes) is False  # 20 % padding is no surprise
     fixed = load_config("own_data_plain", [f"data.manifest={manifest}", "data.clip_length=fixed",
                                            "data.clip_seconds=1"])
     assert survey.with_clip_length(fixed, found).data.clip_seconds == 1.0
-    padded = survey.data_notes(fixed, found)
+    padded = survey.data_notes(fixed.data, fixed.augment, found)
     assert any("60% of the 1 s training windows is zero padding" in n and "first frame" in n for n in padded)
     cut = load_config("own_data_plain", [f"data.manifest={manifest}", "data.clip_length=fixed",
                                          "data.clip_seconds=0.2", "augment.time_masks=0"])
-    assert any("50% of the training audio is never heard" in n for n in survey.data_notes(cut, found))
+    assert any("50% of the training audio is never heard" in n for n in survey.data_notes(cut.data, cut.augment, found))
 
 
 def test_a_picked_clip_length_is_checked_again(tmp_path):
     manifest = _manifest(tmp_path, [0.6] * 8, rate=16000)
     cfg = load_config("own_data_plain", [f"data.manifest={manifest}", "augment.time_mask_max_frames=4"])
     with pytest.raises(ConfigError, match=r"data.clip_length 'median' picked data.clip_seconds 0.6.*time_mask_max_frames"):
-        survey.with_clip_length(cfg, survey.survey_split(cfg))
+        survey.with_clip_length(cfg, survey.survey_split(cfg.data))
     with pytest.raises(ConfigError, match="data.clip_length must be one of fixed, median"):
         load_config("own_data_plain", ["data.clip_length=mean"])
 

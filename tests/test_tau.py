@@ -192,9 +192,9 @@ def test_a_clip_in_both_splits_is_an_error_unless_allowed(tmp_path):
                  "features.n_fft=512", "features.hop_samples=256", "features.n_mels=32"]
     with pytest.raises(DatasetError, match=rf"1 audio file\(s\) are in both the training and the validation split "
                                            rf"\(.*{names[0]}\).*data.allow_overlap: true"):
-        prepare_splits(load_config("default", overrides), progress=False)
+        prepare_splits(load_config("default", overrides).data, progress=False)
     assert not (tmp_path / "cache").exists()  # refused before decoding
-    splits = prepare_splits(load_config("default", overrides + ["data.allow_overlap=true"]), progress=False)
+    splits = prepare_splits(load_config("default", overrides + ["data.allow_overlap=true"]).data, progress=False)
     assert len(splits["valid"].table) == 3
 
 

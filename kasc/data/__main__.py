@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--set/--profile apply to configs, not to a dataset folder")
         else:
             cfg = load_config(args.target, args.overrides, args.profile)
-        surveys = {split: survey_split(cfg, split) for split in ("train", "valid")}
+        surveys = {split: survey_split(cfg.data, split) for split in ("train", "valid")}
         cfg = with_clip_length(cfg, surveys["train"])
-        splits = prepare_splits(cfg)
+        splits = prepare_splits(cfg.data, label=cfg.name)
     except (ConfigError, DatasetError, AudioReadError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.data.clip_length == "median":
         print(f"clip length {cfg.data.clip_seconds:g} s: the training files' median duration "
               f"{surveys['train'].median_seconds:.2f} s (data.clip_length median)")
-    for note in data_notes(cfg, surveys["train"]):
+    for note in data_notes(cfg.data, cfg.augment, surveys["train"]):
         print(f"note: {note}")
     for split, data in splits.items():
         print_summary(split, summarize(data.table, cfg.data.clip_seconds, surveys[split].audio_hours()))

@@ -15,18 +15,20 @@ import dataclasses
 
 import numpy as np
 
-from kasc.config import ExperimentConfig
+from kasc.config import DataConfig, ExperimentConfig, FeatureConfig
 from kasc.data.features import LogMel
 from kasc.data.pipeline import logmel_batches, prepare_splits
 
 
-def measure_normalization(cfg: ExperimentConfig, progress: bool = True, batch_size: int = 64) -> tuple[float, float]:
-    """(mean, standard deviation) of the log-mel of ``cfg``'s training clips, in float64
-    over all frames and bands, from the audio cache."""
-    data = prepare_splits(cfg, splits=("train",), progress=progress)["train"]
-    raw = dataclasses.replace(cfg.features, normalize_mean=0.0, normalize_std=1.0)
+def measure_normalization(data: DataConfig, features: FeatureConfig, progress: bool = True, batch_size: int = 64,
+                          label: str = "data") -> tuple[float, float]:
+    """(mean, standard deviation) of the log-mel (``features``, before normalisation) of the
+    training clips of the ``data`` section, in float64 over all frames and bands, from the
+    audio cache."""
+    train = prepare_splits(data, splits=("train",), progress=progress, label=label)["train"]
+    raw = dataclasses.replace(features, normalize_mean=0.0, normalize_std=1.0)
     total = total_sq = count = 0.0
-    for spectra in logmel_batches(data.waveforms, LogMel(raw, cfg.data.sample_rate), batch_size):
+    for spectra in logmel_batches(train.waveforms, LogMel(raw, data.sample_rate), batch_size):
         values = spectra.astype(np.float64)
         total += values.sum()
         total_sq += np.square(values).sum()
@@ -42,6 +44,6 @@ def with_measured_normalization(cfg: ExperimentConfig, progress: bool = True) ->
     """``cfg`` with measured constants if ``features.measure_normalization``, else as it is."""
     if not cfg.features.measure_normalization:
         return cfg
-    mean, std = measure_normalization(cfg, progress)
+    mean, std = measure_normalization(cfg.data, cfg.features, progress, label=cfg.name)
     return dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, normalize_mean=round(mean, 4),
                                                                  normalize_std=round(std, 4)))

@@ -32,7 +32,7 @@ import pandas as pd
 import tensorflow as tf
 
 from kasc.data import augment as augment_ops
-from kasc.config import AugmentConfig, ExperimentConfig, resolve_path
+from kasc.config import AugmentConfig, DataConfig, resolve_path
 from kasc.data.audio import INT16_SCALE, from_int16
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
@@ -79,37 +79,39 @@ def encode_labels(table: pd.DataFrame, class_names: list[str], split: str) -> np
     return np.array([index[label] for label in table["label"]], dtype=np.int32)
 
 
-def prepare_splits(cfg: ExperimentConfig, splits: tuple[str, ...] = ("train", "valid"),
-                   progress: bool = True) -> dict[str, SplitData]:
-    """Read the tables of ``splits`` and decode them into the audio cache.
+def prepare_splits(data: DataConfig, splits: tuple[str, ...] = ("train", "valid"),
+                   progress: bool = True, label: str = "data") -> dict[str, SplitData]:
+    """Read the tables of ``splits`` of the ``data`` section and decode them into the audio
+    cache (``label``: what the progress output calls them, e.g. the run's name).
 
     Class names are taken from the training split (all splits read if it is absent).
     Bad files and CSVs raise here, before any training starts.
     """
-    tables = {split: load_split(cfg.data, split) for split in splits}
-    if "train" in tables and "valid" in tables and not cfg.data.allow_overlap:
+    tables = {split: load_split(data, split) for split in splits}
+    if "train" in tables and "valid" in tables and not data.allow_overlap:
         require_disjoint(tables["train"], tables["valid"], ("training", "validation"),
-                         f"data '{cfg.data.manifest or cfg.data.root}' ({cfg.data.train_split} / {cfg.data.valid_split})")
+                         f"data '{data.manifest or data.root}' ({data.train_split} / {data.valid_split})")
     require_distinct_spellings(*tables.values())  # across splits too: 'Airport' in one, 'airport' in the other
     names = table_class_names(tables["train"] if "train" in tables else pd.concat(tables.values()))
-    cache = AudioCache(resolve_path(cfg.data.cache_dir), cfg.data.sample_rate, cfg.data.clip_samples,
-                       progress=progress)
+    cache = AudioCache(resolve_path(data.cache_dir), data.sample_rate, data.clip_samples, progress=progress)
     out = {}
     for split, table in tables.items():
-        waveforms = cache.load(table["paths"].tolist(), name=f"{cfg.name}/{split}")
+        waveforms = cache.load(table["paths"].tolist(), name=f"{label}/{split}")
         out[split] = SplitData(table, waveforms, encode_labels(table, names, split), names)
     return out
 
 
-def at_sample_rate(cfg: ExperimentConfig, data: SplitData, sample_rate: int, progress: bool = True) -> SplitData:
-    """``data``'s clips decoded at another rate (a teacher with its own front end), same
-    clip length in seconds, from the audio cache, which holds each rate it is asked for
-    (decoded from the source files, never resampled from another rate's cache)."""
-    if sample_rate == cfg.data.sample_rate:
+def at_sample_rate(data_cfg: DataConfig, data: SplitData, sample_rate: int, progress: bool = True,
+                   label: str = "data") -> SplitData:
+    """``data``'s clips (read as the ``data_cfg`` section says) decoded at another rate (a
+    teacher with its own front end), same clip length in seconds, from the audio cache,
+    which holds each rate it is asked for (decoded from the source files, never resampled
+    from another rate's cache)."""
+    if sample_rate == data_cfg.sample_rate:
         return data
-    clip_samples = int(round(cfg.data.clip_seconds * sample_rate))
-    cache = AudioCache(resolve_path(cfg.data.cache_dir), sample_rate, clip_samples, progress=progress)
-    waveforms = cache.load(data.table["paths"].tolist(), name=f"{cfg.name}@{sample_rate}Hz")
+    clip_samples = int(round(data_cfg.clip_seconds * sample_rate))
+    cache = AudioCache(resolve_path(data_cfg.cache_dir), sample_rate, clip_samples, progress=progress)
+    waveforms = cache.load(data.table["paths"].tolist(), name=f"{label}@{sample_rate}Hz")
     return dataclasses.replace(data, waveforms=waveforms)
 
 

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
-from kasc.config import ExperimentConfig, ConfigError
+from kasc.config import AugmentConfig, ConfigError, DataConfig, ExperimentConfig
 from kasc.config.validate import check_clip_settings
 from kasc.data.datasets import load_split
 
@@ -100,9 +100,9 @@ def survey_items(items: Sequence[Sequence[str]]) -> DataSurvey:
                       np.asarray(seconds, dtype=np.float64), np.asarray(rates, dtype=np.int64))
 
 
-def survey_split(cfg: ExperimentConfig, split: str = "train") -> DataSurvey:
-    """The survey of ``cfg``'s ``split`` (the table as training reads it)."""
-    return survey_items(load_split(cfg.data, split)["paths"].tolist())
+def survey_split(data: DataConfig, split: str = "train") -> DataSurvey:
+    """The survey of the ``split`` of the ``data`` section (the table as training reads it)."""
+    return survey_items(load_split(data, split)["paths"].tolist())
 
 
 def clip_seconds_for(survey: DataSurvey) -> float:
@@ -127,26 +127,27 @@ def with_clip_length(cfg: ExperimentConfig, survey: DataSurvey) -> ExperimentCon
     return picked
 
 
-def data_notes(cfg: ExperimentConfig, survey: DataSurvey) -> list[str]:
-    """One line per surprise in the training files, each naming what to change."""
+def data_notes(data: DataConfig, augment: AugmentConfig, survey: DataSurvey) -> list[str]:
+    """One line per surprise in the training files (``survey``) read as the ``data`` section
+    says, each naming what to change (``augment``: whether short clips are placed at random)."""
     if not survey.surveyed:
         return []
     notes = []
-    clip = cfg.data.clip_seconds
+    clip = data.clip_seconds
     sampled = "" if survey.surveyed == survey.clips else f" (of {survey.surveyed} surveyed)"
-    low = survey.rates < cfg.data.sample_rate
+    low = survey.rates < data.sample_rate
     if low.any():
         rates = ", ".join(f"{rate} Hz" for rate, _ in Counter(survey.rates[low].tolist()).most_common(3))
         lowest = int(survey.rates[low].min())
         notes.append(f"{int(low.sum())} of {survey.surveyed} training files{sampled} are recorded below "
-                     f"data.sample_rate {cfg.data.sample_rate} Hz ({rates}): they are upsampled, and the mel bands "
+                     f"data.sample_rate {data.sample_rate} Hz ({rates}): they are upsampled, and the mel bands "
                      f"above {lowest // 2} Hz hold nothing of them (data.sample_rate={lowest} matches them, with "
-                     f"features.n_fft and features.hop_samples scaled by {lowest}/{cfg.data.sample_rate} to keep "
+                     f"features.n_fft and features.hop_samples scaled by {lowest}/{data.sample_rate} to keep "
                      f"the frames per second)")
     padded = survey.padded_share(clip)
     if padded > PADDING_NOTE_SHARE:
         placed = ("placed at a random point of the window in training (augment.shift_prob "
-                  f"{cfg.augment.shift_prob:g})" if cfg.augment.views and cfg.augment.shift_prob > 0
+                  f"{augment.shift_prob:g})" if augment.views and augment.shift_prob > 0
                   else "starting at its first frame (augment.views with augment.shift_prob places short clips at "
                        "random)")
         notes.append(f"{padded:.0%} of the {clip:g} s training windows is zero padding (median clip "

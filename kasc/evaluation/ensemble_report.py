@@ -30,11 +30,11 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
     if any(c != clips[0] for c in clips):
         raise ValueError("the teachers were trained on different data configs; their ensemble cannot be evaluated "
                          f"on one split ({', '.join(str(r.path) for r in runs)})")
-    data = prepare_splits(configs[0], progress=False)["valid"]
+    data = prepare_splits(configs[0].data, progress=False, label=configs[0].name)["valid"]
     reports, probabilities = {}, []
     for run, cfg in zip(runs, configs):
         model = load_model(run.model_file)
-        own = at_sample_rate(configs[0], data, cfg.data.sample_rate, progress=False)
+        own = at_sample_rate(configs[0].data, data, cfg.data.sample_rate, progress=False, label=configs[0].name)
         probs = keras_probabilities(model, own, LogMel(cfg.features, cfg.data.sample_rate), batch_size,
                                     progress=f"teacher {cfg.name}")
         probabilities.append(probs)

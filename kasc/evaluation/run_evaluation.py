@@ -50,7 +50,7 @@ def evaluate_run(run: RunDir, cfg, valid_data=None, int8: bool = True, batch_siz
     the int8 one under ``"int8"``. ``trained_on``: how many validation clips the model
     trained on (counted here when the splits are read here), written as ``held_out``."""
     if valid_data is None:
-        splits = prepare_splits(cfg, splits=("train", "valid"), progress=False)
+        splits = prepare_splits(cfg.data, splits=("train", "valid"), progress=False, label=cfg.name)
         valid_data = splits["valid"]
         trained_on = clips_heard(valid_data.table, splits["train"].table)
     logmel = LogMel(cfg.features, cfg.data.sample_rate)

@@ -37,7 +37,7 @@ class TrainingData:
 
 def prepare_data(cfg: ExperimentConfig, verbose: int) -> TrainingData:
     """Phase 1: read and decode the training and validation splits (audio cache)."""
-    splits = prepare_splits(cfg, progress=verbose > 0)
+    splits = prepare_splits(cfg.data, progress=verbose > 0, label=cfg.name)
     data = TrainingData(splits, LogMel(cfg.features, cfg.data.sample_rate))
     say(f"{cfg.name}: {len(splits['train'])} training / {len(splits['valid'])} validation clips, "
         f"{len(data.class_names)} classes, features {data.logmel.output_shape(cfg.data.clip_samples)}")

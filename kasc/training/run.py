@@ -48,7 +48,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
           run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext()):
         # headers only, and only where they are used: the clip length, or the notes this run prints
         wants_notes = notes and role.is_chief and verbose > 0
-        survey = survey_split(cfg) if cfg.data.clip_length == "median" or wants_notes else None
+        survey = survey_split(cfg.data) if cfg.data.clip_length == "median" or wants_notes else None
         cfg = with_clip_length(cfg, survey) if survey is not None else cfg
         if cfg.features.measure_normalization:  # every run that asks: teachers and the Python API included
             cfg = with_measured_normalization(cfg, progress=verbose > 0)
@@ -73,7 +73,7 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
                 if cfg.data.clip_length == "median":
                     say(f"{cfg.name}: clip length {cfg.data.clip_seconds:g} s, from the training files' median "
                         f"duration {survey.median_seconds:.2f} s (data.clip_length median; written to {run.config_file})")
-                for note in data_notes(cfg, survey) if wants_notes else ():
+                for note in data_notes(cfg.data, cfg.augment, survey) if wants_notes else ():
                     say(f"{cfg.name}: note: {note}")
             teaching = teach(cfg, run, chief_run, data, profile, verbose, strategy, train_run=train)
             cfg, targets = teaching.cfg, teaching.targets  # the teachers that passed the check

@@ -189,6 +189,6 @@ def _teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, 
         waveforms, row = _recording_waveforms(recording_cfg, data if rows is None else data.subset(rows), progress)
         return predict_logits(teacher, waveforms, teacher_logmel,
                               progress=f"logits {teacher_path.parent.name}" * progress)[row]
-    own = at_sample_rate(cfg, data, sample_rate, progress).waveforms
+    own = at_sample_rate(cfg.data, data, sample_rate, progress, label=cfg.name).waveforms
     return predict_logits(teacher, own if rows is None else own[rows], teacher_logmel,
                           progress=f"logits {teacher_path.parent.name}" * progress)

@@ -115,7 +115,7 @@ def _view_logits(cfg: ExperimentConfig, data: SplitData, backbone, heads: list, 
         return tf.stack([head(embedding, training=False) for head in heads])
 
     label = tf.function(label_views, reduce_retracing=True)
-    waveforms = at_sample_rate(cfg, data, sample_rate, progress).waveforms
+    waveforms = at_sample_rate(cfg.data, data, sample_rate, progress, label=cfg.name).waveforms
     responses = None
     if responses_files:
         responses = load_responses(responses_files, sample_rate, resolve_path(cfg.data.cache_dir).parent / "dirs")
