@@ -6,8 +6,9 @@
 2. what the distilled runs were given: each teacher's validation accuracy, their
    ensemble's, the floor (log-mel statistics + logistic regression), the teachers kept;
 3. time: wall time of each run (metrics.json session_seconds: data, teachers, their logits,
-   training, export and evaluation). Seed 0's distilled run trains its teachers inside, as a
-   user's run does; later seeds find them trained (the study shares them).
+   training, export and evaluation); runs resumed in a later session are left out (their
+   session_seconds cover the last session only). Seed 0's distilled run trains its teachers
+   inside, as a user's run does; later seeds find them trained (the study shares them).
 
 Usage: python experiments/own_data_cv/table.py
 """
@@ -40,9 +41,12 @@ def mean(values) -> str:
     return f"{statistics.mean(values):.3f}" if values else "-"
 
 
-def seconds(metrics: dict) -> float:
-    """A run's wall time: session_seconds (the whole run), else train_seconds."""
-    return float(metrics.get("session_seconds") or metrics.get("train_seconds") or 0.0)
+def seconds(metrics: dict) -> float | None:
+    """A run's wall time, session_seconds (data, teachers, training, export, evaluation), or
+    None for a run resumed in a later session: its session_seconds cover only the last
+    session (less than the training time summed over sessions, train_seconds)."""
+    session, training = metrics.get("session_seconds"), metrics.get("train_seconds")
+    return None if session is None or (training and session < training) else float(session)
 
 
 def main() -> None:
@@ -78,10 +82,12 @@ def main() -> None:
     for set_name, direction in keys:
         plain = runs.get((set_name, direction, "own_data_plain"), {})
         distilled = runs.get((set_name, direction, "own_data"), {})
-        later = [seconds(m) for seed, m in distilled.items() if seed != 0]
+        later = [t for seed, m in distilled.items() if seed != 0 and (t := seconds(m)) is not None]
         first = seconds(distilled[0]) if 0 in distilled else None
-        ratio = f"{first / seconds(plain[0]):.1f}x" if first and 0 in plain else "-"
-        print(f"| {set_name} | {direction} | {mean(seconds(m) for m in plain.values()).split('.')[0]} | "
+        plain_first = seconds(plain[0]) if 0 in plain else None
+        ratio = f"{first / plain_first:.1f}x" if first and plain_first else "-"
+        plain_times = [t for m in plain.values() if (t := seconds(m)) is not None]
+        print(f"| {set_name} | {direction} | {mean(plain_times).split('.')[0] if plain_times else '-'} | "
               f"{f'{first:.0f}' if first else '-'} | {mean(later).split('.')[0] if later else '-'} | {ratio} |")
 
 if __name__ == "__main__":
