@@ -56,3 +56,25 @@ def test_the_outputs_line_lists_every_file_the_run_wrote(tmp_path):
     (run.path / "tensorboard").mkdir()
     assert run.outputs() == ["checkpoint/", "config.yaml", "model.keras", "model_export.json", "model_int8.tflite",
                              "model_waveform_int8.tflite", "tensorboard/", "training_log.csv"]
+
+
+def test_a_run_resumed_or_reused_keeps_the_normalisation_it_measured(tmp_path):
+    """stored_normalization: the constants of config.yaml for a run of the same config (every
+    other setting equal); None for another config, for constants not measured, or no run."""
+    import dataclasses
+
+    from kasc.config import load_config
+
+    run = RunDir(tmp_path / "run")
+    cfg = load_config("own_data_plain", [f"data.manifest={tmp_path / 'labels.csv'}"])
+    assert cfg.features.measure_normalization
+    assert run.stored_normalization(cfg) is None  # nothing there yet
+    measured = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, normalize_mean=-21.5,
+                                                                     normalize_std=4.25))
+    run.path.mkdir()
+    run.start(measured)
+    assert run.stored_normalization(cfg) == (-21.5, 4.25)
+    assert run.stored_normalization(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=9))) is None
+    fixed = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, measure_normalization=False))
+    run.start(dataclasses.replace(measured, features=fixed.features), restart=True)
+    assert run.stored_normalization(fixed) is None

@@ -83,6 +83,25 @@ def test_every_shipped_config_and_profile_is_valid():
             load_config(path.stem, profile=profile)
 
 
+def test_product_configs_are_at_most_four_extends_deep():
+    """A config a user runs reads in a few steps: the longest chain of `extends` under
+    configs/ (a file, its parent, the parent's parent, ...) is at most 4 links."""
+    import yaml
+
+    from kasc.config import CONFIG_DIR
+    from kasc.config.syntax import config_path
+
+    def depth(path, seen=()):
+        parents = (yaml.safe_load(path.read_text()) or {}).get("extends") or []
+        parents = [parents] if isinstance(parents, str) else parents
+        assert path not in seen
+        return max((1 + depth(config_path(name), seen + (path,)) for name in parents), default=0)
+
+    depths = {path.stem: depth(path) for path in CONFIG_DIR.rglob("*.yaml")}
+    assert max(depths.values()) <= 4, sorted(depths.items(), key=lambda item: -item[1])[:5]
+    assert max(depths.values()) >= 3  # the measure sees chains
+
+
 def test_paths_checked_before_training(tmp_path):
     from kasc.data.preflight import check_paths
 

@@ -142,8 +142,13 @@ QUIET_DBFS = -60.0
 
 def rms_dbfs(samples: np.ndarray) -> float:
     """RMS level of float samples in [-1, 1], in dB relative to full scale (-inf for digital silence)."""
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
-    return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
+    return mean_square_dbfs(float(np.mean(np.square(samples, dtype=np.float64))) if len(samples) else 0.0)
+
+
+def mean_square_dbfs(mean_square: float) -> float:
+    """The RMS level, in dBFS, of samples whose mean square is ``mean_square`` (for levels
+    summed block by block); -inf for digital silence."""
+    return 10.0 * float(np.log10(mean_square)) if mean_square > 0 else float("-inf")
 
 
 def quiet_note(level_dbfs: float) -> str:

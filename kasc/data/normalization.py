@@ -40,10 +40,12 @@ def measure_normalization(data: DataConfig, features: FeatureConfig, progress: b
     return float(mean), std
 
 
-def with_measured_normalization(cfg: ExperimentConfig, progress: bool = True) -> ExperimentConfig:
-    """``cfg`` with measured constants if ``features.measure_normalization``, else as it is."""
+def with_measured_normalization(cfg: ExperimentConfig, progress: bool = True,
+                                measured: tuple[float, float] | None = None) -> ExperimentConfig:
+    """``cfg`` with measured constants if ``features.measure_normalization``, else as it is;
+    ``measured``: (mean, std) measured before (a resumed run's), used as they are."""
     if not cfg.features.measure_normalization:
         return cfg
-    mean, std = measure_normalization(cfg.data, cfg.features, progress, label=cfg.name)
+    mean, std = measured or measure_normalization(cfg.data, cfg.features, progress, label=cfg.name)
     return dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, normalize_mean=round(mean, 4),
                                                                  normalize_std=round(std, 4)))

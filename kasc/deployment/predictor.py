@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from kasc.cli import progress_bar
 from kasc.config import load_config
-from kasc.data.audio import (AudioReadError, check_audio_file, from_int16, read_audio, resample, rms_dbfs,
-                             to_int16)
+from kasc.data.audio import (AudioReadError, check_audio_file, from_int16, mean_square_dbfs, read_audio, resample,
+                             rms_dbfs, to_int16)
 from kasc.data.features import LogMel
 from kasc.deployment.litert_runner import TFLiteModel
 from kasc.files.checksums import require_exported_checksum
@@ -152,8 +152,7 @@ class Predictor:
                     break
         if not out:  # shorter than one window
             out.append(self.probabilities(self.windows(carry)))
-        rms = np.sqrt(total_sq / count) if count else 0.0
-        return np.concatenate(out), (20.0 * np.log10(rms) if rms > 0 else float("-inf"))
+        return np.concatenate(out), mean_square_dbfs(total_sq / count if count else 0.0)
 
     def is_long(self, path: Path) -> bool:
         """Longer than :data:`LONG_FILE_SECONDS` (from its header; False if unreadable)."""

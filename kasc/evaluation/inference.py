@@ -36,11 +36,11 @@ def finished_run(run, splits: tuple[str, ...] = ("train", "valid")) -> FinishedR
                        LogMel(cfg.features, cfg.data.sample_rate))
 
 
-def predict_is_collective(model) -> bool:
-    """Whether ``model.predict`` is a collective step that every worker must join: a model
-    built under ``MultiWorkerMirroredStrategy`` with more than one worker
-    (``kasc.training.distribute``)."""
-    strategy = model.distribute_strategy
+def in_multi_worker_mode(strategy) -> bool:
+    """True under ``MultiWorkerMirroredStrategy`` with more than one worker: then
+    ``model.predict`` of a model built in its scope is a collective step that every worker
+    must join. The one definition, here because evaluation (below training) needs it;
+    ``kasc.training.distribute`` and the ``Distiller`` use it too."""
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
 
 
@@ -48,7 +48,7 @@ def keras_probabilities(model, data, logmel, batch_size: int = 64, progress: str
     """Probabilities (n, C) of a Keras model on every clip of a split (no augmentation);
     ``progress`` given, a progress bar of that name on stderr."""
     spectra = Pipeline(data, logmel, batch_size).evaluation().map(lambda x, y: x)
-    if not progress and not predict_is_collective(model):
+    if not progress and not in_multi_worker_mode(model.distribute_strategy):
         return model.predict(spectra, verbose=0)
     # batch by batch: for the progress bar, and under several workers, where predict() is a
     # collective step that every worker must join (here one worker looks at the network alone)

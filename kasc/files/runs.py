@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import shutil
@@ -195,6 +196,25 @@ class RunDir:
             for path in (self.weights, self.state_file, self.metrics_file, self.log_csv, self.model_file):
                 path.unlink(missing_ok=True)
         write_text(self.config_file, yaml.safe_dump(config, sort_keys=False))
+
+    def stored_normalization(self, cfg: ExperimentConfig) -> tuple[float, float] | None:
+        """The log-mel constants this folder's run measured when it started
+        (``features.measure_normalization``), when it is a run of ``cfg``: every other
+        setting equal. A resumed or reused run keeps the constants it was trained with, and
+        does not decode and measure its training clips again. None otherwise (no run here,
+        another config, constants not measured)."""
+        if not self.config_file.is_file():
+            return None
+        try:
+            stored = load_config(self.config_file, run_config=True)
+        except ConfigError:
+            return None
+        if not stored.features.measure_normalization:
+            return None
+        mean, std = stored.features.normalize_mean, stored.features.normalize_std
+        same = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, normalize_mean=mean,
+                                                                     normalize_std=std))
+        return None if _differences(_plain(same.to_dict()), _plain(stored.to_dict())) else (mean, std)
 
     def _stored_config(self) -> dict:
         """The stored config with defaults filled in for fields added to kasc since it was

@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kasc.training.distribute import in_multi_worker_mode
+from kasc.evaluation.inference import in_multi_worker_mode
 from kasc.models.blocks import logits_model
 from kasc.models.ensemble import tempered_average
 from kasc.data.batch_keys import LABELS, SOFT_TARGETS

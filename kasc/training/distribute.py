@@ -174,15 +174,6 @@ def lost_a_worker(err: BaseException) -> bool:
             and type(err).__name__ in ("UnavailableError", "AbortedError", "DeadlineExceededError"))
 
 
-def in_multi_worker_mode(strategy) -> bool:
-    """True under ``MultiWorkerMirroredStrategy`` with more than one worker."""
-    # TensorFlow on first use: --help and config errors answer before it loads
-    import tensorflow as tf
-
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and strategy.extended._in_multi_worker_mode())
-
-
 def agreed(strategy, value: int, what: str) -> int:
     """Every worker's ``value`` compared through one all-reduce; also a barrier (each
     worker returns once all have called it). A no-op on one worker.
@@ -190,10 +181,12 @@ def agreed(strategy, value: int, what: str) -> int:
     Raises:
       StrategyError: the workers hold different values (``what`` names it).
     """
+    # TensorFlow on first use (through evaluation's inference): --help and config errors answer before it loads
+    import tensorflow as tf
+    from kasc.evaluation.inference import in_multi_worker_mode
+
     if not in_multi_worker_mode(strategy):
         return value
-    # TensorFlow on first use: --help and config errors answer before it loads
-    import tensorflow as tf
 
     # all n values are equal exactly when n * sum(v^2) == sum(v)^2
     moments = tf.constant([1.0, value, float(value) ** 2], tf.float64)

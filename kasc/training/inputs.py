@@ -13,7 +13,7 @@ from kasc.data.logmel_cache import cached_logmel
 from kasc.data.pipeline import prepare_splits, Pipeline
 from kasc.data.table import clips_heard
 from kasc.data.views import plan_for
-from kasc.training.distribute import in_multi_worker_mode
+from kasc.evaluation.inference import in_multi_worker_mode
 from kasc.training.messages import say
 
 

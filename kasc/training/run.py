@@ -50,8 +50,11 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
         wants_notes = notes and role.is_chief and verbose > 0
         survey = survey_split(cfg.data) if cfg.data.clip_length == "median" or wants_notes else None
         cfg = with_clip_length(cfg, survey) if survey is not None else cfg
-        if cfg.features.measure_normalization:  # every run that asks: teachers and the Python API included
-            cfg = with_measured_normalization(cfg, progress=verbose > 0)
+        # every run that asks, teachers and the Python API included; a run resumed or reused
+        # keeps the constants measured when it started (its config.yaml)
+        stored = (chief_run.stored_normalization(cfg) if cfg.features.measure_normalization and not restart
+                  else None)
+        cfg = with_measured_normalization(cfg, progress=verbose > 0, measured=stored)
         if role.is_chief:
             run.start(cfg, restart=restart)
         agreed(strategy, 0, "the start of the run")  # barrier: the chief's folder is ready
@@ -67,8 +70,10 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
             keras.utils.set_random_seed(cfg.train.seed)
             data = prepare_data(cfg, verbose)
             if cfg.features.measure_normalization and role.is_chief:  # said once the data is known to be usable
-                say(f"{cfg.name}: log-mel normalisation measured on the training clips: mean "
-                    f"{cfg.features.normalize_mean:g}, std {cfg.features.normalize_std:g} (written to {run.config_file})")
+                say(f"{cfg.name}: log-mel normalisation "
+                    + ("measured on the training clips" if stored is None else "as measured when the run started")
+                    + f": mean {cfg.features.normalize_mean:g}, std {cfg.features.normalize_std:g} "
+                      f"({'written to' if stored is None else 'kept in'} {run.config_file})")
             if role.is_chief and verbose > 0:
                 if cfg.data.clip_length == "median":
                     say(f"{cfg.name}: clip length {cfg.data.clip_seconds:g} s, from the training files' median "
