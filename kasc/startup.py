@@ -10,7 +10,7 @@ import, and kasc's custom layers registered with Keras.
   is shown as it came. ``TF_CPP_MIN_LOG_LEVEL=0`` (kasc's default is 3) shows everything.
 - ``keras.models.load_model("model.keras")`` needs kasc's layers registered where a
   network has them (BC-ResNet; the others are written with Keras' own layers,
-  :func:`kasc.models.saved.portable`). Importing
+  :func:`kasc.models.saved.save_model`). Importing
   them costs the 7 s of a Keras import, which ``kasc --version`` or ``kasc --help`` should
   not pay; so kasc registers them right after Keras itself is imported (by kasc or by the
   user, before or after ``import kasc``).

@@ -264,7 +264,7 @@ KERAS_ONLY = ["serfr_cnn", "mobilenetv2", "cnn_teacher", "efficientat_mn"]
 
 @pytest.mark.parametrize("name", KERAS_ONLY)
 def test_a_saved_network_of_keras_layers_loads_without_kasc(name, tmp_path):
-    """Run folders write model.keras through portable(): kasc's fused batch normalisation is
+    """Run folders write model.keras through kasc.models.saved.save_model: kasc's fused batch normalisation is
     written as Keras' own, so `keras.models.load_model` works in a Python that never imported
     kasc, with the same outputs; kasc's own load_model puts the fused layer back."""
     import subprocess

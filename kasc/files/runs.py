@@ -315,11 +315,11 @@ class RunDir:
 
     def save_model(self, model) -> None:
         """Save the trained network as ``model.keras`` (atomic), in the form Keras alone can
-        read where kasc's layers allow it (:func:`kasc.models.saved.portable`)."""
-        from kasc.models.saved import portable  # Keras: run folders are read by light commands too
+        read where kasc's layers allow it (:func:`kasc.models.saved.save_model`)."""
+        from kasc.models.saved import save_model  # Keras: run folders are read by light commands too
 
         with atomic_path(self.model_file, expected_bytes=weights_file_bytes(model)) as tmp:
-            portable(model).save(tmp)
+            save_model(model, tmp)
 
     def trim_log(self, epochs: int) -> None:
         """Keep the first ``epochs`` rows of ``training_log.csv`` (the checkpointed ones):
