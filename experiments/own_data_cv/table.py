@@ -8,7 +8,9 @@
 3. time: wall time of each run (metrics.json session_seconds: data, teachers, their logits,
    training, export and evaluation); runs resumed in a later session are left out (their
    session_seconds cover the last session only). Seed 0's distilled run trains its teachers
-   inside, as a user's run does; later seeds find them trained (the study shares them).
+   inside, as a user's run does; later seeds find them trained (the study shares them);
+4. which teachers should teach (teacher_subset.sh): own_data with both teachers against the
+   AudioSet teacher alone (own_data_mn04only), same seeds and teacher runs.
 
 Usage: python experiments/own_data_cv/table.py
 """
@@ -22,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 RUNS = Path(__file__).resolve().parent / "runs"
-NAME = re.compile(r"(?P<arm>own_data(?:_plain)?)--(?P<set>\w+)--fold(?P<t>\d)to(?P<v>\d)--seed(?P<seed>\d+)")
+NAME = re.compile(r"(?P<arm>own_data(?:_plain|_mn04only)?)--(?P<set>\w+)--fold(?P<t>\d)to(?P<v>\d)--seed(?P<seed>\d+)")
 
 
 def finished_runs() -> dict:
@@ -89,6 +91,22 @@ def main() -> None:
         plain_times = [t for m in plain.values() if (t := seconds(m)) is not None]
         print(f"| {set_name} | {direction} | {mean(plain_times).split('.')[0] if plain_times else '-'} | "
               f"{f'{first:.0f}' if first else '-'} | {mean(later).split('.')[0] if later else '-'} | {ratio} |")
+
+    subsets = [(set_name, direction) for set_name, direction in keys
+               if runs.get((set_name, direction, "own_data_mn04only"))]
+    if subsets:
+        print("\n| data | direction | both teachers, per seed | mn04 alone, per seed | both mean | mn04 alone mean | "
+              "paired difference, mn04 alone - both (points) |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+    for set_name, direction in subsets:
+        both, alone = runs[set_name, direction, "own_data"], runs[set_name, direction, "own_data_mn04only"]
+        paired = sorted(set(both) & set(alone))
+        cell = lambda arm: ", ".join(f"{arm[s]['accuracy']:.3f} (s{s})" for s in sorted(arm)) or "-"
+        difference = (f"{100 * statistics.mean(alone[s]['accuracy'] - both[s]['accuracy'] for s in paired):+.1f} "
+                      f"({len(paired)} seeds)" if paired else "-")
+        print(f"| {set_name} | {direction} | {cell(both)} | {cell(alone)} | {mean(m['accuracy'] for m in both.values())} "
+              f"| {mean(m['accuracy'] for m in alone.values())} | {difference} |")
+
 
 if __name__ == "__main__":
     main()
