@@ -32,7 +32,8 @@ def finished_run(run, splits: tuple[str, ...] = ("train", "valid")) -> FinishedR
     """Load ``run`` (a :class:`kasc.files.runs.RunDir`): config, model, the ``splits`` through
     the audio cache, and the run's own front end."""
     cfg = load_config(run.config_file)
-    return FinishedRun(cfg, load_model(run.model_file), prepare_splits(cfg.data, splits, progress=False, label=cfg.name),
+    return FinishedRun(cfg, load_model(run.model_file),
+                       prepare_splits(cfg.data, splits, progress=False, label=cfg.name),
                        LogMel(cfg.features, cfg.data.sample_rate))
 
 
