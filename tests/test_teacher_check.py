@@ -79,3 +79,39 @@ def test_masks_that_would_erase_most_of_a_clip_are_refused():
     with pytest.raises(ConfigError, match="augment.freq_mask_max_bins"):
         load_config("student", ["augment.freq_mask_max_bins=100"])
     assert load_config("teacher_cnn").augment.time_mask_max_frames == 24  # 10 s recordings: 313 frames
+
+
+def test_a_teacher_that_lowers_the_ensemble_is_dropped_with_teacher_check_ensemble(tmp_path, monkeypatch, capsys):
+    """Above the floor but pulling the ensemble down: kept by `floor`, dropped by `ensemble`;
+    a teacher that raises the ensemble stays."""
+    monkeypatch.setattr("kasc.training.teachers.check.logmel_floor",
+                        lambda *a: {"accuracy": 0.3, "log_loss": 1.0, "recipe": "r", "seconds": 0.1,
+                                    "probabilities": None})
+    data = SimpleNamespace(splits={"train": None, "valid": None}, logmel=None)
+    labels = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+
+    def probabilities(correct):  # each clip's probability of its true class -> (8, 2)
+        correct = np.asarray(correct)
+        return np.where(np.eye(2)[labels] == 1, correct[:, None], 1 - correct[:, None])
+
+    probabilities = {
+        "teacher_cnn": probabilities([0.45, 0.45, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]),  # 0.75
+        "teacher_bcresnet": probabilities([0.05, 0.05, 0.05, 0.05, 0.95, 0.95, 0.95, 0.95]),  # 0.5
+        "teacher_mobilenetv2": probabilities([0.7, 0.7, 0.55, 0.55, 0.55, 0.45, 0.45, 0.45]),  # 0.625, mends the cnn's
+    }
+    scores = {name: float(np.mean(np.argmax(p, axis=1) == labels)) for name, p in probabilities.items()}
+    assert scores == {"teacher_cnn": 0.75, "teacher_bcresnet": 0.5, "teacher_mobilenetv2": 0.625}
+    run, teachers, table = _student_run(tmp_path, scores)
+    for name in scores:
+        table[name].update(probabilities=probabilities[name], labels=labels)
+    cfg = load_config("student", ["distill.teachers=[teacher_cnn, teacher_bcresnet, teacher_mobilenetv2]"])
+    _, kept, _ = teacher_check.check_teachers(cfg, run, data, teachers, table)
+    assert [t.path.name for t in kept] == list(scores)  # the floor alone keeps every one
+    ensemble_cfg = load_config("student", ["distill.teachers=[teacher_cnn, teacher_bcresnet, teacher_mobilenetv2]",
+                                           "distill.teacher_check=ensemble"])
+    capsys.readouterr()
+    _, kept, check = teacher_check.check_teachers(ensemble_cfg, run, data, teachers, table)
+    assert [t.path.name for t in kept] == ["teacher_cnn", "teacher_mobilenetv2"]
+    assert "teacher teacher_bcresnet dropped: the ensemble scores" in capsys.readouterr().out
+    record = check.to_dict()
+    assert record["dropped"] == ["teacher_bcresnet"] and record["kept_ensemble"] == 1.0

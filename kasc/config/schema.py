@@ -72,7 +72,7 @@ SOFT_TARGET_MODES = ("cached", "online")
 TEACHER_INPUTS = ("clip", "recording")
 TEACHER_DATA = ("own", "student")
 """``distill.teacher_data``: each teacher's own data settings, or the student's."""
-TEACHER_CHECKS = ("floor", "none")
+TEACHER_CHECKS = ("floor", "ensemble", "none")
 """``distill.teacher_check``."""
 ARCHITECTURES = {
     "serfr_cnn": ("width", "first_stride", "se_reduction", "head_channels", "name"),
@@ -443,7 +443,10 @@ class DistillConfig:
       teacher_check: ``floor``: before the student trains, every teacher is scored on the
         validation split beside a floor kasc fits in seconds (log-mel statistics + logistic
         regression, ``kasc.evaluation.floor``), and a teacher below it is dropped with one
-        line; ``none``: every teacher teaches.
+        line; ``ensemble``: the floor's rule, then the teachers left join the ensemble best
+        first, each only if it raises the ensemble's validation accuracy (a teacher that
+        lowers it is dropped with one line; chosen by cross-validation for ``own_data``,
+        ``docs/studies/own_data.md``); ``none``: every teacher teaches.
       require_teachers: when the check drops every teacher, stop with an error instead of
         training the student plain (the default, said in one line).
     """

@@ -21,7 +21,8 @@ from kasc.models.ensemble import tempered_average
 def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predictions_file=None) -> dict:
     """The report's Table 2: each teacher run and their ensemble (weighted average of
     probabilities) on the teachers' validation split; printed, and returned as
-    ``{name: split_report}``; the ensemble's probabilities are written to
+    ``{name: split_report}``, each teacher's with its ``probabilities`` (n_clips, C) and
+    ``labels`` (n_clips,) of the validation clips; the ensemble's probabilities are written to
     ``predictions_file`` (DCASE output CSV) if given. All teachers must share the data config, except the sample
     rate (each teacher sees the clips at its own rate, through its own front end) and
     the part of the training split a cross-fitted teacher held out (``kasc.training.teachers.cross_fit``)."""
@@ -39,8 +40,9 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
                                     progress=f"teacher {cfg.name}")
         probabilities.append(probs)
         # keyed by config name (a second run of one config, e.g. another seed, by its folder)
-        reports[cfg.name if cfg.name not in reports else run.path.name] = split_report(
-            data.table, data.labels, probs, data.class_names)
+        reports[cfg.name if cfg.name not in reports else run.path.name] = {
+            **split_report(data.table, data.labels, probs, data.class_names), "probabilities": probs,
+            "labels": data.labels}
     ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))
     reports["ensemble"] = split_report(data.table, data.labels, ensemble, data.class_names)
     if predictions_file is not None:

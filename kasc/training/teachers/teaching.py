@@ -42,13 +42,13 @@ def teach(cfg: ExperimentConfig, run: RunDir, chief_run: RunDir, data: TrainingD
     """Phases 2 and 3 of a run: train or reuse the teachers of ``cfg.distill.teachers`` with
     ``train_run`` (:func:`kasc.training.run.train`), in the chief's folder
     (``teachers/``, for ``distill.teacher_data: student``) or beside it; check them against
-    the floor (``distill.teacher_check: floor``, not with cross-fitting); compute their soft
+    the floor (``distill.teacher_check: floor`` or ``ensemble``, not with cross-fitting); compute their soft
     targets. A plain config (no teachers) returns at once with no targets."""
     teachers_dir = chief_run.path / "teachers" if cfg.distill.teacher_data == "student" else chief_run.path.parent
     teacher_runs, table = (prepare_teachers(cfg, run, profile, data.class_names, verbose, train_run, teachers_dir,
                                             valid_table=data.splits["valid"].table)
                            if cfg.distill.teachers else ([], {}))
     check = None
-    if teacher_runs and cfg.distill.teacher_check == "floor" and not cfg.distill.cross_fit_parts:
+    if teacher_runs and cfg.distill.teacher_check in ("floor", "ensemble") and not cfg.distill.cross_fit_parts:
         cfg, teacher_runs, check = check_teachers(cfg, run, data, teacher_runs, table)
     return Teaching(cfg, teacher_runs, check, prepare_soft_targets(cfg, data, teacher_runs, verbose, strategy))
