@@ -21,8 +21,8 @@ class Teaching:
     """What the teachers give a student.
 
     Attributes:
-      cfg: the student's config, its ``distill.teachers`` (and weights) narrowed to the
-        teachers that passed the check.
+      cfg: the student's config, its ``distill.teacher_weights`` narrowed to the teachers
+        that passed the check (``distill.teachers`` keeps the list the user gave).
       runs: the run folders of the teachers that teach, in order.
       check: what the check against the floor found (None when it did not run).
       targets: how the student gets its soft targets (none when no teacher teaches).
