@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -85,13 +85,47 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         )
     if data.shape[0] == 0:
         raise AudioReadError(f"{path}: contains no audio samples")
+    return np.ascontiguousarray(_finite_mono(path, data)), int(rate)
+
+
+def read_audio_blocks(path: str | Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int, bool]]:
+    """A file read as :func:`read_audio` reads it, ``block_seconds`` at a time (memory flat in
+    the file's length): yields (mono float32 samples of the block, the file's rate, whether
+    it is the last block).
+
+    Raises:
+      AudioReadError: missing, empty, not audio, or a block with samples that are NaN or
+        infinite.
+    """
+    path = Path(path)
+    check_audio_file(path)
+    try:
+        handle = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioReadError(f"{path}: not a readable audio file ({err})") from err
+    with handle:
+        frames = max(1, int(block_seconds * handle.samplerate))
+        while True:
+            data = handle.read(frames, dtype="float32", always_2d=True)
+            last = len(data) < frames
+            yield _finite_mono(path, data, " of a block"), int(handle.samplerate), last
+            if last:
+                return
+
+
+def _finite_mono(path: Path, data: np.ndarray, scope: str = "") -> np.ndarray:
+    """Decoded (frames, channels) as mono (frames,), channels averaged.
+
+    Raises:
+      AudioReadError: samples that are NaN or infinite (how many of the ``data``, ``scope``
+        saying what ``data`` is, e.g. " of a block").
+    """
     finite = np.isfinite(data)
     if not finite.all():
         broken = int(data.size - np.count_nonzero(finite))
-        raise AudioReadError(f"{path}: {broken} of {data.size} samples are NaN or infinite (a float file with "
-                             f"broken values); it cannot be heard as audio")
-    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    return np.ascontiguousarray(mono), int(rate)
+        raise AudioReadError(f"{path}: {broken} of {data.size} samples{scope} are NaN or infinite (a float file "
+                             f"with broken values); it cannot be heard as audio")
+    return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
 
 
 def fit_length(samples: np.ndarray, n_samples: int) -> np.ndarray:

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from kasc.cli import progress_bar
 from kasc.config import load_config
-from kasc.data.audio import (AudioReadError, check_audio_file, from_int16, mean_square_dbfs, read_audio, resample,
-                             rms_dbfs, to_int16)
+from kasc.data.audio import (from_int16, mean_square_dbfs, read_audio, read_audio_blocks, resample, rms_dbfs,
+                             to_int16)
 from kasc.data.features import LogMel
 from kasc.deployment.litert_runner import TFLiteModel
 from kasc.files.checksums import require_exported_checksum
@@ -118,38 +118,22 @@ class Predictor:
         and predicted :data:`BLOCK_SECONDS` at a time: memory stays flat in the file's length.
         The samples are those of :meth:`decode` (soxr's streaming resampler, int16-rounded)
         up to the resampler's rounding at block joins."""
-        import soundfile as sf
         import soxr
 
-        check_audio_file(path)
         rate_out = self.cfg.data.sample_rate
-        out, carry, total_sq, count = [], np.zeros(0, np.float32), 0.0, 0
-        try:
-            handle = sf.SoundFile(str(path))
-        except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-            raise AudioReadError(f"{path}: not a readable audio file ({err})") from err
-        with handle:
-            stream = (soxr.ResampleStream(handle.samplerate, rate_out, 1, dtype="float32", quality="HQ")
-                      if handle.samplerate != rate_out else None)
-            block = max(1, int(BLOCK_SECONDS * handle.samplerate))
-            while True:
-                data = handle.read(block, dtype="float32", always_2d=True)
-                last = len(data) < block
-                if not np.isfinite(data).all():
-                    raise AudioReadError(f"{path}: samples that are NaN or infinite (a float file with broken "
-                                         f"values); it cannot be heard as audio")
-                mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-                samples = stream.resample_chunk(mono, last=last) if stream is not None else mono
-                samples = from_int16(to_int16(samples))
-                total_sq += float(np.square(samples, dtype=np.float64).sum())
-                count += len(samples)
-                carry = np.concatenate([carry, samples])
-                n = 0 if len(carry) < self.clip_samples else 1 + (len(carry) - self.clip_samples) // self.hop_samples
-                if n:
-                    out.append(self.probabilities(self.windows(carry[:(n - 1) * self.hop_samples + self.clip_samples])))
-                    carry = carry[n * self.hop_samples:]
-                if last:
-                    break
+        out, carry, total_sq, count, stream = [], np.zeros(0, np.float32), 0.0, 0, None
+        for mono, rate, last in read_audio_blocks(path, BLOCK_SECONDS):
+            if stream is None and rate != rate_out:
+                stream = soxr.ResampleStream(rate, rate_out, 1, dtype="float32", quality="HQ")
+            samples = stream.resample_chunk(mono, last=last) if stream is not None else mono
+            samples = from_int16(to_int16(samples))
+            total_sq += float(np.square(samples, dtype=np.float64).sum())
+            count += len(samples)
+            carry = np.concatenate([carry, samples])
+            n = 0 if len(carry) < self.clip_samples else 1 + (len(carry) - self.clip_samples) // self.hop_samples
+            if n:
+                out.append(self.probabilities(self.windows(carry[:(n - 1) * self.hop_samples + self.clip_samples])))
+                carry = carry[n * self.hop_samples:]
         if not out:  # shorter than one window
             out.append(self.probabilities(self.windows(carry)))
         return np.concatenate(out), mean_square_dbfs(total_sq / count if count else 0.0)
