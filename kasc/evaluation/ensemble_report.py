@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from kasc.config import load_config
 from kasc.data.features import LogMel
 from kasc.data.pipeline import at_sample_rate, prepare_splits
@@ -15,7 +13,7 @@ from kasc.evaluation.output_csv import write_predictions
 from kasc.evaluation.run_evaluation import column_labels, format_reports
 from kasc.files.runs import RunDir
 from kasc.models import load_model
-from kasc.models.ensemble import tempered_average
+from kasc.models.ensemble import average_probabilities
 
 
 def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predictions_file=None) -> dict:
@@ -43,7 +41,7 @@ def ensemble_report(runs: list[RunDir], weights=(), batch_size: int = 32, predic
         reports[cfg.name if cfg.name not in reports else run.path.name] = {
             **split_report(data.table, data.labels, probs, data.class_names), "probabilities": probs,
             "labels": data.labels}
-    ensemble = np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in probabilities], 1.0, weights))
+    ensemble = average_probabilities(probabilities, weights)
     reports["ensemble"] = split_report(data.table, data.labels, ensemble, data.class_names)
     if predictions_file is not None:
         write_predictions(predictions_file, data.table["filename"], ensemble, data.class_names)

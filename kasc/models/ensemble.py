@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 from keras import ops
 
 
@@ -27,3 +28,9 @@ def tempered_average(member_logits: Sequence, temperature: float = 1.0, weights:
     total = float(sum(weights))
     return sum(w / total * ops.softmax(ops.convert_to_tensor(z, "float32") / temperature, axis=-1)
                for w, z in zip(weights, member_logits))
+
+
+def average_probabilities(member_probabilities: Sequence, weights: Sequence[float] | None = None) -> np.ndarray:
+    """The ensemble's probabilities (n, C) from its members' (each (n, C)): their weighted
+    average (:func:`tempered_average` at T = 1 of their log-probabilities), as numpy."""
+    return np.asarray(tempered_average([np.log(np.clip(p, 1e-12, 1.0)) for p in member_probabilities], 1.0, weights))

@@ -24,6 +24,7 @@ import numpy as np
 from kasc.config import ExperimentConfig
 from kasc.evaluation.floor import logmel_floor
 from kasc.files.runs import RunDir
+from kasc.models.ensemble import average_probabilities
 from kasc.training.messages import TrainingError, say
 
 
@@ -101,7 +102,8 @@ def raising_the_ensemble(kept: list[RunDir], teacher_runs: list[RunDir], table: 
     each one left out is said in one line. Returns them (in their order in ``kept``) and
     their ensemble's accuracy. The ensemble is the weighted mean of the teachers'
     probabilities (``weights``: ``distill.teacher_weights``, one per teacher of
-    ``teacher_runs``; equal if empty), as in the report's Table 2; the probabilities are
+    ``teacher_runs``; equal if empty), the report's Table 2 ensemble
+    (:func:`kasc.models.ensemble.average_probabilities`); the probabilities are
     the table's (:func:`kasc.evaluation.ensemble_report.ensemble_report`)."""
     names = [name for name in table if name != "ensemble"]
     entry = {teacher.path.name: table[name] for teacher, name in zip(teacher_runs, names)}
@@ -109,8 +111,8 @@ def raising_the_ensemble(kept: list[RunDir], teacher_runs: list[RunDir], table: 
     labels = np.asarray(entry[kept[0].path.name]["labels"])
 
     def accuracy(members: list[RunDir]) -> float:
-        total = sum(weight[m.path.name] for m in members)
-        mixed = sum(weight[m.path.name] / total * np.asarray(entry[m.path.name]["probabilities"]) for m in members)
+        mixed = average_probabilities([entry[m.path.name]["probabilities"] for m in members],
+                                      [weight[m.path.name] for m in members])
         return float(np.mean(np.argmax(mixed, axis=-1) == labels))
 
     chosen = []
