@@ -53,8 +53,10 @@ class ConfigError(ValueError):
 
 
 DATA_FORMATS = ("tau22", "tau20", "csv")
+"""``data.format``: TAU22 Mobile layout, TAU20 Mobile layout (10 s clips), generic CSV manifest
+(each described, with its rules, in :mod:`kasc.config.dataset_formats`)."""
 CLIP_LENGTHS = ("fixed", "median")
-"""``data.format``: TAU22 Mobile layout, TAU20 Mobile layout (10 s clips), generic CSV manifest."""
+"""``data.clip_length``: ``data.clip_seconds`` as set, or picked from the training files' median duration."""
 
 
 MEL_SCALES = ("report", "htk", "kaldi")
