@@ -8,7 +8,8 @@
 # on the student's seed, so they are trained once per data set and direction, in
 # runs/teachers--DATA--fold<T>to<V>/, and every seed's own_data run finds them there (its
 # teachers/ folder is a link to it). Runs land in experiments/own_data_cv/runs/ARM--DATA--fold<T>to<V>--seed<S>;
-# each resumes if interrupted and is skipped once finished. The table:
+# each resumes if interrupted and is skipped once finished. ARMS may also name
+# own_data_mn04only (own_data with the AudioSet teacher alone; teacher_subset.sh). The table:
 #   python experiments/own_data_cv/table.py
 # Data sets first, then seeds: the cheap condition finishes first.
 #   DATA_DIR=/somewhere bash experiments/own_data_cv/run.sh   (default: .cache/own_data_cv)
@@ -31,14 +32,18 @@ for set in $SETS; do
       for arm in $ARMS; do
         dir="$out/$arm--$set--fold${t}to${v}--seed$seed"
         if finished "$dir"; then echo "[own_data_cv] $dir: finished, skipped"; continue; fi
-        if [ "$arm" = own_data ]; then
+        config=$arm more=()
+        if [ "$arm" = own_data_mn04only ]; then  # teacher_subset.sh: the AudioSet teacher alone
+          config=own_data more=(--set "distill.teachers=[own_data_teacher_mn04]")
+        fi
+        if [ "$config" = own_data ]; then
           mkdir -p "$dir" "$out/teachers--$set--fold${t}to${v}"
           [ -e "$dir/teachers" ] || ln -s "../teachers--$set--fold${t}to${v}" "$dir/teachers"
         fi
         echo "[own_data_cv] $dir: $(date -u +%FT%TZ) start"
-        (cd "$DATA_DIR/$set" && python -m kasc.train "$arm" --verbose 2 --run-dir "$dir" \
+        (cd "$DATA_DIR/$set" && python -m kasc.train "$config" --verbose 2 --run-dir "$dir" \
           --set data.manifest=labels.csv --set data.train_split="fold$t" --set data.valid_split="fold$v" \
-          --set train.seed="$seed" --set augment.seed="$seed")
+          --set train.seed="$seed" --set augment.seed="$seed" "${more[@]}")
         echo "[own_data_cv] $dir: $(date -u +%FT%TZ) end"
       done
     done
