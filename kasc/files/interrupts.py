@@ -54,6 +54,36 @@ def interruptible():
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def stops_held():
+    """Within the block, SIGINT and SIGTERM are held; when it ends, the first one that came is
+    raised again, so the handlers in place before act on it as they would have.
+
+    For short writes that a signal must not cut in the middle of a library call: Keras saving a
+    checkpoint converts variables through NumPy, and a ``KeyboardInterrupt`` raised inside that
+    conversion came out as an unrelated ``TypeError`` (a traceback, exit status 1, instead of the
+    one-line stop). Outside the main thread, or when a handler was set from C (Python cannot put
+    it back), the block runs as it is."""
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in held}
+    if threading.current_thread() is not threading.main_thread() or None in previous.values():
+        yield
+        return
+    came: list[int] = []
+
+    def hold(signum, _frame):
+        came.append(signum)
+
+    for signum in held:
+        signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if came:
+        signal.raise_signal(came[0])
+
 
 def one_line_stops(kept: str = ATOMIC_NOTE):
     """Decorator for a command's ``main``: Ctrl-C or SIGTERM anywhere in it ends it with one

@@ -43,6 +43,7 @@ from kasc.config import ExperimentConfig, ConfigError, load_config
 from kasc.config.run_layout import (CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, LOG_CSV, METRICS_FILE, MODEL_FILE,
                                     model_file_of)
 from kasc.files.atomic import TEMPORARY_PATTERN, atomic_path, read_json, write_json, write_text
+from kasc.files.interrupts import stops_held
 from kasc.files.locks import exclusive, lock_is_free, orphaned_temporary
 
 
@@ -308,17 +309,18 @@ class RunDir:
         """Save weights (with the optimiser) after ``epoch`` finished epochs, atomically,
         after checking the free space (the previous checkpoint's size, or an estimate)."""
         expected = self.weights.stat().st_size if self.weights.is_file() else weights_file_bytes(model)
-        with atomic_path(self.weights, expected_bytes=expected) as tmp:
-            model.save_weights(tmp)
-        write_json(self.state_file, {"epoch": int(epoch), "train_seconds": round(train_seconds, 1),
-                                     "saved": time.strftime("%Y-%m-%d %H:%M:%S")})
+        with stops_held():  # a stop waits for both files: weights and epoch count agree
+            with atomic_path(self.weights, expected_bytes=expected) as tmp:
+                model.save_weights(tmp)
+            write_json(self.state_file, {"epoch": int(epoch), "train_seconds": round(train_seconds, 1),
+                                         "saved": time.strftime("%Y-%m-%d %H:%M:%S")})
 
     def save_model(self, model) -> None:
         """Save the trained network as ``model.keras`` (atomic), in the form Keras alone can
         read where kasc's layers allow it (:func:`kasc.models.saved.save_model`)."""
         from kasc.models.saved import save_model  # Keras: run folders are read by light commands too
 
-        with atomic_path(self.model_file, expected_bytes=weights_file_bytes(model)) as tmp:
+        with stops_held(), atomic_path(self.model_file, expected_bytes=weights_file_bytes(model)) as tmp:
             save_model(model, tmp)
 
     def trim_log(self, epochs: int) -> None:
