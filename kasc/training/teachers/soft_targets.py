@@ -40,20 +40,11 @@ from kasc.data.pipeline import SplitData, at_sample_rate, logmel_batches
 from kasc.data.table import DatasetError
 from kasc.data.tau import rebuild_recordings
 from kasc.files.atomic import atomic_path
+from kasc.files.checksums import file_checksum
 from kasc.files.locks import exclusive
 from kasc.files.runs import RunDir
 from kasc.models import load_model
 from kasc.models.blocks import logits_model
-
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes (hex, first 16 characters)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def predict_logits(model: keras.Model, waveforms: np.ndarray, logmel: LogMel, batch_size: int = 32,
@@ -122,7 +113,7 @@ def key_source_of(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, fe
     """What a cache entry's logits depend on: the teacher's weights file, the clips (those at
     ``rows``), the teacher's front end and rate, the clip length, and ``more``."""
     paths = data.table["paths"] if rows is None else data.table["paths"].iloc[rows]
-    return {"teacher": file_digest(teacher_path), "clips": [list(p) for p in paths],
+    return {"teacher": file_checksum(teacher_path), "clips": [list(p) for p in paths],
             "features": features.computation(), "sample_rate": sample_rate,
             "clip_seconds": cfg.data.clip_seconds, **more}
 
