@@ -305,8 +305,8 @@ def test_an_interrupted_bank_resumes_from_the_views_it_finished(tmp_path, monkey
 
     # one teacher, a partial file of 4 views as (views, clips, classes)
     cfg = config("old")
-    keys = view_bank.key_source_of(cfg, data, paths[0], cfg.features, 16000, views=plan.digest(), responses=[])
-    partial = view_bank.cache_entry_path(cfg, paths[0], keys).with_suffix(".partial.npy")
+    keys = view_bank.key_source_of(cfg.data, data, paths[0], cfg.features, 16000, views=plan.digest(), responses=[])
+    partial = view_bank.cache_entry_path(cfg.data, paths[0], keys).with_suffix(".partial.npy")
     partial.parent.mkdir(parents=True)
     np.save(partial, whole[0][:4])
     calls[:] = []

@@ -24,7 +24,7 @@ def build_distiller(cfg: ExperimentConfig, data: TrainingData, targets: SoftTarg
     :class:`~kasc.training.distill.Distiller` with Adam, weight decay and the report's schedule,
     its optimiser slots built (so that a checkpoint can be loaded)."""
     distill, schedule_cfg = cfg.distill, cfg.train
-    student = build_network(cfg, len(data.class_names))
+    student = build_network(cfg.model, cfg.features, cfg.data, len(data.class_names))
     if cfg.train.init_from:
         say(init_from(student, cfg.train.init_from))
     if batchnorm_frozen(cfg.train.batchnorm, bool(cfg.train.init_from)):

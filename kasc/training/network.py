@@ -7,7 +7,7 @@ import contextlib
 
 import keras
 
-from kasc.config import ConfigError, ExperimentConfig, resolve_path
+from kasc.config import ConfigError, DataConfig, FeatureConfig, ModelConfig, resolve_path
 from kasc.data.features import frames_for
 from kasc.files.runs import RunDir
 from kasc.models import FIXED_INPUT_ARCHITECTURES, build_model
@@ -16,21 +16,23 @@ from kasc.training.messages import TrainingError
 from kasc.training.runtime import resolve_mixed_precision
 
 
-def input_shape_for(cfg: ExperimentConfig, architecture: str) -> tuple:
-    """(frames, mels, 1): frames left free (None) unless the network needs a fixed size."""
-    frames = frames_for(cfg.features, cfg.data.clip_samples)
-    return (frames if architecture in FIXED_INPUT_ARCHITECTURES else None, cfg.features.n_mels, 1)
+def input_shape_for(features: FeatureConfig, data: DataConfig, architecture: str) -> tuple:
+    """(frames, mels, 1) of a clip of ``data.clip_samples``: frames left free (None) unless the
+    network needs a fixed size."""
+    frames = frames_for(features, data.clip_samples)
+    return (frames if architecture in FIXED_INPUT_ARCHITECTURES else None, features.n_mels, 1)
 
 
-def build_network(cfg: ExperimentConfig, n_classes: int):
-    """The config's network, with ``model.params`` passed to its builder."""
-    params = cfg.model.params or {}
+def build_network(model: ModelConfig, features: FeatureConfig, data: DataConfig, n_classes: int):
+    """The network ``model.architecture`` names, with ``model.params`` passed to its builder,
+    for log-mel inputs of ``features`` over clips of ``data``."""
+    params = model.params or {}
     if not isinstance(params, dict):
         raise ConfigError(f"model.params must be a mapping of builder arguments, got {params!r}")
     try:
-        return build_model(cfg.model.architecture, input_shape_for(cfg, cfg.model.architecture), n_classes, **params)
+        return build_model(model.architecture, input_shape_for(features, data, model.architecture), n_classes, **params)
     except TypeError as err:
-        raise ConfigError(f"model.params {params} do not fit '{cfg.model.architecture}': {err}") from err
+        raise ConfigError(f"model.params {params} do not fit '{model.architecture}': {err}") from err
 
 
 def init_from(model, source: str) -> str:

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 from kasc.cli import progress_bar
-from kasc.config import ExperimentConfig, FeatureConfig, load_config, resolve_path
+from kasc.config import DataConfig, ExperimentConfig, FeatureConfig, load_config, resolve_path
 from kasc.data.cache import AudioCache
 from kasc.data.datasets import load_split
 from kasc.data.features import LogMel
@@ -77,13 +77,13 @@ def _recording_waveforms(cfg: ExperimentConfig, data: SplitData, progress: bool)
     return waveforms, np.array([row[r] for r in data.table["recording"]], dtype=np.int64)
 
 
-def teacher_front_end(teacher_path: Path, cfg: ExperimentConfig) -> tuple[FeatureConfig, int]:
-    """The front end (features, sample rate) the teacher saved at ``teacher_path`` was
-    trained with, read from its run folder's ``config.yaml``; the student's where the
-    teacher is a bare ``.keras`` file."""
+def teacher_front_end(teacher_path: Path, features: FeatureConfig, sample_rate: int) -> tuple[FeatureConfig, int]:
+    """The front end (features, sample rate in Hz) the teacher saved at ``teacher_path`` was
+    trained with, read from its run folder's ``config.yaml``; ``features`` and
+    ``sample_rate`` (the student's) where the teacher is a bare ``.keras`` file."""
     run = RunDir(teacher_path.parent)
     if teacher_path != run.model_file or run.config_if_any is None:
-        return cfg.features, cfg.data.sample_rate
+        return features, sample_rate
     teacher_cfg = load_config(run.config_file)
     return teacher_cfg.features, teacher_cfg.data.sample_rate
 
@@ -102,32 +102,32 @@ def cached_teacher_logits(cfg: ExperimentConfig, data: SplitData, teacher_path: 
       DatasetError: the teacher's class count differs from the data's.
     """
     mode = cfg.distill.teacher_input  # a known mode: checked when the config was loaded (kasc.config.validate)
-    features, sample_rate = teacher_front_end(teacher_path, cfg)
-    key_source = key_source_of(cfg, data, teacher_path, features, sample_rate, rows, teacher_input=mode)
-    return cached_entry(cfg, teacher_path, key_source,
+    features, sample_rate = teacher_front_end(teacher_path, cfg.features, cfg.data.sample_rate)
+    key_source = key_source_of(cfg.data, data, teacher_path, features, sample_rate, rows, teacher_input=mode)
+    return cached_entry(cfg.data, teacher_path, key_source,
                    lambda path: _teacher_logits(cfg, data, teacher_path, features, sample_rate, progress, rows))
 
 
-def key_source_of(cfg: ExperimentConfig, data: SplitData, teacher_path: Path, features: FeatureConfig,
-                sample_rate: int, rows: np.ndarray | None = None, **more) -> dict:
+def key_source_of(data_cfg: DataConfig, data: SplitData, teacher_path: Path, features: FeatureConfig,
+                  sample_rate: int, rows: np.ndarray | None = None, **more) -> dict:
     """What a cache entry's logits depend on: the teacher's weights file, the clips (those at
     ``rows``), the teacher's front end and rate, the clip length, and ``more``."""
     paths = data.table["paths"] if rows is None else data.table["paths"].iloc[rows]
     return {"teacher": file_checksum(teacher_path), "clips": [list(p) for p in paths],
             "features": features.computation(), "sample_rate": sample_rate,
-            "clip_seconds": cfg.data.clip_seconds, **more}
+            "clip_seconds": data_cfg.clip_seconds, **more}
 
 
-def cache_entry_path(cfg: ExperimentConfig, teacher_path: Path, key_source: dict) -> Path:
-    """The soft-target cache file for ``key_source`` (``<cache>/../soft_targets/<teacher run>-<key>.npy``)."""
+def cache_entry_path(data_cfg: DataConfig, teacher_path: Path, key_source: dict) -> Path:
+    """The soft-target cache file for ``key_source`` (``<data.cache_dir>/../soft_targets/<teacher run>-<key>.npy``)."""
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:20]
-    return resolve_path(cfg.data.cache_dir).parent / "soft_targets" / f"{teacher_path.parent.name}-{key}.npy"
+    return resolve_path(data_cfg.cache_dir).parent / "soft_targets" / f"{teacher_path.parent.name}-{key}.npy"
 
 
-def cached_entry(cfg: ExperimentConfig, teacher_path: Path, key_source: dict, compute) -> np.ndarray:
+def cached_entry(data_cfg: DataConfig, teacher_path: Path, key_source: dict, compute) -> np.ndarray:
     """The cache entry of ``key_source``, or ``compute(path)`` stored there (atomically;
     one process computes, others wait for it and read)."""
-    path = cache_entry_path(cfg, teacher_path, key_source)
+    path = cache_entry_path(data_cfg, teacher_path, key_source)
     return cached_entries([path], lambda: [compute(path)])[0]
 
 

@@ -51,11 +51,11 @@ def view_logits_of_teachers(cfg: ExperimentConfig, data: SplitData, teacher_path
     backbone) are run together: each batch of views is rendered, turned into log-mel and
     passed through that backbone once, then through each head. Each teacher's entry is the
     one it would get alone (same key, the same logits: the same operations)."""
-    fronts = [teacher_front_end(path, cfg) for path in teacher_paths]
-    keys = [key_source_of(cfg, data, path, features, rate, views=plan.digest(),
+    fronts = [teacher_front_end(path, cfg.features, cfg.data.sample_rate) for path in teacher_paths]
+    keys = [key_source_of(cfg.data, data, path, features, rate, views=plan.digest(),
                           responses=[str(p) for p in responses_files or []])
             for path, (features, rate) in zip(teacher_paths, fronts)]
-    entries = [cache_entry_path(cfg, path, key) for path, key in zip(teacher_paths, keys)]
+    entries = [cache_entry_path(cfg.data, path, key) for path, key in zip(teacher_paths, keys)]
     out = [read_entry(entry) for entry in entries]
     groups: dict[tuple, list[int]] = {}
     for i, path in enumerate(teacher_paths):
