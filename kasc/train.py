@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             train(cfg, run, profile=args.profile, restart=args.restart, verbose=verbose)
     except Interrupted as err:
         try:
-            kept = f"the checkpoint of {run.path} keeps epoch {run.state().get('epoch', 0)} of {cfg.train.epochs}"
+            stopped, epochs = err.stopped_in or (run, cfg.train.epochs)
+            kept = f"the checkpoint of {stopped.path} keeps epoch {stopped.state().get('epoch', 0)} of {epochs}"
+            if stopped.path != run.path:  # a teacher was training
+                kept += f" (a teacher of {run.path}, whose checkpoint keeps epoch {run.state().get('epoch', 0)})"
         except (CorruptCheckpoint, NameError):  # stopped before the run folder was known
             kept = "finished epochs are kept in their checkpoints"
         print(f"interrupted by {err.name}: {kept}; run the same command again to resume", file=sys.stderr)

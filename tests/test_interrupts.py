@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from kasc.files.interrupts import Interrupted, interruptible, stops_held
+from kasc.files.interrupts import Interrupted, interruptible, stops_held, stops_named
 
 
 @pytest.fixture
@@ -44,3 +44,19 @@ def test_an_error_inside_a_held_block_is_raised_as_it_is(sigint_as_a_terminal_ha
         with stops_held():
             raise ValueError("disk full")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_stop_names_the_innermost_run_that_was_training(sigint_as_a_terminal_has_it):
+    """A teacher trained inside a student's run: the stop reports the teacher's checkpoint."""
+    with pytest.raises(Interrupted) as caught:
+        with interruptible():
+            with stops_named("student run", 200):
+                with stops_named("teacher run", 40):
+                    os.kill(os.getpid(), signal.SIGINT)
+                    signal.getsignal(signal.SIGINT)  # the KeyboardInterrupt is raised here or before
+    assert caught.value.stopped_in == ("teacher run", 40)
+    with pytest.raises(Interrupted) as caught:
+        with interruptible():
+            with stops_named("student run", 200):
+                raise Interrupted(signal.SIGTERM)
+    assert caught.value.stopped_in == ("student run", 200) and caught.value.signum == signal.SIGTERM

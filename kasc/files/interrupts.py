@@ -18,11 +18,16 @@ ATOMIC_NOTE = "every file kasc writes is replaced atomically, so each is complet
 
 
 class Interrupted(Exception):
-    """The process was asked to stop (SIGINT or SIGTERM)."""
+    """The process was asked to stop (SIGINT or SIGTERM).
 
-    def __init__(self, signum: int):
+    ``stopped_in``: (run folder, its epochs) of the innermost run that was training when the
+    stop came, where :func:`stops_named` knew it (a teacher trained inside a student's run
+    names itself); None otherwise."""
+
+    def __init__(self, signum: int, stopped_in: tuple | None = None):
         super().__init__(signal.Signals(signum).name)
         self.signum = int(signum)
+        self.stopped_in = stopped_in
 
     @property
     def exit_code(self) -> int:
@@ -48,10 +53,24 @@ def interruptible():
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         yield
-    except KeyboardInterrupt:
-        raise Interrupted(signal.SIGINT) from None
+    except KeyboardInterrupt as err:
+        raise Interrupted(signal.SIGINT, getattr(err, "stopped_in", None)) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def stops_named(run, epochs: int):
+    """A stop (:class:`Interrupted`, or ``KeyboardInterrupt`` before :func:`interruptible`
+    turns it into one) that leaves the block carries ``stopped_in = (run, epochs)``, unless a
+    block inside named its own run first: the stop message then reports the checkpoint of the
+    run that was training (a teacher's, when the stop came while a teacher trained)."""
+    try:
+        yield
+    except (Interrupted, KeyboardInterrupt) as err:
+        if getattr(err, "stopped_in", None) is None:
+            err.stopped_in = (run, int(epochs))
+        raise
 
 
 @contextlib.contextmanager

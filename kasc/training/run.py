@@ -12,6 +12,7 @@ import keras
 from kasc.config import ExperimentConfig
 from kasc.data.normalization import with_measured_normalization
 from kasc.data.survey import data_notes, survey_split, with_clip_length
+from kasc.files.interrupts import stops_named
 from kasc.files.runs import RunDir
 from kasc.training.distribute import agreed, make_strategy, worker_folder, worker_role
 from kasc.training.finishing import finish, quantization_aware_training
@@ -44,7 +45,8 @@ def train(cfg: ExperimentConfig, run: RunDir, profile: str | None = None, restar
     strategy = make_strategy(cfg.train.strategy, cfg.train.devices)
     role = worker_role(cfg.train.strategy)
     chief_run = run
-    with (left_clean_if_refused(run) if role.is_chief and not run.path.exists() else contextlib.nullcontext(),
+    with (stops_named(chief_run, cfg.train.epochs),
+          left_clean_if_refused(run) if role.is_chief and not run.path.exists() else contextlib.nullcontext(),
           run.owned(wait=wait_for_folder, say=say) if role.is_chief else contextlib.nullcontext()):
         # headers only, and only where they are used: the clip length, or the notes this run prints
         wants_notes = notes and role.is_chief and verbose > 0
