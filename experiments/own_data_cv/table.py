@@ -10,7 +10,10 @@
    session_seconds cover the last session only). Seed 0's distilled run trains its teachers
    inside, as a user's run does; later seeds find them trained (the study shares them);
 4. which teachers should teach (teacher_subset.sh): own_data with both teachers against the
-   AudioSet teacher alone (own_data_mn04only), same seeds and teacher runs.
+   AudioSet teacher alone (own_data_mn04only), same seeds and teacher runs;
+5. the teachers' share and the views' share (ARMS=own_data_plain_views): own_data_plain
+   against own_data_plain_views (the same views as own_data, no teachers) against the
+   distilled arms, each difference paired by seed.
 
 Usage: python experiments/own_data_cv/table.py
 """
@@ -24,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 
 RUNS = Path(__file__).resolve().parent / "runs"
-NAME = re.compile(r"(?P<arm>own_data(?:_plain|_mn04only)?)--(?P<set>\w+)--fold(?P<t>\d)to(?P<v>\d)--seed(?P<seed>\d+)")
+NAME = re.compile(r"(?P<arm>own_data(?:_plain_views|_plain|_mn04only)?)--(?P<set>\w+)--fold(?P<t>\d)to(?P<v>\d)--seed(?P<seed>\d+)")
 
 
 def finished_runs() -> dict:
@@ -106,6 +109,34 @@ def main() -> None:
                       f"({len(paired)} seeds)" if paired else "-")
         print(f"| {set_name} | {direction} | {cell(both)} | {cell(alone)} | {mean(m['accuracy'] for m in both.values())} "
               f"| {mean(m['accuracy'] for m in alone.values())} | {difference} |")
+
+    shares = [(set_name, direction) for set_name, direction in keys
+              if runs.get((set_name, direction, "own_data_plain_views"))]
+    if shares:
+        print("\n| data | direction | plain mean | plain on own_data's views, per seed | views mean | both teachers mean "
+              "| mn04 alone mean | views - plain (points) | both teachers - views | mn04 alone - views |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for set_name, direction in shares:
+        arm = lambda name: runs.get((set_name, direction, name), {})
+        plain, views, both, alone = arm("own_data_plain"), arm("own_data_plain_views"), arm("own_data"), arm("own_data_mn04only")
+        print(f"| {set_name} | {direction} | {mean(m['accuracy'] for m in plain.values())} | "
+              f"{per_seed(views)} | "
+              f"{mean(m['accuracy'] for m in views.values())} | {mean(m['accuracy'] for m in both.values())} | "
+              f"{mean(m['accuracy'] for m in alone.values())} | {paired_gain(views, plain)} | {paired_gain(both, views)} | "
+              f"{paired_gain(alone, views)} |")
+
+
+def per_seed(arm: dict) -> str:
+    """Each seed's validation accuracy: ``0.512 (s0), ...``."""
+    return ", ".join(f"{arm[s]['accuracy']:.3f} (s{s})" for s in sorted(arm)) or "-"
+
+
+def paired_gain(better: dict, base: dict) -> str:
+    """Mean accuracy difference better - base in points over the seeds both finished, and how many."""
+    paired = sorted(set(better) & set(base))
+    if not paired:
+        return "-"
+    return f"{100 * statistics.mean(better[s]['accuracy'] - base[s]['accuracy'] for s in paired):+.1f} ({len(paired)} seeds)"
 
 
 if __name__ == "__main__":
