@@ -52,7 +52,7 @@ def progress_bar(iterable=None, *, desc: str, unit: str, total: int | None = Non
 
         return tqdm(iterable, disable=True)
     if sys.stderr.isatty():
-        from tqdm import tqdm
+        from tqdm import tqdm  # as above
 
         return tqdm(iterable, desc=desc, unit=unit, total=total, initial=initial, leave=leave, file=sys.stderr,
                     mininterval=1.0)

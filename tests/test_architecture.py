@@ -108,3 +108,36 @@ def test_layers_run_one_way_and_no_package_imports_a_command():
     into_commands = [f"{m} -> {t}" for m, targets in graph.items() for t in targets
                      if t in commands and m != t]
     assert into_commands == [], "modules importing a command: " + "; ".join(into_commands)
+
+
+def _imports_inside_functions() -> list[tuple[str, int, bool]]:
+    """(file, line, has a reason) of every import statement inside a function of kasc (nested
+    functions included, each statement once). A run of imports one after the other shares one
+    reason: a comment on its first line or on the line above it."""
+    found = {}
+    for path in sorted((REPO / "kasc").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for function in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    found[path, node.lineno] = node
+    result = []
+    for (path, line), node in sorted(found.items()):
+        lines = path.read_text().splitlines()
+        first = line
+        while first - 1 >= 1 and (path, first - 1) in found:  # the run of imports it belongs to
+            first -= 1
+        reason = "#" in lines[first - 1] or lines[first - 2].strip().startswith("#")
+        result.append((str(path.relative_to(REPO)), line, reason))
+    return result
+
+
+def test_imports_inside_functions_are_few_and_each_says_why():
+    """An import inside a function defers a heavy dependency (TensorFlow for a command's --help,
+    matplotlib until a picture is drawn, ...) and says so; 60 at most (docs/architecture.md)."""
+    inside = _imports_inside_functions()
+    assert 0 < len(inside) <= 60, f"{len(inside)} import statements inside functions (at most 60)"
+    unexplained = [f"{path}:{line}" for path, line, reason in inside if not reason]
+    assert not unexplained, f"imports inside functions without a comment saying why: {unexplained}"

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+import soundfile as sf
+import soxr
 import tensorflow as tf
 
 from kasc.cli import progress_bar
@@ -118,8 +120,6 @@ class Predictor:
         and predicted :data:`BLOCK_SECONDS` at a time: memory stays flat in the file's length.
         The samples are those of :meth:`decode` (soxr's streaming resampler, int16-rounded)
         up to the resampler's rounding at block joins."""
-        import soxr
-
         rate_out = self.cfg.data.sample_rate
         out, carry, total_sq, count, stream = [], np.zeros(0, np.float32), 0.0, 0, None
         for mono, rate, last in read_audio_blocks(path, BLOCK_SECONDS):
@@ -140,8 +140,6 @@ class Predictor:
 
     def is_long(self, path: Path) -> bool:
         """Longer than :data:`LONG_FILE_SECONDS` (from its header; False if unreadable)."""
-        import soundfile as sf
-
         try:
             return sf.info(str(path)).duration > LONG_FILE_SECONDS
         except (RuntimeError, TypeError, OSError):

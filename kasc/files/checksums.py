@@ -10,6 +10,7 @@ BLAKE2b (``hashlib``), 16-byte digests, read in 16 MB blocks: about 1 GB/s on on
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 BLOCK_BYTES = 16 << 20
@@ -52,8 +53,6 @@ def require_exported_checksum(path: str | Path) -> None:
     Raises:
       ChecksumMismatch: naming the file, the record and the way out (export again).
     """
-    import json
-
     path = Path(path)
     kind = next((k for k in EXPORTED_KINDS if path.name.endswith(f"_{k}.tflite")), None)
     if kind is None:
