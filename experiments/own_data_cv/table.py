@@ -62,13 +62,9 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for set_name, direction in keys:
         plain, distilled = runs.get((set_name, direction, "own_data_plain"), {}), runs.get((set_name, direction, "own_data"), {})
-        paired = sorted(set(plain) & set(distilled))
-        gain = (f"{100 * statistics.mean(distilled[s]['accuracy'] - plain[s]['accuracy'] for s in paired):+.1f} "
-                f"({len(paired)} seeds)" if paired else "-")
-        cell = lambda arm: ", ".join(f"{arm[s]['accuracy']:.3f} (s{s})" for s in sorted(arm)) or "-"
         int8 = lambda arm: mean(m.get("int8", {}).get("accuracy") for m in arm.values() if m.get("int8"))
-        print(f"| {set_name} | {direction} | {cell(plain)} | {cell(distilled)} | {mean(m['accuracy'] for m in plain.values())} "
-              f"| {mean(m['accuracy'] for m in distilled.values())} | {gain} | {int8(plain)} / {int8(distilled)} | "
+        print(f"| {set_name} | {direction} | {per_seed(plain)} | {per_seed(distilled)} | {accuracy(plain)} "
+              f"| {accuracy(distilled)} | {paired_gain(distilled, plain)} | {int8(plain)} / {int8(distilled)} | "
               f"{mean(m['log_loss'] for m in plain.values())} / {mean(m['log_loss'] for m in distilled.values())} |")
     print("\n| data | direction | teachers (validation accuracy) | ensemble | floor | kept | given |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -95,35 +91,36 @@ def main() -> None:
         print(f"| {set_name} | {direction} | {mean(plain_times).split('.')[0] if plain_times else '-'} | "
               f"{f'{first:.0f}' if first else '-'} | {mean(later).split('.')[0] if later else '-'} | {ratio} |")
 
-    subsets = [(set_name, direction) for set_name, direction in keys
-               if runs.get((set_name, direction, "own_data_mn04only"))]
-    if subsets:
-        print("\n| data | direction | both teachers, per seed | mn04 alone, per seed | both mean | mn04 alone mean | "
-              "paired difference, mn04 alone - both (points) |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+    subsets = with_arm(runs, keys, "own_data_mn04only", "both teachers, per seed", "mn04 alone, per seed", "both mean",
+                       "mn04 alone mean", "paired difference, mn04 alone - both (points)")
     for set_name, direction in subsets:
         both, alone = runs[set_name, direction, "own_data"], runs[set_name, direction, "own_data_mn04only"]
-        paired = sorted(set(both) & set(alone))
-        cell = lambda arm: ", ".join(f"{arm[s]['accuracy']:.3f} (s{s})" for s in sorted(arm)) or "-"
-        difference = (f"{100 * statistics.mean(alone[s]['accuracy'] - both[s]['accuracy'] for s in paired):+.1f} "
-                      f"({len(paired)} seeds)" if paired else "-")
-        print(f"| {set_name} | {direction} | {cell(both)} | {cell(alone)} | {mean(m['accuracy'] for m in both.values())} "
-              f"| {mean(m['accuracy'] for m in alone.values())} | {difference} |")
+        print(f"| {set_name} | {direction} | {per_seed(both)} | {per_seed(alone)} | {accuracy(both)} | {accuracy(alone)} "
+              f"| {paired_gain(alone, both)} |")
 
-    shares = [(set_name, direction) for set_name, direction in keys
-              if runs.get((set_name, direction, "own_data_plain_views"))]
-    if shares:
-        print("\n| data | direction | plain mean | plain on own_data's views, per seed | views mean | both teachers mean "
-              "| mn04 alone mean | views - plain (points) | both teachers - views | mn04 alone - views |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    shares = with_arm(runs, keys, "own_data_plain_views", "plain mean", "plain on own_data's views, per seed",
+                      "views mean", "both teachers mean", "mn04 alone mean", "views - plain (points)",
+                      "both teachers - views", "mn04 alone - views")
     for set_name, direction in shares:
         arm = lambda name: runs.get((set_name, direction, name), {})
         plain, views, both, alone = arm("own_data_plain"), arm("own_data_plain_views"), arm("own_data"), arm("own_data_mn04only")
-        print(f"| {set_name} | {direction} | {mean(m['accuracy'] for m in plain.values())} | "
-              f"{per_seed(views)} | "
-              f"{mean(m['accuracy'] for m in views.values())} | {mean(m['accuracy'] for m in both.values())} | "
-              f"{mean(m['accuracy'] for m in alone.values())} | {paired_gain(views, plain)} | {paired_gain(both, views)} | "
-              f"{paired_gain(alone, views)} |")
+        print(f"| {set_name} | {direction} | {accuracy(plain)} | {per_seed(views)} | {accuracy(views)} | {accuracy(both)} "
+              f"| {accuracy(alone)} | {paired_gain(views, plain)} | {paired_gain(both, views)} | {paired_gain(alone, views)} |")
+
+
+def with_arm(runs: dict, keys: list, arm: str, *columns: str) -> list:
+    """The (set, direction) pairs where ``arm`` has finished runs; if there are any, a table
+    header is printed first, with the columns data, direction and ``columns``."""
+    found = [(set_name, direction) for set_name, direction in keys if runs.get((set_name, direction, arm))]
+    if found:
+        print("\n| data | direction | " + " | ".join(columns) + " |")
+        print("|" + " --- |" * (len(columns) + 2))
+    return found
+
+
+def accuracy(arm: dict) -> str:
+    """The arm's mean validation accuracy over its seeds."""
+    return mean(m["accuracy"] for m in arm.values())
 
 
 def per_seed(arm: dict) -> str:
