@@ -9,7 +9,8 @@
 # runs/teachers--DATA--fold<T>to<V>/, and every seed's own_data run finds them there (its
 # teachers/ folder is a link to it). Runs land in experiments/own_data_cv/runs/ARM--DATA--fold<T>to<V>--seed<S>;
 # each resumes if interrupted and is skipped once finished. ARMS may also name
-# own_data_mn04only (own_data with the AudioSet teacher alone; teacher_subset.sh). The table:
+# own_data_mn04only (own_data with the AudioSet teacher alone; teacher_subset.sh) and
+# own_data_plain_views (own_data without its teachers; experiments/configs/own_data_cv/). The table:
 #   python experiments/own_data_cv/table.py
 # Data sets first, then seeds: the cheap condition finishes first.
 #   DATA_DIR=/somewhere bash experiments/own_data_cv/run.sh   (default: .cache/own_data_cv)
