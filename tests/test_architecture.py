@@ -114,9 +114,9 @@ def _imports_inside_functions() -> list[tuple[str, int, bool]]:
     """(file, line, has a reason) of every import statement inside a function of kasc (nested
     functions included, each statement once). A run of imports one after the other shares one
     reason: a comment on its first line or on the line above it."""
-    found = {}
+    found, sources = {}, {}
     for path in sorted((REPO / "kasc").rglob("*.py")):
-        lines = path.read_text().splitlines()
+        lines = sources[path] = path.read_text().splitlines()
         for function in ast.walk(ast.parse("\n".join(lines))):
             if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
@@ -124,8 +124,8 @@ def _imports_inside_functions() -> list[tuple[str, int, bool]]:
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
                     found[path, node.lineno] = node
     result = []
-    for (path, line), node in sorted(found.items()):
-        lines = path.read_text().splitlines()
+    for path, line in sorted(found):
+        lines = sources[path]
         first = line
         while first - 1 >= 1 and (path, first - 1) in found:  # the run of imports it belongs to
             first -= 1
