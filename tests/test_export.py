@@ -88,3 +88,27 @@ def test_a_waveform_model_that_fails_its_check_does_not_stop_a_training_runs_exp
     assert not (tmp_path / "student_waveform_int8.tflite").exists()  # no stale file passes for this export
     with pytest.raises(WaveformExportError):
         export_model(model, tmp_path, "student", x[:8], x[:8], waveform=waveform)
+
+
+@pytest.mark.parametrize("kind", ["float32", "int8"])
+def test_a_converted_model_has_one_serving_signature_that_runs_it(kind, tmp_path):
+    """LiteRT's signature runner (the API of LiteRT's Android and Python guides) finds the
+    network as ``serving_default``: the Keras input's name in, ``output_0`` out, the same
+    probabilities as the interpreter's first input and output."""
+    from kasc.deployment.conversion import to_tflite
+    from kasc.deployment.litert_runner import make_interpreter, run_tflite
+    from kasc.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("serfr_cnn", (None, 32, 1), 3, width=8)
+    x, _ = _separable_data(n=8)
+    path = tmp_path / f"tiny_{kind}.tflite"
+    path.write_bytes(to_tflite(model, (28, 32, 1), x if kind == "int8" else None))
+    interpreter = make_interpreter(path)  # XNNPACK refuses some int8 graphs: built-in kernels then
+    input_name = model.inputs[0].name
+    assert interpreter.get_signature_list() == {"serving_default": {"inputs": [input_name], "outputs": ["output_0"]}}
+    runner = interpreter.get_signature_runner("serving_default")
+    by_signature = np.concatenate([runner(**{input_name: clip[None]})["output_0"] for clip in x])
+    np.testing.assert_array_equal(by_signature, run_tflite(path, x))
+    if kind == "float32":
+        np.testing.assert_allclose(by_signature, model.predict(x, verbose=0), atol=1e-5)
