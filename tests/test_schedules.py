@@ -58,3 +58,39 @@ def test_a_run_shorter_than_its_warm_up_gets_the_schedule_scaled_to_it():
     assert fitted_to_run(500, 300.0, 800.0) == (300.0, 800.0, "")  # past the warm-up: kept as configured
     schedule = ExpWarmupLinearDecay(1, 1e-3, warmup, decay_end, 1e-5)
     assert float(schedule.at_epoch(3.0)) == pytest.approx(1e-3)  # the peak is reached within the run
+
+
+def test_a_traced_step_builds_the_rate_once_and_trains_as_a_schedule_that_does_not():
+    """Keras asks the rate once per variable in a step; a traced step holds one copy of the
+    schedule's ops, and training follows the same rates as recomputing them every time."""
+    import tensorflow as tf
+    from keras import ops
+
+    schedule = ExpWarmupLinearDecay(2, 1e-2, 1, 4)
+    step = tf.Variable(3, dtype=tf.int64)
+
+    @tf.function
+    def asked_three_times():
+        return schedule(step), schedule(step), schedule(step)
+
+    graph = asked_three_times.get_concrete_function().graph
+    assert sum(op.type == "Exp" for op in graph.get_operations()) == 1
+    assert [float(v) for v in asked_three_times()] == [pytest.approx(float(schedule(3)))] * 3
+    step.assign(5)  # the traced function reads the step when it runs, not when it was traced
+    assert float(asked_three_times()[0]) == pytest.approx(float(schedule(5))) != pytest.approx(float(schedule(3)))
+
+    class RecomputedEveryTime(ExpWarmupLinearDecay):
+        def __call__(self, step):
+            return self.at_epoch(ops.cast(step, "float32") / self.steps_per_epoch)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 4)).astype(np.float32), rng.normal(size=(16, 2)).astype(np.float32)
+    trained = []
+    for kind in (ExpWarmupLinearDecay, RecomputedEveryTime):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+        model.compile(keras.optimizers.Adam(kind(2, 1e-2, 1, 4), weight_decay=0.1), "mse")
+        model.fit(x, y, batch_size=8, epochs=4, verbose=0, shuffle=False)
+        trained.append(model.get_weights())
+    for ours, reference in zip(*trained):
+        np.testing.assert_allclose(ours, reference, rtol=1e-6)

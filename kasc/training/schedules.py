@@ -15,7 +15,10 @@ so epoch 0 starts at 0.67 % of the peak, epoch 150 is at 28.7 % and epoch 300 at
 
 from __future__ import annotations
 
+import weakref
+
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -61,7 +64,22 @@ class ExpWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(epoch < self.warmup_epochs, warm, decay)
 
     def __call__(self, step):
-        return self.at_epoch(ops.cast(step, "float32") / self.steps_per_epoch)
+        """Learning rate at optimiser step ``step``.
+
+        Keras' optimiser asks once per variable in a step (weight decay), so a traced step
+        would hold one copy of this schedule's ops per variable (a few seconds of tracing
+        for SERFR-CNN's 83 variables). While a step is traced, the first rate of a graph is
+        reused for the same ``step`` variable: every ask of one step comes before the step
+        count moves on, so they read the same value. Eager calls compute it each time.
+        """
+        if tf.executing_eagerly():
+            return self.at_epoch(ops.cast(step, "float32") / self.steps_per_epoch)
+        traced = self.__dict__.setdefault("_traced_rates", weakref.WeakKeyDictionary())
+        graph = tf.compat.v1.get_default_graph()
+        rates = traced.setdefault(graph, {})
+        if id(step) not in rates:
+            rates[id(step)] = (step, self.at_epoch(ops.cast(step, "float32") / self.steps_per_epoch))
+        return rates[id(step)][1]
 
     def get_config(self):
         return {
