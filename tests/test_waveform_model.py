@@ -92,6 +92,9 @@ def test_joined_model_keeps_the_network_bytes_and_matches_it_on_waveforms(traine
     model = TFLiteModel(joined)
     assert list(model.input["shape"]) == [1, SAMPLES] and model.input["dtype"] == np.float32
     assert list(model.output["shape"]) == [1, 2]
+    # the network's serving signature now takes the waveform
+    assert model.interpreter.get_signature_list() == {"serving_default": {"inputs": ["waveform"],
+                                                                         "outputs": ["output_0"]}}
     waveforms, labels = _waveforms(40, seed=1)
     record = check_waveform_model(joined, network, waveforms, logmel, RATE)
     print(record)
